@@ -1,0 +1,1 @@
+"""Bloomberg Dashboard collection layer (feeders and watchlist API)."""

@@ -1,0 +1,1 @@
+"""Pieces shared by every service: logging, metrics, sinks, resilience."""
