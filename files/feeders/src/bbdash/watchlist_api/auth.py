@@ -1,0 +1,187 @@
+"""API keys: generation, hashing and the dependency that resolves a request's principal.
+
+Keys are 256-bit random tokens (``bbd_`` + 43 URL-safe characters). Only their
+SHA-256 is stored: with that much entropy a slow password hash adds no
+protection and would cost milliseconds on every request. The bootstrap admin
+key is read from a file (the vault's copy) at startup and compared in
+constant time; it authenticates as the built-in ``admin`` user.
+
+Verified keys are remembered for ``auth_cache_seconds`` (default 5 s) so the hot
+read path does not pay a query for them; deleting a key or a user clears this
+process's cache at once, other instances forget within that window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from bbdash.watchlist_api.db import Database, get_database
+from bbdash.watchlist_api.metrics import AUTH_FAILURES
+from bbdash.watchlist_api.problems import ProblemError
+
+KEY_PREFIX = "bbd_"
+_MAX_KEY_LENGTH = 256
+_CACHE_LIMIT = 10_000
+
+_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
+_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="X-API-Key: <API key>")
+
+_KEY_LOOKUP = """
+SELECT k.id, k.user_id, u.is_admin, k.expires_at
+FROM api_keys AS k JOIN users AS u ON u.id = k.user_id
+WHERE k.key_hash = %s AND (k.expires_at IS NULL OR k.expires_at > now())
+"""
+_ADMIN_LOOKUP = "SELECT id FROM users WHERE is_admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user_id: int
+    is_admin: bool
+    key_id: int | None  # None for the bootstrap admin key
+
+
+def new_key() -> tuple[str, str, bytes]:
+    """A fresh key: (the secret to show once, its display prefix, its stored hash)."""
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    return key, key[:12], hash_key(key)
+
+
+def hash_key(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+class Authenticator:
+    """Holds the admin key's hash and the short-lived cache of verified keys."""
+
+    def __init__(
+        self, admin_key: str | None, metrics_token: str | None, cache_seconds: float
+    ) -> None:
+        self._admin_hash = hash_key(admin_key) if admin_key else None
+        self._metrics_hash = hash_key(metrics_token) if metrics_token else None
+        self._cache_seconds = cache_seconds
+        self._cache: dict[bytes, tuple[Principal, float]] = {}
+        self._admin_id: int | None = None
+
+    def forget_all(self) -> None:
+        """Called after a key or user is deleted: revocation takes effect at once here."""
+        self._cache.clear()
+
+    def is_metrics_token(self, token: str) -> bool:
+        return self._metrics_hash is not None and hmac.compare_digest(
+            hash_key(token), self._metrics_hash
+        )
+
+    async def resolve(self, token: str, db: Database) -> Principal | None:
+        if len(token) > _MAX_KEY_LENGTH:
+            return None
+        digest = hash_key(token)
+        if self._admin_hash is not None and hmac.compare_digest(digest, self._admin_hash):
+            return Principal(await self._admin_user_id(db), is_admin=True, key_id=None)
+        now = time.monotonic()
+        cached = self._cache.get(digest)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        async with db.read() as conn:
+            row = await (await conn.execute(_KEY_LOOKUP, (digest,))).fetchone()
+        if row is None:
+            self._cache.pop(digest, None)
+            return None
+        principal = Principal(user_id=row[1], is_admin=row[2], key_id=row[0])
+        self._remember(digest, principal, row[3], now)
+        return principal
+
+    def _remember(
+        self, digest: bytes, principal: Principal, expires_at: datetime | None, now: float
+    ) -> None:
+        if self._cache_seconds <= 0:
+            return
+        until = now + self._cache_seconds
+        if expires_at is not None:
+            # Never trust a cached key past its own expiry.
+            until = min(until, now + max(0.0, expires_at.timestamp() - time.time()))
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[digest] = (principal, until)
+
+    async def _admin_user_id(self, db: Database) -> int:
+        if self._admin_id is None:
+            async with db.read() as conn:
+                row = await (await conn.execute(_ADMIN_LOOKUP)).fetchone()
+            if row is None:
+                raise ProblemError(503, "the schema has no admin user: run the migrations")
+            self._admin_id = int(row[0])
+        return self._admin_id
+
+
+def get_authenticator(request: Request) -> Authenticator:
+    auth: Authenticator = request.app.state.authenticator
+    return auth
+
+
+def presented_token(
+    bearer: HTTPAuthorizationCredentials | None, header_key: str | None
+) -> str | None:
+    if bearer is not None and bearer.credentials:
+        return bearer.credentials
+    return header_key or None
+
+
+def unauthorized(detail: str = "a valid API key is required") -> ProblemError:
+    AUTH_FAILURES.inc()
+    return ProblemError(
+        401, detail, kind="unauthorized", headers={"WWW-Authenticate": 'Bearer realm="bbdash"'}
+    )
+
+
+async def require_principal(
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    header_key: Annotated[str | None, Security(_header)],
+    auth: Annotated[Authenticator, Depends(get_authenticator)],
+    db: Annotated[Database, Depends(get_database)],
+) -> Principal:
+    token = presented_token(bearer, header_key)
+    if token is None:
+        raise unauthorized()
+    principal = await auth.resolve(token, db)
+    if principal is None:
+        raise unauthorized("the API key is unknown, revoked or expired")
+    return principal
+
+
+async def require_admin(
+    principal: Annotated[Principal, Depends(require_principal)],
+) -> Principal:
+    if not principal.is_admin:
+        raise ProblemError(403, "this needs the admin key", kind="forbidden")
+    return principal
+
+
+async def require_scraper(
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    header_key: Annotated[str | None, Security(_header)],
+    auth: Annotated[Authenticator, Depends(get_authenticator)],
+    db: Annotated[Database, Depends(get_database)],
+) -> None:
+    """/metrics: the scrape-only token, or the admin key."""
+    token = presented_token(bearer, header_key)
+    if token is None:
+        raise unauthorized()
+    if auth.is_metrics_token(token):
+        return
+    principal = await auth.resolve(token, db)
+    if principal is None or not principal.is_admin:
+        raise unauthorized("/metrics needs the metrics token or the admin key")
+
+
+CurrentPrincipal = Annotated[Principal, Depends(require_principal)]
+AdminPrincipal = Annotated[Principal, Depends(require_admin)]

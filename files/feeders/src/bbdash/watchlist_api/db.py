@@ -1,0 +1,74 @@
+"""Database access: one async connection pool per process, injected into handlers.
+
+Handlers never build SQL from strings: the ``queries`` modules hold fixed
+statements with ``%s`` parameters, which psycopg sends separately from the text
+(and prepares server-side once a statement has run a few times).
+
+Connections are in autocommit mode so a read costs one round trip; writes open
+an explicit transaction with ``write()``, and the NOTIFY of a change is sent
+inside it, so it is delivered only if the change commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Request
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from bbdash.watchlist_api.settings import Settings
+
+Conn = AsyncConnection[Any]
+
+
+class Database:
+    """The pool, opened at startup without waiting, so the API starts (and /healthz
+    answers 503) while PostgreSQL is still coming up."""
+
+    def __init__(self, settings: Settings) -> None:
+        timeout_ms = int(settings.db_timeout_seconds * 1000)
+        self.pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
+            settings.dsn,
+            min_size=settings.pool_min_size,
+            max_size=settings.pool_max_size,
+            timeout=settings.db_timeout_seconds,
+            open=False,
+            name="watchlist-api",
+            kwargs={
+                "autocommit": True,
+                "connect_timeout": max(1, int(settings.db_timeout_seconds)),
+                # UTC so timestamps serialise the same whatever the server's zone; a
+                # statement timeout so one slow query cannot hold a connection forever.
+                "options": f"-c TimeZone=UTC -c statement_timeout={timeout_ms}",
+                "application_name": "bbdash-watchlist-api",
+            },
+            # A connection broken by a database restart is replaced instead of failing
+            # the next request that would have picked it.
+            reconnect_timeout=max(settings.db_timeout_seconds, 30.0),
+        )
+
+    async def open(self) -> None:
+        await self.pool.open(wait=False)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Conn]:
+        async with self.pool.connection() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def write(self, *, rollback: bool = False) -> AsyncIterator[Conn]:
+        """A transaction; ``rollback=True`` (dry runs) undoes it, NOTIFYs included."""
+        async with self.pool.connection() as conn, conn.transaction(force_rollback=rollback):
+            yield conn
+
+
+def get_database(request: Request) -> Database:
+    """FastAPI dependency; tests may override it."""
+    db: Database = request.app.state.database
+    return db

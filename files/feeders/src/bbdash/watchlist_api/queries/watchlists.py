@@ -1,0 +1,463 @@
+"""Watchlists and watchlist items."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import errors
+
+from bbdash.watchlist_api.concurrency import Expected
+from bbdash.watchlist_api.db import Conn
+from bbdash.watchlist_api.notify import notify
+from bbdash.watchlist_api.problems import conflict, not_found
+from bbdash.watchlist_api.queries.common import (
+    duplicate,
+    fetch_version,
+    limit_reached,
+    missing_or_stale,
+    page,
+)
+from bbdash.watchlist_api.schemas.watchlists import ItemIn
+
+WATCHLIST = "watchlist"
+ITEM = "watchlist item"
+
+# One round trip for the hot read: the watchlist row repeated beside each of its items.
+_GET = """
+SELECT w.id, w.name, w.description, w.enabled, w.version, w.created_at, w.updated_at,
+       i.id, i.symbol, i.asset_type, i.source, i.created_at
+FROM watchlists AS w LEFT JOIN watchlist_items AS i ON i.watchlist_id = w.id
+WHERE w.id = %s AND w.user_id = %s
+ORDER BY i.id
+"""
+_GET_BY_NAME = """
+SELECT w.id, w.name, w.description, w.enabled, w.version, w.created_at, w.updated_at,
+       i.id, i.symbol, i.asset_type, i.source, i.created_at
+FROM watchlists AS w LEFT JOIN watchlist_items AS i ON i.watchlist_id = w.id
+WHERE w.user_id = %s AND w.name = %s
+ORDER BY i.id
+"""
+# Optional filters are NULL-tolerant parameters, so the statement text never changes.
+_LIST = """
+SELECT w.id, w.name, w.description, w.enabled, w.version, w.created_at, w.updated_at,
+       (SELECT count(*) FROM watchlist_items AS i WHERE i.watchlist_id = w.id)
+FROM watchlists AS w
+WHERE w.user_id = %(user_id)s AND w.id > %(after)s
+  AND (%(name_prefix)s::text IS NULL OR starts_with(w.name, %(name_prefix)s::text))
+  AND (%(enabled)s::boolean IS NULL OR w.enabled = %(enabled)s::boolean)
+  AND (%(symbol)s::text IS NULL OR EXISTS (
+        SELECT 1 FROM watchlist_items AS i
+        WHERE i.watchlist_id = w.id AND i.symbol = %(symbol)s::text))
+ORDER BY w.id
+LIMIT %(limit)s
+"""
+_VERSION = "SELECT version FROM watchlists WHERE id = %s AND user_id = %s"
+_LOCK_USER = "SELECT id FROM users WHERE id = %s FOR UPDATE"
+_COUNT = "SELECT count(*) FROM watchlists WHERE user_id = %s"
+_INSERT = """
+INSERT INTO watchlists (user_id, name, description, enabled) VALUES (%s, %s, %s, %s)
+RETURNING id
+"""
+_UPDATE = """
+UPDATE watchlists
+SET name = COALESCE(%(name)s, name),
+    description = COALESCE(%(description)s, description),
+    enabled = COALESCE(%(enabled)s, enabled),
+    version = version + 1, updated_at = now()
+WHERE id = %(id)s AND user_id = %(user_id)s
+  AND (%(expected)s::integer IS NULL OR version = %(expected)s::integer)
+RETURNING id
+"""
+_DELETE = """
+DELETE FROM watchlists
+WHERE id = %s AND user_id = %s AND (%s::integer IS NULL OR version = %s::integer)
+RETURNING id
+"""
+# Touching the parent first locks it (serialising item writes per watchlist, so the
+# item limit holds under concurrency) and bumps its version (its ETag covers the items).
+_TOUCH = """
+UPDATE watchlists SET version = version + 1, updated_at = now()
+WHERE id = %s AND user_id = %s AND (%s::integer IS NULL OR version = %s::integer)
+RETURNING (SELECT count(*) FROM watchlist_items WHERE watchlist_id = watchlists.id)
+"""
+_LIST_ITEMS = """
+SELECT i.id, i.symbol, i.asset_type, i.source, i.created_at
+FROM watchlist_items AS i
+WHERE i.watchlist_id = %(watchlist_id)s AND i.id > %(after)s
+  AND (%(asset_type)s::text IS NULL OR i.asset_type = %(asset_type)s::text)
+  AND (%(source)s::text IS NULL OR i.source = %(source)s::text)
+  AND (%(symbol_prefix)s::text IS NULL OR starts_with(i.symbol, %(symbol_prefix)s::text))
+ORDER BY i.id
+LIMIT %(limit)s
+"""
+_INSERT_ITEM = """
+INSERT INTO watchlist_items (watchlist_id, symbol, asset_type, source) VALUES (%s, %s, %s, %s)
+ON CONFLICT (watchlist_id, asset_type, symbol) DO NOTHING
+RETURNING id, created_at
+"""
+_DELETE_ITEM = """
+DELETE FROM watchlist_items WHERE id = %s AND watchlist_id = %s
+RETURNING symbol, asset_type
+"""
+_ITEM_KEYS = """
+SELECT id, asset_type, symbol, source FROM watchlist_items WHERE watchlist_id = %s
+"""
+_UPDATE_ITEM_SOURCE = "UPDATE watchlist_items SET source = %s WHERE id = %s"
+_SYNC_LOCK = """
+SELECT id, description, enabled FROM watchlists WHERE user_id = %s AND name = %s FOR UPDATE
+"""
+_SYNC_INSERT = """
+INSERT INTO watchlists (user_id, name, description, enabled) VALUES (%s, %s, %s, %s)
+ON CONFLICT (user_id, name) DO NOTHING
+RETURNING id
+"""
+_SYNC_SET = """
+UPDATE watchlists SET description = %s, enabled = %s, version = version + 1, updated_at = now()
+WHERE id = %s
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    watchlists_per_user: int
+    items_per_watchlist: int
+
+
+def _assemble(rows: Sequence[tuple[Any, ...]]) -> dict[str, Any] | None:
+    if not rows:
+        return None
+    head = rows[0]
+    items = [
+        {
+            "id": r[7],
+            "watchlist_id": head[0],
+            "symbol": r[8],
+            "asset_type": r[9],
+            "source": r[10],
+            "created_at": r[11],
+        }
+        for r in rows
+        if r[7] is not None
+    ]
+    return {
+        "id": head[0],
+        "name": head[1],
+        "description": head[2],
+        "enabled": head[3],
+        "version": head[4],
+        "created_at": head[5],
+        "updated_at": head[6],
+        "items": items,
+    }
+
+
+async def get(conn: Conn, user_id: int, watchlist_id: int) -> dict[str, Any] | None:
+    rows = await (await conn.execute(_GET, (watchlist_id, user_id))).fetchall()
+    return _assemble(rows)
+
+
+async def get_by_name(conn: Conn, user_id: int, name: str) -> dict[str, Any] | None:
+    rows = await (await conn.execute(_GET_BY_NAME, (user_id, name))).fetchall()
+    return _assemble(rows)
+
+
+async def list_watchlists(
+    conn: Conn,
+    user_id: int,
+    *,
+    after: int,
+    limit: int,
+    name_prefix: str | None,
+    enabled: bool | None,
+    symbol: str | None,
+) -> dict[str, Any]:
+    params = {
+        "user_id": user_id,
+        "after": after,
+        "limit": limit + 1,
+        "name_prefix": name_prefix,
+        "enabled": enabled,
+        "symbol": symbol,
+    }
+    rows = await (await conn.execute(_LIST, params)).fetchall()
+    data = [
+        {
+            "id": r[0],
+            "name": r[1],
+            "description": r[2],
+            "enabled": r[3],
+            "version": r[4],
+            "created_at": r[5],
+            "updated_at": r[6],
+            "item_count": r[7],
+        }
+        for r in rows
+    ]
+    return page(data, limit)
+
+
+async def create(
+    conn: Conn,
+    user_id: int,
+    *,
+    name: str,
+    description: str,
+    enabled: bool,
+    items: Sequence[ItemIn],
+    limits: Limits,
+) -> int:
+    if len(items) > limits.items_per_watchlist:
+        raise limit_reached("items per watchlist", limits.items_per_watchlist)
+    # Lock the owner so two concurrent creates cannot both pass the count check.
+    await conn.execute(_LOCK_USER, (user_id,))
+    count = await fetch_version(conn, _COUNT, (user_id,))
+    if count is not None and count >= limits.watchlists_per_user:
+        raise limit_reached("watchlists per user", limits.watchlists_per_user)
+    try:
+        row = await (await conn.execute(_INSERT, (user_id, name, description, enabled))).fetchone()
+    except errors.UniqueViolation as exc:
+        raise duplicate(exc, f"a watchlist named {name!r}") from None
+    assert row is not None
+    watchlist_id = int(row[0])
+    await notify(conn, "watchlist", "insert", watchlist_id)
+    for item in items:
+        await _insert_item(conn, watchlist_id, item)
+    return watchlist_id
+
+
+async def update(
+    conn: Conn,
+    user_id: int,
+    watchlist_id: int,
+    *,
+    fields: dict[str, Any],
+    expected: Expected | None,
+) -> None:
+    params = {
+        "id": watchlist_id,
+        "user_id": user_id,
+        "expected": expected.version if expected else None,
+        "name": fields.get("name"),
+        "description": fields.get("description"),
+        "enabled": fields.get("enabled"),
+    }
+    try:
+        row = await (await conn.execute(_UPDATE, params)).fetchone()
+    except errors.UniqueViolation as exc:
+        raise duplicate(exc, f"a watchlist named {fields.get('name')!r}") from None
+    if row is None:
+        current = await fetch_version(conn, _VERSION, (watchlist_id, user_id))
+        raise missing_or_stale(current, expected, WATCHLIST)
+    await notify(conn, "watchlist", "update", watchlist_id)
+
+
+async def delete(conn: Conn, user_id: int, watchlist_id: int, expected: Expected | None) -> None:
+    version = expected.version if expected else None
+    row = await (await conn.execute(_DELETE, (watchlist_id, user_id, version, version))).fetchone()
+    if row is None:
+        current = await fetch_version(conn, _VERSION, (watchlist_id, user_id))
+        raise missing_or_stale(current, expected, WATCHLIST)
+    await notify(conn, "watchlist", "delete", watchlist_id)
+
+
+async def _touch(conn: Conn, user_id: int, watchlist_id: int, expected: Expected | None) -> int:
+    """Lock and version-bump the parent watchlist; return its item count."""
+    version = expected.version if expected else None
+    row = await (await conn.execute(_TOUCH, (watchlist_id, user_id, version, version))).fetchone()
+    if row is None:
+        current = await fetch_version(conn, _VERSION, (watchlist_id, user_id))
+        raise missing_or_stale(current, expected, WATCHLIST)
+    return int(row[0])
+
+
+async def _insert_item(conn: Conn, watchlist_id: int, item: ItemIn) -> dict[str, Any] | None:
+    params = (watchlist_id, item.symbol, item.asset_type, item.source)
+    row = await (await conn.execute(_INSERT_ITEM, params)).fetchone()
+    if row is None:
+        return None
+    item_id = int(row[0])
+    await notify(
+        conn,
+        "watchlist_item",
+        "insert",
+        item_id,
+        watchlist_id=watchlist_id,
+        symbol=item.symbol,
+        asset_type=item.asset_type,
+    )
+    return {
+        "id": item_id,
+        "watchlist_id": watchlist_id,
+        "symbol": item.symbol,
+        "asset_type": item.asset_type,
+        "source": item.source,
+        "created_at": row[1],
+    }
+
+
+async def list_items(
+    conn: Conn,
+    user_id: int,
+    watchlist_id: int,
+    *,
+    after: int,
+    limit: int,
+    asset_type: str | None,
+    source: str | None,
+    symbol_prefix: str | None,
+) -> dict[str, Any] | None:
+    if await fetch_version(conn, _VERSION, (watchlist_id, user_id)) is None:
+        return None
+    params = {
+        "watchlist_id": watchlist_id,
+        "after": after,
+        "limit": limit + 1,
+        "asset_type": asset_type,
+        "source": source,
+        "symbol_prefix": symbol_prefix,
+    }
+    rows = await (await conn.execute(_LIST_ITEMS, params)).fetchall()
+    data = [
+        {
+            "id": r[0],
+            "watchlist_id": watchlist_id,
+            "symbol": r[1],
+            "asset_type": r[2],
+            "source": r[3],
+            "created_at": r[4],
+        }
+        for r in rows
+    ]
+    return page(data, limit)
+
+
+async def add_item(
+    conn: Conn,
+    user_id: int,
+    watchlist_id: int,
+    item: ItemIn,
+    *,
+    expected: Expected | None,
+    limits: Limits,
+) -> dict[str, Any]:
+    count = await _touch(conn, user_id, watchlist_id, expected)
+    if count >= limits.items_per_watchlist:
+        raise limit_reached("items per watchlist", limits.items_per_watchlist)
+    created = await _insert_item(conn, watchlist_id, item)
+    if created is None:
+        raise conflict(
+            f"{item.asset_type} {item.symbol} is already in this watchlist", kind="duplicate"
+        )
+    return created
+
+
+async def delete_item(
+    conn: Conn, user_id: int, watchlist_id: int, item_id: int, expected: Expected | None
+) -> None:
+    await _touch(conn, user_id, watchlist_id, expected)
+    row = await (await conn.execute(_DELETE_ITEM, (item_id, watchlist_id))).fetchone()
+    if row is None:
+        raise not_found(ITEM)
+    await notify(
+        conn,
+        "watchlist_item",
+        "delete",
+        item_id,
+        watchlist_id=watchlist_id,
+        symbol=row[0],
+        asset_type=row[1],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SyncOutcome:
+    watchlist_id: int
+    changed: bool
+    created: bool
+
+
+async def sync(
+    conn: Conn,
+    user_id: int,
+    name: str,
+    *,
+    description: str,
+    enabled: bool,
+    items: Sequence[ItemIn],
+    limits: Limits,
+) -> SyncOutcome:
+    """Make the watchlist ``name`` exactly as described; report whether anything changed.
+
+    Idempotent by construction: the second identical call finds nothing to do and
+    writes nothing (no version bump, no NOTIFY).
+    """
+    if len(items) > limits.items_per_watchlist:
+        raise limit_reached("items per watchlist", limits.items_per_watchlist)
+    row = await (await conn.execute(_SYNC_LOCK, (user_id, name))).fetchone()
+    if row is None:
+        await conn.execute(_LOCK_USER, (user_id,))
+        count = await fetch_version(conn, _COUNT, (user_id,))
+        if count is not None and count >= limits.watchlists_per_user:
+            raise limit_reached("watchlists per user", limits.watchlists_per_user)
+        inserted = await (
+            await conn.execute(_SYNC_INSERT, (user_id, name, description, enabled))
+        ).fetchone()
+        if inserted is not None:
+            watchlist_id = int(inserted[0])
+            await notify(conn, "watchlist", "insert", watchlist_id)
+            for item in items:
+                await _insert_item(conn, watchlist_id, item)
+            return SyncOutcome(watchlist_id, changed=True, created=True)
+        # A concurrent sync created it between our SELECT and INSERT: converge onto it.
+        row = await (await conn.execute(_SYNC_LOCK, (user_id, name))).fetchone()
+        if row is None:
+            raise conflict("the watchlist changed concurrently, retry")
+    watchlist_id = int(row[0])
+    changed = await _sync_items(conn, watchlist_id, items)
+    if changed or row[1] != description or row[2] != enabled:
+        await conn.execute(_SYNC_SET, (description, enabled, watchlist_id))
+        await notify(conn, "watchlist", "update", watchlist_id)
+        changed = True
+    return SyncOutcome(watchlist_id, changed=changed, created=False)
+
+
+async def _sync_items(conn: Conn, watchlist_id: int, items: Sequence[ItemIn]) -> bool:
+    current = {
+        (r[1], r[2]): (int(r[0]), r[3])
+        for r in await (await conn.execute(_ITEM_KEYS, (watchlist_id,))).fetchall()
+    }
+    desired = {item.key(): item for item in items}
+    changed = False
+    for key, (item_id, _source) in current.items():
+        if key not in desired:
+            await conn.execute(_DELETE_ITEM, (item_id, watchlist_id))
+            await notify(
+                conn,
+                "watchlist_item",
+                "delete",
+                item_id,
+                watchlist_id=watchlist_id,
+                symbol=key[1],
+                asset_type=key[0],
+            )
+            changed = True
+    for key, item in desired.items():
+        existing = current.get(key)
+        if existing is None:
+            await _insert_item(conn, watchlist_id, item)
+            changed = True
+        elif existing[1] != item.source:
+            await conn.execute(_UPDATE_ITEM_SOURCE, (item.source, existing[0]))
+            await notify(
+                conn,
+                "watchlist_item",
+                "update",
+                existing[0],
+                watchlist_id=watchlist_id,
+                symbol=item.symbol,
+                asset_type=item.asset_type,
+            )
+            changed = True
+    return changed

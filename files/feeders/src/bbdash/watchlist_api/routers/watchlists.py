@@ -1,0 +1,271 @@
+"""/v1/watchlists: watchlists, their items, and the declarative by-name sync."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from bbdash.watchlist_api.auth import CurrentPrincipal
+from bbdash.watchlist_api.concurrency import expected_version
+from bbdash.watchlist_api.problems import not_found
+from bbdash.watchlist_api.queries import watchlists as q
+from bbdash.watchlist_api.responses import json_response, no_content
+from bbdash.watchlist_api.routers.params import (
+    After,
+    AppSettings,
+    Db,
+    DryRun,
+    IfMatch,
+    ItemId,
+    Limit,
+    NamePrefix,
+    ResourceName,
+    SourceFilter,
+    SymbolFilter,
+    SymbolPrefix,
+    WatchlistId,
+)
+from bbdash.watchlist_api.schemas.watchlists import (
+    ItemIn,
+    ItemOut,
+    ItemPage,
+    WatchlistCreate,
+    WatchlistOut,
+    WatchlistPage,
+    WatchlistSync,
+    WatchlistSyncOut,
+    WatchlistUpdate,
+)
+from bbdash.watchlist_api.settings import Settings
+from bbdash.watchlist_api.symbols import AssetType
+
+router = APIRouter(prefix="/v1/watchlists", tags=["watchlists"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Unknown id, or another user's"},
+    409: {"description": "Duplicate, stale version or limit reached"},
+    412: {"description": "If-Match does not match the current version"},
+    428: {"description": "Neither If-Match nor version was sent"},
+}
+
+
+def _limits(settings: Settings) -> q.Limits:
+    return q.Limits(
+        watchlists_per_user=settings.max_watchlists_per_user,
+        items_per_watchlist=settings.max_items_per_watchlist,
+    )
+
+
+def _watchlist(data: dict[str, Any], status: int = 200, **headers: str) -> Response:
+    return json_response(data, status, version=data["version"], headers=headers)
+
+
+@router.get("", response_model=WatchlistPage)
+async def list_watchlists(
+    principal: CurrentPrincipal,
+    db: Db,
+    limit: Limit = 50,
+    after: After = 0,
+    name_prefix: NamePrefix = None,
+    enabled: bool | None = None,
+    symbol: SymbolFilter = None,
+) -> Response:
+    """The caller's watchlists (without items), filtered, by ascending id."""
+    async with db.read() as conn:
+        result = await q.list_watchlists(
+            conn,
+            principal.user_id,
+            after=after,
+            limit=limit,
+            name_prefix=name_prefix,
+            enabled=enabled,
+            symbol=symbol,
+        )
+    return json_response(result)
+
+
+@router.post("", status_code=201, response_model=WatchlistOut, responses={409: _ERRORS[409]})
+async def create_watchlist(
+    principal: CurrentPrincipal, db: Db, settings: AppSettings, body: WatchlistCreate
+) -> Response:
+    async with db.write() as conn:
+        watchlist_id = await q.create(
+            conn,
+            principal.user_id,
+            name=body.name,
+            description=body.description,
+            enabled=body.enabled,
+            items=body.items,
+            limits=_limits(settings),
+        )
+        created = await q.get(conn, principal.user_id, watchlist_id)
+    assert created is not None
+    return _watchlist(created, 201, Location=f"/v1/watchlists/{watchlist_id}")
+
+
+@router.get("/by-name/{name}", response_model=WatchlistOut, responses={404: _ERRORS[404]})
+async def get_watchlist_by_name(
+    principal: CurrentPrincipal, db: Db, name: ResourceName
+) -> Response:
+    async with db.read() as conn:
+        found = await q.get_by_name(conn, principal.user_id, name)
+    if found is None:
+        raise not_found(q.WATCHLIST)
+    return _watchlist(found)
+
+
+@router.put(
+    "/by-name/{name}",
+    response_model=WatchlistSyncOut,
+    responses={409: _ERRORS[409]},
+)
+async def sync_watchlist(
+    principal: CurrentPrincipal,
+    db: Db,
+    settings: AppSettings,
+    name: ResourceName,
+    body: WatchlistSync,
+    dry_run: DryRun = False,
+) -> Response:
+    """Declarative sync: make the watchlist exactly this (created if absent; items not
+    listed are removed). Answers 200 with ``changed`` so a caller such as Ansible can
+    report truthfully; a repeat of the same call answers ``changed: false`` and writes
+    nothing. With ``dry_run=true`` the change is computed and rolled back."""
+    async with db.write(rollback=dry_run) as conn:
+        outcome = await q.sync(
+            conn,
+            principal.user_id,
+            name,
+            description=body.description,
+            enabled=body.enabled,
+            items=body.items,
+            limits=_limits(settings),
+        )
+        watchlist = await q.get(conn, principal.user_id, outcome.watchlist_id)
+    assert watchlist is not None
+    result = {
+        "changed": outcome.changed,
+        "created": outcome.created,
+        "dry_run": dry_run,
+        "watchlist": watchlist,
+    }
+    headers = {"X-Bbdash-Changed": "true" if outcome.changed else "false"}
+    return json_response(result, version=watchlist["version"], headers=headers)
+
+
+@router.get("/{watchlist_id}", response_model=WatchlistOut, responses={404: _ERRORS[404]})
+async def get_watchlist(principal: CurrentPrincipal, db: Db, watchlist_id: WatchlistId) -> Response:
+    async with db.read() as conn:
+        found = await q.get(conn, principal.user_id, watchlist_id)
+    if found is None:
+        raise not_found(q.WATCHLIST)
+    return _watchlist(found)
+
+
+@router.patch(
+    "/{watchlist_id}",
+    response_model=WatchlistOut,
+    responses={k: _ERRORS[k] for k in (404, 409, 412, 428)},
+)
+async def update_watchlist(
+    principal: CurrentPrincipal,
+    db: Db,
+    watchlist_id: WatchlistId,
+    body: WatchlistUpdate,
+    if_match: IfMatch = None,
+) -> Response:
+    expected = expected_version(if_match, body.version, required=True)
+    fields = body.model_dump(exclude_unset=True, exclude={"version"})
+    async with db.write() as conn:
+        await q.update(conn, principal.user_id, watchlist_id, fields=fields, expected=expected)
+        updated = await q.get(conn, principal.user_id, watchlist_id)
+    assert updated is not None
+    return _watchlist(updated)
+
+
+@router.delete(
+    "/{watchlist_id}", status_code=204, responses={k: _ERRORS[k] for k in (404, 409, 412)}
+)
+async def delete_watchlist(
+    principal: CurrentPrincipal, db: Db, watchlist_id: WatchlistId, if_match: IfMatch = None
+) -> Response:
+    expected = expected_version(if_match, None, required=False)
+    async with db.write() as conn:
+        await q.delete(conn, principal.user_id, watchlist_id, expected)
+    return no_content()
+
+
+@router.get("/{watchlist_id}/items", response_model=ItemPage, responses={404: _ERRORS[404]})
+async def list_items(
+    principal: CurrentPrincipal,
+    db: Db,
+    watchlist_id: WatchlistId,
+    limit: Limit = 50,
+    after: After = 0,
+    asset_type: AssetType | None = None,
+    source: SourceFilter = None,
+    symbol_prefix: SymbolPrefix = None,
+) -> Response:
+    async with db.read() as conn:
+        result = await q.list_items(
+            conn,
+            principal.user_id,
+            watchlist_id,
+            after=after,
+            limit=limit,
+            asset_type=asset_type,
+            source=source,
+            symbol_prefix=symbol_prefix.upper() if symbol_prefix else None,
+        )
+    if result is None:
+        raise not_found(q.WATCHLIST)
+    return json_response(result)
+
+
+@router.post(
+    "/{watchlist_id}/items",
+    status_code=201,
+    response_model=ItemOut,
+    responses={k: _ERRORS[k] for k in (404, 409, 412)},
+)
+async def add_item(
+    principal: CurrentPrincipal,
+    db: Db,
+    settings: AppSettings,
+    watchlist_id: WatchlistId,
+    body: ItemIn,
+    if_match: IfMatch = None,
+) -> Response:
+    """Add one item (409 if the watchlist already has it). If-Match is optional here:
+    adding cannot overwrite anyone's edit."""
+    expected = expected_version(if_match, None, required=False)
+    async with db.write() as conn:
+        item = await q.add_item(
+            conn,
+            principal.user_id,
+            watchlist_id,
+            body,
+            expected=expected,
+            limits=_limits(settings),
+        )
+    location = f"/v1/watchlists/{watchlist_id}/items/{item['id']}"
+    return json_response(item, 201, headers={"Location": location})
+
+
+@router.delete(
+    "/{watchlist_id}/items/{item_id}",
+    status_code=204,
+    responses={k: _ERRORS[k] for k in (404, 409, 412)},
+)
+async def delete_item(
+    principal: CurrentPrincipal,
+    db: Db,
+    watchlist_id: WatchlistId,
+    item_id: ItemId,
+    if_match: IfMatch = None,
+) -> Response:
+    expected = expected_version(if_match, None, required=False)
+    async with db.write() as conn:
+        await q.delete_item(conn, principal.user_id, watchlist_id, item_id, expected)
+    return no_content()

@@ -1,0 +1,1 @@
+"""Request and response shapes (pydantic), separate from the SQL in ``queries``."""

@@ -1,0 +1,96 @@
+"""Typed configuration of the watchlist API, read once from the environment.
+
+Every variable is prefixed ``BBDASH_API_``. Secrets never travel in plain
+environment variables: the role mounts them as files (from the vault) and the
+``*_FILE`` variables name those files, so they do not show in ``docker inspect``.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The shortest bootstrap key accepted: a guessable admin key would be worse than none.
+MIN_SECRET_LENGTH = 32
+
+
+def _read_secret(path: Path) -> str:
+    return path.read_text(encoding="utf-8").strip()
+
+
+class Settings(BaseSettings):
+    """Settings of one API process (see README-watchlist-api.md for the table)."""
+
+    model_config = SettingsConfigDict(env_prefix="BBDASH_API_", extra="ignore", frozen=True)
+
+    database_url: str | None = Field(
+        default=None, description="libpq DSN; prefer database_url_file when it holds a password."
+    )
+    database_url_file: Path | None = Field(default=None, description="File holding the DSN.")
+    admin_key_file: Path | None = Field(
+        default=None, description="File holding the bootstrap admin API key (from the vault)."
+    )
+    metrics_token_file: Path | None = Field(
+        default=None, description="File holding a scrape-only bearer token for /metrics."
+    )
+    host: str = "0.0.0.0"  # noqa: S104 - the container's only interface is bloomberg-net
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    pool_min_size: int = Field(default=2, ge=1, le=100)
+    pool_max_size: int = Field(default=10, ge=1, le=100)
+    db_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="Pool wait, connect and statement timeout."
+    )
+    migrate_on_start: bool = True
+    migrate_wait_seconds: float = Field(
+        default=60.0, ge=0, le=3600, description="How long to retry an unreachable database."
+    )
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=16 * 1024 * 1024)
+    auth_cache_seconds: float = Field(
+        default=5.0, ge=0, le=300, description="How long a verified key is trusted without a query."
+    )
+    max_watchlists_per_user: int = Field(default=100, ge=1)
+    max_items_per_watchlist: int = Field(default=500, ge=1)
+    max_layouts_per_user: int = Field(default=50, ge=1)
+    max_alert_rules_per_user: int = Field(default=500, ge=1)
+    max_api_keys_per_user: int = Field(default=20, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.pool_min_size > self.pool_max_size:
+            msg = "pool_min_size must not exceed pool_max_size"
+            raise ValueError(msg)
+        return self
+
+    @cached_property
+    def dsn(self) -> str:
+        """The DSN, from the file when one is named (a file wins over the variable)."""
+        if self.database_url_file is not None:
+            return _read_secret(self.database_url_file)
+        if self.database_url:
+            return self.database_url
+        msg = "set BBDASH_API_DATABASE_URL_FILE (or BBDASH_API_DATABASE_URL)"
+        raise ValueError(msg)
+
+    @cached_property
+    def admin_key(self) -> str | None:
+        """The bootstrap admin key, or None when no file is configured."""
+        return self._secret(self.admin_key_file, "BBDASH_API_ADMIN_KEY_FILE")
+
+    @cached_property
+    def metrics_token(self) -> str | None:
+        """The scrape token for /metrics, or None (then only the admin key may scrape)."""
+        return self._secret(self.metrics_token_file, "BBDASH_API_METRICS_TOKEN_FILE")
+
+    @staticmethod
+    def _secret(path: Path | None, name: str) -> str | None:
+        if path is None:
+            return None
+        value = _read_secret(path)
+        if len(value) < MIN_SECRET_LENGTH:
+            msg = f"{name}: the secret in {path} is shorter than {MIN_SECRET_LENGTH} characters"
+            raise ValueError(msg)
+        return value

@@ -1,0 +1,76 @@
+"""Helpers for the API tests (not fixtures: plain functions the tests call)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from fastapi.testclient import TestClient
+
+# Every table the API writes, in an order that makes dumps comparable.
+TABLES = ("users", "api_keys", "watchlists", "watchlist_items", "layouts", "alert_rules")
+
+
+@dataclass(frozen=True)
+class ApiUser:
+    id: int
+    name: str
+    key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+def make_user(client: TestClient, admin: ApiUser, name: str) -> ApiUser:
+    created = client.post("/v1/users", json={"name": name}, headers=admin.headers)
+    assert created.status_code == 201, created.text
+    user_id = created.json()["id"]
+    key = client.post(
+        f"/v1/users/{user_id}/api-keys", json={"name": "test"}, headers=admin.headers
+    )
+    assert key.status_code == 201, key.text
+    return ApiUser(user_id, name, key.json()["key"])
+
+
+def make_watchlist(
+    client: TestClient, user: ApiUser, name: str = "crypto", items: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    body = {
+        "name": name,
+        "items": items
+        if items is not None
+        else [
+            {"symbol": "BTC/USDT", "asset_type": "crypto", "source": "binance"},
+            {"symbol": "AAPL", "asset_type": "stock"},
+        ],
+    }
+    response = client.post("/v1/watchlists", json=body, headers=user.headers)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def dump_tables(dsn: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every API table: compare before/after to prove nothing changed."""
+    dump: dict[str, list[tuple[Any, ...]]] = {}
+    with psycopg.connect(dsn) as conn:
+        for table in TABLES:
+            query = psycopg.sql.SQL("SELECT * FROM {} ORDER BY id").format(
+                psycopg.sql.Identifier(table)
+            )
+            dump[table] = conn.execute(query).fetchall()
+    return dump
+
+
+def assert_problem(response: Any, status: int) -> dict[str, Any]:
+    """The response is an RFC 9457 problem document with this status."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["title"]
+    assert body["detail"]
+    assert "type" in body
+    return body

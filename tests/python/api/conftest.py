@@ -1,0 +1,105 @@
+"""Fixtures for the watchlist API tests: a migrated database per test (cloned from a
+template migrated once per session), an app wired to it, and users with keys."""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from psycopg import sql
+
+from api_support import ApiUser, make_user
+from bbdash.watchlist_api import migrate
+from bbdash.watchlist_api.app import create_app
+from bbdash.watchlist_api.settings import Settings
+from postgres_server import create_database, drop_database
+
+_TEMPLATE = "api_template"
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def api_template(pg_admin_dsn: str) -> str:
+    dsn = create_database(pg_admin_dsn, _TEMPLATE)
+    migrate.upgrade(dsn)
+    return _TEMPLATE
+
+
+@pytest.fixture
+def api_dsn(pg_admin_dsn: str, api_template: str) -> Iterator[str]:
+    """A database already at the latest schema, private to one test."""
+    name = f"api_{next(_counter)}"
+    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(api_template)
+            )
+        )
+    yield pg_admin_dsn.rsplit("/", 1)[0] + "/" + name
+    drop_database(pg_admin_dsn, name)
+
+
+@pytest.fixture(scope="session")
+def secrets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("secrets")
+
+
+@pytest.fixture(scope="session")
+def admin_key(secrets_dir: Path) -> str:
+    key = "adm_" + secrets.token_urlsafe(32)
+    (secrets_dir / "admin_key").write_text(key + "\n")
+    return key
+
+
+@pytest.fixture(scope="session")
+def metrics_token(secrets_dir: Path) -> str:
+    token = "met_" + secrets.token_urlsafe(32)
+    (secrets_dir / "metrics_token").write_text(token)
+    return token
+
+
+def make_settings(dsn: str, secrets_dir: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": dsn,
+        "admin_key_file": secrets_dir / "admin_key",
+        "metrics_token_file": secrets_dir / "metrics_token",
+        "pool_min_size": 1,
+        "pool_max_size": 8,
+        "db_timeout_seconds": 3.0,
+    }
+    values.update(overrides)
+    return Settings.model_validate(values)
+
+
+@pytest.fixture
+def settings(api_dsn: str, secrets_dir: Path, admin_key: str, metrics_token: str) -> Settings:
+    del admin_key, metrics_token  # they write the files the settings read
+    return make_settings(api_dsn, secrets_dir)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def admin(client: TestClient, admin_key: str) -> ApiUser:
+    me = client.get("/v1/me", headers={"Authorization": f"Bearer {admin_key}"})
+    assert me.status_code == 200, me.text
+    return ApiUser(me.json()["id"], "admin", admin_key)
+
+
+@pytest.fixture
+def alice(client: TestClient, admin: ApiUser) -> ApiUser:
+    return make_user(client, admin, "alice")
+
+
+@pytest.fixture
+def bob(client: TestClient, admin: ApiUser) -> ApiUser:
+    return make_user(client, admin, "bob")
