@@ -1,0 +1,1 @@
+"""News feeder: RSS/Atom, CryptoPanic and NewsAPI headlines into bucket `news`."""
