@@ -62,7 +62,7 @@ def evaluate(rows: list[tuple[str, str]], classify: Callable[[str], str]) -> flo
 
 def vader_classifier() -> Callable[[str], str] | None:
     try:
-        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer  # noqa: PLC0415
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
     except ImportError:
         return None
     analyzer = SentimentIntensityAnalyzer()
@@ -135,7 +135,11 @@ def main() -> int:
     ]
     for name in ("heldout", "postfreeze", "dev"):
         theirs = f"{vader_f1[name]:.3f}" if vader_f1 else "not installed"
-        role = {"heldout": "held-out", "postfreeze": "post-freeze", "dev": "dev (tuned on)"}[name]
+        role = {
+            "heldout": "held-out",
+            "postfreeze": "post-freeze",
+            "dev": "dev (tuned on)",
+        }[name]
         lines.append(f"| {role} ({sizes[name]}) | {f1[name]:.3f} | {theirs} |")
     lines += [
         "",

@@ -185,18 +185,21 @@ class AssetMatcher:
                 key = self._tickers.get(word)
                 if key is not None and len(word) >= 2:
                     return key
-            key = self._name_at(words, lowered, i)
+            key = self._name_at(words, lowered, i, shouting=shouting)
             if key is not None:
                 return key
         return None
 
-    def _name_at(self, words: list[str], lowered: list[str], i: int) -> str | None:
+    def _name_at(
+        self, words: list[str], lowered: list[str], i: int, *, shouting: bool
+    ) -> str | None:
         for size in range(min(MAX_NAME_WORDS, len(words) - i), 0, -1):
             rule = self._names.get(tuple(lowered[i : i + size]))
             if rule is None:
                 continue
             if rule.common_word:
-                if not words[i][:1].isupper():
+                # Case is the evidence for a common word: none in an all-caps headline.
+                if shouting or not words[i][:1].isupper():
                     continue
                 following = lowered[i + size] if i + size < len(words) else ""
                 if following in rule.not_before:

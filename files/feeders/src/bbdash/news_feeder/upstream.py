@@ -21,6 +21,11 @@ from bbdash.common.resilience import Backoff, CircuitBreaker, TokenBucket, retry
 
 log = logging.getLogger(__name__)
 
+# httpx logs every request URL at INFO, and CryptoPanic only takes its token in the
+# query string: keep the client libraries' own request logs off.
+for _noisy in ("httpx", "httpcore"):
+    logging.getLogger(_noisy).setLevel(logging.WARNING)
+
 
 class UpstreamError(RuntimeError):
     """A call that did not produce a usable response; `kind` is the metric label."""
