@@ -165,8 +165,8 @@ def demo_count(bucket: str, measurement: str, field: str) -> str:
 
 NEWS_SYMBOL_PRELUDE = """import "strings"
 
-// News tag related_asset holds a base asset ("BTC") or a symbol ("AAPL"):
-// match either the symbol or its base ("BTC/USDT" -> "BTC").
+// News tag related_asset holds a base asset or a whole symbol:
+// match either the symbol or its base ("BASE/QUOTE" -> "BASE").
 symbol = "${symbol}"
 base = strings.split(v: symbol, t: "/")[0]
 """
