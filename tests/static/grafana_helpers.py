@@ -178,7 +178,11 @@ def render_all() -> dict[str, dict[str, str]]:
                 },
                 {
                     "name": "write them",
-                    "ansible.builtin.copy": {"content": "{{ rendered | to_json }}", "dest": str(out), "mode": "0600"},
+                    "ansible.builtin.copy": {
+                        "content": "{{ rendered | to_json }}",
+                        "dest": str(out),
+                        "mode": "0600",
+                    },
                 },
             ],
         }
@@ -310,7 +314,7 @@ def influx_contract() -> dict[str, dict[str, set[str]]]:
     contract: dict[str, dict[str, set[str]]] = {}
     pattern = re.compile(
         r"Bucket `(?P<bucket>\w+)`, measurement `(?P<m>\w+)`:\s*tags (?P<tags>.*?); fields (?P<fields>.*?)(?:;|\n\n)",
-        re.S,
+        re.DOTALL,
     )
     for match in pattern.finditer(text):
         names = re.compile(r"`(\w+)`")
@@ -330,7 +334,7 @@ def pg_contract() -> dict[str, set[str]]:
     """{view: columns} from the CREATE VIEW blocks of docs/contracts.md."""
     text = CONTRACTS.read_text(encoding="utf-8")
     views: dict[str, set[str]] = {}
-    for match in re.finditer(r"CREATE VIEW (\w+) AS\s+SELECT(.*?)FROM", text, re.S):
+    for match in re.finditer(r"CREATE VIEW (\w+) AS\s+SELECT(.*?)FROM", text, re.DOTALL):
         body = re.sub(r"--[^\n]*", "", match[2]).replace("DISTINCT", "")
         views[match[1]] = {c.strip() for c in body.split(",") if c.strip()}
     return views
@@ -363,7 +367,11 @@ def bbdash_metrics() -> dict[str, str]:
 
 def known_metrics() -> set[str]:
     return (
-        NODE_EXPORTER_METRICS | CADVISOR_METRICS | PROMETHEUS_METRICS | set(bbdash_metrics()) | PENDING_BBDASH_METRICS
+        NODE_EXPORTER_METRICS
+        | CADVISOR_METRICS
+        | PROMETHEUS_METRICS
+        | set(bbdash_metrics())
+        | PENDING_BBDASH_METRICS
     )
 
 
@@ -400,10 +408,9 @@ def flux_balance_errors(flux: str) -> list[str]:
     for c in text:
         if c in "([{":
             stack.append(c)
-        elif c in ")]}":
-            if not stack or stack.pop() != pairs[c]:
-                errors.append(f"unbalanced {c!r}")
-                break
+        elif c in ")]}" and (not stack or stack.pop() != pairs[c]):
+            errors.append(f"unbalanced {c!r}")
+            break
     if stack:
         errors.append(f"unclosed {''.join(stack)!r}")
     if flux.count('"') % 2:
@@ -432,7 +439,7 @@ def flux_buckets(flux: str) -> tuple[set[str], list[str]]:
         if expr.startswith('"'):
             buckets.add(expr.strip('"'))
             continue
-        assign = re.search(rf"^\s*{re.escape(expr)}\s*=\s*(.+)$", flux, re.M)
+        assign = re.search(rf"^\s*{re.escape(expr)}\s*=\s*(.+)$", flux, re.MULTILINE)
         literals = re.findall(r"\"([^\"]*)\"", assign[1]) if assign else []
         if not literals:
             problems.append(f"cannot resolve bucket expression {expr!r}")

@@ -14,7 +14,6 @@ import sys
 from typing import Any
 
 import pytest
-
 from grafana_helpers import (
     CORE_PANELS,
     DASHBOARD_DIR,
@@ -40,7 +39,15 @@ EXPECTED_UIDS = {
     "pipeline-health.json": "bbdash-pipeline-health",
 }
 # Built-in variables Grafana defines itself.
-BUILTIN_VARS = {"__all", "__interval", "__interval_ms", "__rate_interval", "__range", "__from", "__to"}
+BUILTIN_VARS = {
+    "__all",
+    "__interval",
+    "__interval_ms",
+    "__rate_interval",
+    "__range",
+    "__from",
+    "__to",
+}
 
 BOARDS = dashboards()
 NAMES = sorted(BOARDS)
@@ -98,7 +105,9 @@ def test_panels_do_not_overlap(name: str) -> None:
 
 def test_json_files_are_what_the_generator_writes() -> None:
     tool = ROLE / "tools" / "build_dashboards.py"
-    proc = subprocess.run([sys.executable, str(tool), "--check"], capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, str(tool), "--check"], capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 0, proc.stderr or proc.stdout
 
 
@@ -120,7 +129,9 @@ def test_every_datasource_is_provisioned(name: str) -> None:
             seen.append((f"variable {var['name']}", var["datasource"]))
     for where, ds in seen:
         assert ds["uid"] in provisioned, f"{where}: datasource uid {ds['uid']!r} is not provisioned"
-        assert ds["type"] == provisioned[ds["uid"]], f"{where}: type {ds['type']} != {provisioned[ds['uid']]}"
+        assert ds["type"] == provisioned[ds["uid"]], (
+            f"{where}: type {ds['type']} != {provisioned[ds['uid']]}"
+        )
     for annotation in board["annotations"]["list"]:
         assert annotation["datasource"]["uid"] == "-- Grafana --"
 
@@ -130,7 +141,9 @@ def test_every_variable_used_is_defined(name: str) -> None:
     board = BOARDS[name]
     defined = {v["name"] for v in board["templating"]["list"]}
     used: set[str] = set()
-    for text in iter_strings({"panels": board["panels"], "templating": board["templating"], "links": board["links"]}):
+    for text in iter_strings(
+        {"panels": board["panels"], "templating": board["templating"], "links": board["links"]}
+    ):
         used |= variable_refs(text)
     undefined = {v for v in used - defined if not v.startswith("__")} - BUILTIN_VARS
     assert not undefined, f"undefined variables: {sorted(undefined)}"
@@ -143,7 +156,9 @@ def test_variables_reference_only_earlier_variables(name: str) -> None:
     """Grafana resolves chained variables in order: a query may only use variables above it."""
     seen: set[str] = set()
     for var in BOARDS[name]["templating"]["list"]:
-        refs = {r for r in variable_refs(json.dumps(var.get("query", ""))) if not r.startswith("__")}
+        refs = {
+            r for r in variable_refs(json.dumps(var.get("query", ""))) if not r.startswith("__")
+        }
         assert refs <= seen, f"variable {var['name']} uses {sorted(refs - seen)} defined after it"
         seen.add(var["name"])
 
@@ -174,7 +189,10 @@ def test_data_links_target_existing_dashboards_and_variables(name: str) -> None:
 def test_drill_down_overview_to_asset_to_news() -> None:
     overview = json.dumps(BOARDS["market-overview.json"])
     asset = json.dumps(BOARDS["asset-detail.json"])
-    assert "/d/bbdash-asset-detail/asset-detail?var-symbol=${__data.fields.symbol:percentencode}" in overview
+    assert (
+        "/d/bbdash-asset-detail/asset-detail?var-symbol=${__data.fields.symbol:percentencode}"
+        in overview
+    )
     assert "/d/bbdash-news/news-and-sentiment?var-symbol=${symbol:percentencode}" in asset
     news = BOARDS["news-and-sentiment.json"]
     symbol = next(v for v in news["templating"]["list"] if v["name"] == "symbol")
@@ -196,8 +214,12 @@ def test_plugin_panels_are_pinned_and_have_a_core_fallback(name: str) -> None:
     for panel in panels:
         if panel["type"] in CORE_PANELS:
             continue
-        assert panel["type"] in plugin_ids(), f"panel type {panel['type']!r} is neither core nor a pinned plugin"
-        fields = set(re.findall(r'"(\w+)"', re.search(r"set: \[([^\]]*)\]", panel["targets"][0]["query"])[1]))
+        assert panel["type"] in plugin_ids(), (
+            f"panel type {panel['type']!r} is neither core nor a pinned plugin"
+        )
+        fields = set(
+            re.findall(r'"(\w+)"', re.search(r"set: \[([^\]]*)\]", panel["targets"][0]["query"])[1])
+        )
         fallback = [
             c
             for c in core
@@ -207,7 +229,9 @@ def test_plugin_panels_are_pinned_and_have_a_core_fallback(name: str) -> None:
                 for m in re.findall(r"r\._field, set: \[([^\]]*)\]", t.get("query", ""))
             )
         ]
-        assert fallback, f"plugin panel {panel['title']!r} has no core panel reading {sorted(fields)}"
+        assert fallback, (
+            f"plugin panel {panel['title']!r} has no core panel reading {sorted(fields)}"
+        )
 
 
 def test_plugin_versions_are_pinned() -> None:
@@ -229,7 +253,9 @@ def test_demo_banner_when_demo_points_are_present(name: str) -> None:
     assert banners, "no panel detects demo points"
     texts = json.dumps(banners[0]["fieldConfig"]["defaults"]["mappings"])
     assert "DEMO DATA" in texts
-    assert banners[0]["gridPos"]["w"] == 24 and banners[0]["gridPos"]["y"] <= 3, "the banner sits at the top"
+    assert banners[0]["gridPos"]["w"] == 24 and banners[0]["gridPos"]["y"] <= 3, (
+        "the banner sits at the top"
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -238,7 +264,9 @@ def test_no_symbol_is_hard_coded(name: str) -> None:
         for column in ("symbol", "related_asset"):
             for literal in re.findall(rf"r\.{column}\s*==\s*\"([^\"]*)\"", flux):
                 assert literal.startswith("$"), f"{where}: {column} hard-coded to {literal!r}"
-            assert not re.search(rf"r\.{column},\s*set:\s*\[", flux), f"{where}: literal {column} list"
+            assert not re.search(rf"r\.{column},\s*set:\s*\[", flux), (
+                f"{where}: literal {column} list"
+            )
     text = json.dumps(BOARDS[name])
     for symbol in ("BTC/USDT", "ETH/USDT", "AAPL", "EURUSD", "^GSPC"):
         assert symbol not in text, f"{symbol} appears in {name}"
@@ -263,7 +291,7 @@ def test_asset_detail_picks_the_bucket_from_the_time_range() -> None:
     assert len(conditional) >= 3, "price, OHLC and volume read the bucket chosen by the range"
     for flux in conditional:
         assert "int(v: v.timeRangeStop) - int(v: v.timeRangeStart)" in flux
-        assign = re.search(r"^bucket = (.+)$", flux, re.M)[1]
+        assign = re.search(r"^bucket = (.+)$", flux, re.MULTILINE)[1]
         assert re.findall(r'"([^"]+)"', assign) == ["markets", "markets_5min", "markets_1h"]
         assert "int(v: 7d5m)" in assign and "int(v: 30d5m)" in assign
     titles = {
