@@ -102,7 +102,7 @@ def test_settings_errors_are_readable(tmp_path, monkeypatch):
 def test_feeder_runtime_wires_sink_and_http(tmp_path, influx_double):
     from bbdash.common.lineprotocol import Point
     from bbdash.common.runtime import FeederRuntime
-    from conftest import wait_for
+    from feeder_testkit import wait_for
 
     settings = load_settings(
         DemoServiceSettings,

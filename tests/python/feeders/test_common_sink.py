@@ -9,7 +9,7 @@ import threading
 import time
 
 from bbdash.common.lineprotocol import Point
-from conftest import wait_for
+from feeder_testkit import wait_for
 
 
 def _point(i: int, symbol: str = "BTC/USDT") -> Point:

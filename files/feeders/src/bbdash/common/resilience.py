@@ -102,6 +102,11 @@ class TokenBucket:
             return True
         return False
 
+    def drain(self) -> None:
+        """Spend every token now (an upstream says the budget is gone before we think so)."""
+        self._refill()
+        self._tokens = 0.0
+
     def delay_for(self, tokens: float = 1.0) -> float:
         """Seconds until `tokens` would be available (0 if they are now)."""
         self._refill()
@@ -213,6 +218,14 @@ class CircuitBreaker:
             self._probing = True
             return True
         return False
+
+    def trip(self, reset_after_s: float | None = None) -> None:
+        """Open now, whatever the failure count (an upstream said "rate limited")."""
+        self._probing = False
+        self._failures = max(self._failures, self.failure_threshold)
+        if reset_after_s is not None:
+            self._current_reset = min(self.max_reset_s, max(reset_after_s, self._current_reset))
+        self._opened_at = self._clock()
 
     def record_success(self) -> None:
         """A call succeeded: close the circuit and forget failures."""

@@ -1,0 +1,1 @@
+"""Market feeder: Binance, Yahoo Finance, CoinGecko (+ fallbacks) into the `markets` bucket."""

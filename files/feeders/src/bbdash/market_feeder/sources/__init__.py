@@ -1,0 +1,1 @@
+"""One module per upstream: each turns its payloads into `MarketRecord`s."""

@@ -1,0 +1,237 @@
+"""CoinGecko /coins/markets: market cap and 1 h / 24 h change for the watched crypto.
+
+One request covers up to `per_page` (250) coins, looked up by symbol
+(`symbols=btc,eth&include_tokens=top`, CoinGecko picking the top-ranked coin for
+a symbol) or by id where `coingecko.ids` maps a symbol explicitly. The free
+(demo) plan allows about 10,000 calls a month: the default cadence (300 s) and
+the start-up check in config.py keep a month's calls under
+`coingecko.monthly_budget`, and a token bucket refilling at budget/month
+enforces it at run time, extra polls for newly watched coins included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from bbdash.common.metrics import Metrics
+from bbdash.common.resilience import CircuitBreaker, TokenBucket
+from bbdash.common.watchlist import Asset
+from bbdash.market_feeder.config import SECONDS_PER_MONTH, CoinGeckoSettings
+from bbdash.market_feeder.records import (
+    InvalidValueError,
+    MarketRecord,
+    optional_number,
+    parse_price,
+)
+from bbdash.market_feeder.routing import split_pair
+from bbdash.market_feeder.sources._http import FetchError, get_json
+
+log = logging.getLogger(__name__)
+
+SOURCE = "coingecko"
+USD_LIKE = frozenset({"USD", "USDT", "USDC", "BUSD", "FDUSD", "TUSD", "DAI"})
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+Emit = Callable[[MarketRecord], None]
+
+
+def base_symbol(asset: Asset) -> str:
+    """'BTC/USDT' → 'BTC'; a bare 'BTC' stays 'BTC'."""
+    pair = split_pair(asset.symbol)
+    return pair[0] if pair else asset.symbol.upper()
+
+
+def iso_to_ns(value: object) -> int:
+    """'2024-02-12T15:59:59.123Z' → epoch nanoseconds (exact to the microsecond)."""
+    if not isinstance(value, str) or not value:
+        raise InvalidValueError("bad_timestamp", repr(value)[:40])
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidValueError("bad_timestamp", value[:40]) from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+
+
+def parse_markets(
+    payload: Any,
+    assets_by_base: Mapping[str, list[Asset]],
+    vs_currency: str,
+    invalid: Callable[[str], None],
+) -> list[MarketRecord]:
+    """Records from a /coins/markets response (a JSON list of coins)."""
+    if not isinstance(payload, list):
+        invalid("malformed_response")
+        return []
+    best: dict[str, dict[str, Any]] = {}
+    for item in payload:
+        if not isinstance(item, dict) or not isinstance(item.get("symbol"), str):
+            invalid("malformed_item")
+            continue
+        base = item["symbol"].upper()
+        if base not in assets_by_base:
+            continue
+        # Several coins can share a symbol: keep the largest by market cap.
+        current = best.get(base)
+        cap = item.get("market_cap") if isinstance(item.get("market_cap"), int | float) else 0
+        if current is None or cap > (current.get("market_cap") or 0):
+            best[base] = item
+    records = []
+    quote_ok = {vs_currency.upper()} | (USD_LIKE if vs_currency.lower() == "usd" else set())
+    for base, item in best.items():
+        try:
+            event_ns = iso_to_ns(item.get("last_updated"))
+            price = parse_price(item.get("current_price"))
+            volume = optional_number(item.get("total_volume"), minimum=0.0)
+            market_cap = optional_number(item.get("market_cap"), minimum=0.0)
+            change_1h = optional_number(item.get("price_change_percentage_1h_in_currency"))
+            change_24h = optional_number(
+                item.get(
+                    "price_change_percentage_24h_in_currency",
+                    item.get("price_change_percentage_24h"),
+                )
+            )
+        except InvalidValueError as exc:
+            invalid(exc.reason)
+            continue
+        if market_cap == 0.0:
+            market_cap = None  # CoinGecko sends 0 when it does not know: omit
+        for asset in assets_by_base[base]:
+            pair = split_pair(asset.symbol)
+            same_currency = pair is None or pair[1] in quote_ok
+            records.append(
+                MarketRecord(
+                    exchange=SOURCE,
+                    symbol=asset.symbol,
+                    asset_type="crypto",
+                    event_time_ns=event_ns,
+                    # A USD price written under BTC/EUR would be wrong: only
+                    # currency-independent fields go to other quotes.
+                    price=price if same_currency else None,
+                    volume_24h=volume if same_currency else None,
+                    change_pct_1h=change_1h,
+                    change_pct_24h=change_24h,
+                    market_cap=market_cap,
+                )
+            )
+    return records
+
+
+class CoinGeckoSource:
+    """Polls /coins/markets for every watched crypto asset."""
+
+    def __init__(
+        self,
+        settings: CoinGeckoSettings,
+        emit: Emit,
+        metrics: Metrics,
+        *,
+        client: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self._emit = emit
+        self._metrics = metrics
+        self._client = client if client is not None else httpx.AsyncClient()
+        self._api_key = settings.api_key_value()
+        self._assets: dict[str, list[Asset]] = {}
+        self._poll_now = asyncio.Event()
+        self.budget = TokenBucket(
+            settings.monthly_budget / SECONDS_PER_MONTH, capacity=3, clock=clock
+        )
+        self.breaker = CircuitBreaker(
+            settings.failure_threshold, settings.circuit_reset_s, 3600.0, clock=clock
+        )
+
+    def set_assets(self, assets: Iterable[Asset]) -> None:
+        """Crypto assets to enrich; new coins are fetched at once (budget permitting)."""
+        by_base: dict[str, list[Asset]] = {}
+        for asset in assets:
+            by_base.setdefault(base_symbol(asset), []).append(asset)
+        added = by_base.keys() - self._assets.keys()
+        self._assets = by_base
+        if added:
+            self._poll_now.set()
+
+    def _invalid(self, reason: str) -> None:
+        self._metrics.records_invalid.labels(SOURCE, reason).inc()
+        self._metrics.source_error(SOURCE, "malformed")
+
+    def _requests(self) -> list[dict[str, str]]:
+        """Query parameters of each request needed to cover the watched coins."""
+        ids = sorted({self.settings.ids[b] for b in self._assets if b in self.settings.ids})
+        symbols = sorted(b.lower() for b in self._assets if b not in self.settings.ids)
+        common = {
+            "vs_currency": self.settings.vs_currency,
+            "price_change_percentage": "1h,24h",
+            "per_page": str(self.settings.per_page),
+            "page": "1",
+        }
+        size = self.settings.per_page
+        out = []
+        for start in range(0, len(ids), size):
+            out.append({**common, "ids": ",".join(ids[start : start + size])})
+        for start in range(0, len(symbols), size):
+            chunk = ",".join(symbols[start : start + size])
+            out.append({**common, "symbols": chunk, "include_tokens": "top"})
+        return out
+
+    async def run(self) -> None:
+        """Poll until cancelled."""
+        while True:
+            self._poll_now.clear()
+            await self.poll_once()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._poll_now.wait(), timeout=self.settings.interval_s)
+
+    async def poll_once(self) -> int:
+        """One round; returns how many records were emitted."""
+        emitted = 0
+        headers = {"accept": "application/json"}
+        if self._api_key:
+            headers["x-cg-demo-api-key"] = self._api_key
+        assets = dict(self._assets)
+        for params in self._requests():
+            if self.budget.available() < 1:
+                self._metrics.source_error(SOURCE, "budget_exhausted")
+                log.warning("coingecko monthly budget pace reached, skipping this poll")
+                break
+            if not self.breaker.allow():
+                break
+            self.budget.try_acquire()
+            try:
+                payload = await get_json(
+                    self._client,
+                    self.settings.base_url.rstrip("/") + "/coins/markets",
+                    source=SOURCE,
+                    metrics=self._metrics,
+                    params=params,
+                    headers=headers,
+                    timeout_s=self.settings.timeout_s,
+                    attempts=2,
+                )
+            except FetchError as exc:
+                self._metrics.source_error(SOURCE, exc.kind)
+                if exc.kind == "rate_limited":
+                    self.breaker.trip(exc.retry_after)
+                else:
+                    self.breaker.record_failure()
+                log.warning("coingecko fetch failed", extra={"kind": exc.kind})
+                continue
+            self.breaker.record_success()
+            self._metrics.source_ok(SOURCE)
+            for record in parse_markets(payload, assets, self.settings.vs_currency, self._invalid):
+                self._emit(record)
+                emitted += 1
+        self._metrics.source_budget_remaining.labels(SOURCE).set(self.budget.available())
+        self._metrics.source_circuit_state.labels(SOURCE).set(int(self.breaker.state))
+        return emitted
