@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psycopg
+from bbdash.watchlist_api.settings import Settings
 from fastapi.testclient import TestClient
 
 # Every table the API writes, in an order that makes dumps comparable.
-TABLES = ("users", "api_keys", "watchlists", "watchlist_items", "layouts", "alert_rules")
+TABLES = (
+    "users",
+    "api_keys",
+    "watchlists",
+    "watchlist_items",
+    "layouts",
+    "alert_rules",
+)
 
 
 @dataclass(frozen=True)
@@ -21,6 +30,25 @@ class ApiUser:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}"}
+
+
+def admin_user(client: TestClient, admin_key: str) -> ApiUser:
+    me = client.get("/v1/me", headers={"Authorization": f"Bearer {admin_key}"})
+    assert me.status_code == 200, me.text
+    return ApiUser(me.json()["id"], "admin", admin_key)
+
+
+def make_settings(dsn: str, secrets_dir: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": dsn,
+        "admin_key_file": secrets_dir / "admin_key",
+        "metrics_token_file": secrets_dir / "metrics_token",
+        "pool_min_size": 1,
+        "pool_max_size": 8,
+        "db_timeout_seconds": 3.0,
+    }
+    values.update(overrides)
+    return Settings.model_validate(values)
 
 
 def make_user(client: TestClient, admin: ApiUser, name: str) -> ApiUser:
@@ -35,7 +63,10 @@ def make_user(client: TestClient, admin: ApiUser, name: str) -> ApiUser:
 
 
 def make_watchlist(
-    client: TestClient, user: ApiUser, name: str = "crypto", items: list[dict[str, Any]] | None = None
+    client: TestClient,
+    user: ApiUser,
+    name: str = "crypto",
+    items: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     body = {
         "name": name,

@@ -10,14 +10,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from fastapi.testclient import TestClient
-from psycopg import sql
-
-from api_support import ApiUser, make_user
+from api_support import ApiUser, admin_user, make_settings, make_user
 from bbdash.watchlist_api import migrate
 from bbdash.watchlist_api.app import create_app
 from bbdash.watchlist_api.settings import Settings
+from fastapi.testclient import TestClient
 from postgres_server import create_database, drop_database
+from psycopg import sql
 
 _TEMPLATE = "api_template"
 _counter = itertools.count()
@@ -63,21 +62,10 @@ def metrics_token(secrets_dir: Path) -> str:
     return token
 
 
-def make_settings(dsn: str, secrets_dir: Path, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "database_url": dsn,
-        "admin_key_file": secrets_dir / "admin_key",
-        "metrics_token_file": secrets_dir / "metrics_token",
-        "pool_min_size": 1,
-        "pool_max_size": 8,
-        "db_timeout_seconds": 3.0,
-    }
-    values.update(overrides)
-    return Settings.model_validate(values)
-
-
 @pytest.fixture
-def settings(api_dsn: str, secrets_dir: Path, admin_key: str, metrics_token: str) -> Settings:
+def settings(
+    api_dsn: str, secrets_dir: Path, admin_key: str, metrics_token: str
+) -> Settings:
     del admin_key, metrics_token  # they write the files the settings read
     return make_settings(api_dsn, secrets_dir)
 
@@ -90,9 +78,7 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 @pytest.fixture
 def admin(client: TestClient, admin_key: str) -> ApiUser:
-    me = client.get("/v1/me", headers={"Authorization": f"Bearer {admin_key}"})
-    assert me.status_code == 200, me.text
-    return ApiUser(me.json()["id"], "admin", admin_key)
+    return admin_user(client, admin_key)
 
 
 @pytest.fixture

@@ -68,7 +68,7 @@ class Database:
             yield conn
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     """FastAPI dependency; tests may override it."""
     db: Database = request.app.state.database
     return db

@@ -1,0 +1,288 @@
+"""Load test of the watchlist API: one uvicorn worker, a real PostgreSQL, loopback only.
+
+Starts a throwaway PostgreSQL (tests/python/postgres_server.py), the API as it
+runs in the container (``python -m bbdash.watchlist_api``: migrations, then
+uvicorn with uvloop/httptools, one worker), seeds a user and watchlists, then
+drives it with ``wrk`` (Debian package ``wrk``) at concurrency 32:
+
+- reads: GET /v1/watchlists/{id} (20 items), authenticated;
+- writes: POST /v1/watchlists/{id}/items, each a new symbol, transaction + NOTIFY.
+
+Every phase is bounded in time and the script stops everything it started. It
+rewrites only the ``bench:api`` section of docs/benchmarks.md. Targets (issue 5):
+>= 1,000 reads/s with p99 <= 25 ms. Nothing here asserts; the numbers are reported.
+
+Usage: ``.venv/bin/python bench/api/run.py [--duration 10] [--no-write-docs]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "python"))
+
+from postgres_server import create_database, running_server  # noqa: E402
+
+DOC = ROOT / "docs" / "benchmarks.md"
+START, END = "<!-- bench:api:start -->", "<!-- bench:api:end -->"
+CONCURRENCY = 32
+READ_ITEMS = 20
+WRITE_WATCHLISTS = 96  # with the read one, within the default 100 per user
+TARGET_READS_PER_S = 1000.0
+TARGET_P99_MS = 25.0
+
+
+@dataclass
+class WrkResult:
+    requests: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    errors: int  # non-2xx answers plus socket errors
+
+    def row(self, name: str) -> str:
+        return (
+            f"| {name} | {self.rps:,.0f} | {self.p50_ms:.2f} | {self.p90_ms:.2f} "
+            f"| {self.p99_ms:.2f} | {self.requests:,} | {self.errors:,} |"
+        )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _call(
+    method: str, url: str, key: str, body: dict[str, object] | None = None
+) -> dict[str, object]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - loopback
+    request.add_header("Authorization", f"Bearer {key}")
+    request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+        result: dict[str, object] = json.loads(response.read())
+        return result
+
+
+def _wait_healthy(base: str, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the API exited with {server.returncode} before it was healthy")
+        with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError):
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:  # noqa: S310
+                if response.status == 200:
+                    return
+        time.sleep(0.2)
+    raise RuntimeError("the API did not become healthy in time")
+
+
+@contextlib.contextmanager
+def _api_server(dsn: str, workdir: Path) -> Iterator[tuple[str, str]]:
+    admin_key = "bench_" + secrets.token_urlsafe(32)
+    key_file = workdir / "admin_key"
+    key_file.write_text(admin_key)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "BBDASH_API_DATABASE_URL": dsn,
+        "BBDASH_API_ADMIN_KEY_FILE": str(key_file),
+        "BBDASH_API_HOST": "127.0.0.1",
+        "BBDASH_API_PORT": str(port),
+        "BBDASH_API_LOG_LEVEL": "WARNING",
+    }
+    log = (workdir / "api.log").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bbdash.watchlist_api"], env=env, stdout=log, stderr=log
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(base, server)
+        yield base, admin_key
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+def _seed(base: str, admin_key: str) -> tuple[str, int, list[int]]:
+    user = _call("POST", f"{base}/v1/users", admin_key, {"name": "bench"})
+    key = _call("POST", f"{base}/v1/users/{user['id']}/api-keys", admin_key, {"name": "bench"})
+    user_key = str(key["key"])
+    items = [{"symbol": f"R{i:03d}", "asset_type": "stock"} for i in range(READ_ITEMS)]
+    read = _call("POST", f"{base}/v1/watchlists", user_key, {"name": "read", "items": items})
+    write_ids = [
+        int(str(_call("POST", f"{base}/v1/watchlists", user_key, {"name": f"w{i}"})["id"]))
+        for i in range(WRITE_WATCHLISTS)
+    ]
+    return user_key, int(str(read["id"])), write_ids
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([0-9.]+)(us|ms|s)", text)
+    if not match:
+        raise ValueError(f"unparsable wrk latency {text!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def _parse_wrk(output: str, seconds: float) -> WrkResult:
+    percentiles = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)", output, re.MULTILINE))
+    total = re.search(r"^\s+(\d+) requests in", output, re.MULTILINE)
+    rps = re.search(r"^Requests/sec:\s+([0-9.]+)", output, re.MULTILINE)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    if not (total and rps and len(percentiles) == 3):
+        raise RuntimeError(f"could not parse wrk output:\n{output}")
+    errors = int(non2xx.group(1)) if non2xx else 0
+    if socket_errors:
+        errors += sum(int(g) for g in socket_errors.groups())
+    return WrkResult(
+        requests=int(total.group(1)),
+        seconds=seconds,
+        rps=float(rps.group(1)),
+        p50_ms=_ms(percentiles["50"]),
+        p90_ms=_ms(percentiles["90"]),
+        p99_ms=_ms(percentiles["99"]),
+        errors=errors,
+    )
+
+
+def _wrk(
+    url: str, key: str, seconds: float, script: Path, env: dict[str, str] | None = None
+) -> WrkResult:
+    # One wrk thread: the machine has two cores and the server needs one of them.
+    cmd = [
+        "wrk",
+        "-t1",
+        f"-c{CONCURRENCY}",
+        f"-d{seconds:g}s",
+        "--latency",
+        "--timeout",
+        "5s",
+        "-s",
+        str(script),
+        "-H",
+        f"Authorization: Bearer {key}",
+        url,
+    ]
+    done = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 30,
+        env={**os.environ, **(env or {})},
+    )
+    return _parse_wrk(done.stdout, seconds)
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def _section(reads: WrkResult, writes: WrkResult, duration: float, load: str) -> str:
+    met = reads.rps >= TARGET_READS_PER_S and reads.p99_ms <= TARGET_P99_MS and not reads.errors
+    wrk_version = subprocess.run(
+        ["wrk", "-v"], capture_output=True, text=True, check=False
+    ).stdout.splitlines()
+    return "\n".join(
+        [
+            "## Watchlist API (`bench/api/run.py`)",
+            "",
+            f"- date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+            f"- machine: {_cpu_model()}, {os.cpu_count()} cores "
+            f"(load average at start: {load}; the machine is shared)",
+            f"- tool: {wrk_version[0] if wrk_version else 'wrk'}, 1 thread, "
+            f"{CONCURRENCY} connections, {duration:g} s per phase after a warm-up, loopback",
+            "- server: `python -m bbdash.watchlist_api` (one uvicorn worker, uvloop, httptools,"
+            " pool of 10), PostgreSQL 15 on the same machine (fsync off, as in the tests)",
+            f"- reads: `GET /v1/watchlists/{{id}}` with {READ_ITEMS} items, API key auth;"
+            " writes: `POST /v1/watchlists/{id}/items`, a new symbol each time"
+            f" (transaction, version bump, NOTIFY), spread over {WRITE_WATCHLISTS} watchlists",
+            "",
+            "| operation | req/s | p50 ms | p90 ms | p99 ms | requests | errors |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+            reads.row("read a watchlist"),
+            writes.row("add an item"),
+            "",
+            f"Target (reads >= {TARGET_READS_PER_S:,.0f}/s with p99 <= {TARGET_P99_MS:g} ms, "
+            f"no errors): **{'met' if met else 'NOT met'}**.",
+        ]
+    )
+
+
+def _write_doc(section: str) -> None:
+    text = DOC.read_text(encoding="utf-8")
+    start, end = text.index(START), text.index(END)
+    DOC.write_text(text[: start + len(START)] + "\n" + section + "\n" + text[end:], "utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per phase")
+    parser.add_argument("--no-write-docs", action="store_true")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install -y wrk")
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    with (
+        tempfile.TemporaryDirectory(prefix="bbdash-bench-api-") as tmp,
+        running_server() as admin_dsn,
+    ):
+        dsn = create_database(admin_dsn, "bench_api")
+        with _api_server(dsn, Path(tmp)) as (base, admin_key):
+            key, read_id, write_ids = _seed(base, admin_key)
+            read_url = f"{base}/v1/watchlists/{read_id}"
+            _wrk(read_url, key, 3, HERE / "reads.lua")  # warm-up: prepared statements, caches
+            reads = _wrk(read_url, key, args.duration, HERE / "reads.lua")
+            write_env = {
+                "BENCH_WATCHLISTS": ",".join(map(str, write_ids)),
+                "BENCH_KEY": key,
+                "BENCH_PREFIX": "W",
+            }
+            _wrk(base, key, 2, HERE / "writes.lua", {**write_env, "BENCH_PREFIX": "V"})
+            writes = _wrk(base, key, args.duration, HERE / "writes.lua", write_env)
+    section = _section(reads, writes, args.duration, load)
+    print(section)  # noqa: T201 - a CLI reports
+    if not args.no_write_docs:
+        _write_doc(section)
+
+
+if __name__ == "__main__":
+    main()
