@@ -452,6 +452,8 @@ def flux_contract_errors(flux: str) -> list[str]:
     """Everything a query reads that the contracts do not define."""
     contract = influx_contract()
     errors = flux_balance_errors(flux)
+    if not re.search(r"(?<![.\w])from\(", flux) and "array.from(" in flux:
+        return errors  # computes a value (e.g. which bucket a range uses), reads no data
     buckets, problems = flux_buckets(flux)
     errors += problems
     if not buckets:
@@ -473,6 +475,13 @@ def flux_contract_errors(flux: str) -> list[str]:
     errors += [f"unknown field {f!r}" for f in sorted(used_fields - fields)]
     defined = set(RECORD_KEYS.findall(strip_flux_noise(flux)))
     known = tags | fields | FLUX_BUILTIN_COLUMNS | defined
+    # Columns a pivot makes from _field values the query sets itself
+    # (set(key: "_field", value: name) called with name: "open", ...).
+    for value in re.findall(r'set\(\s*key:\s*"_field",\s*value:\s*("[^"]+"|\w+)\s*\)', flux):
+        if value.startswith('"'):
+            known.add(value.strip('"'))
+        else:
+            known |= set(re.findall(rf'\b{value}:\s*"([^"]+)"', flux))
     for tables in JOIN_TABLES.findall(flux):
         for side in re.findall(r"([A-Za-z_]\w*)\s*:", tables):
             known |= {f"{name}_{side}" for name in known}

@@ -1,0 +1,251 @@
+"""Every query the dashboards and alert rules send reads only what exists.
+
+- Flux: buckets from the seed, measurements/tags/fields from docs/contracts.md,
+  and columns the query itself makes (map/reduce records, join suffixes).
+- PromQL: metric names from node-exporter, cAdvisor, Prometheus, and the
+  bbdash_* collectors declared in files/feeders/src/bbdash (+ a short pending list).
+- SQL: only the contract's views and their columns.
+- Flux again, by Flux's own parser and type checker (WebAssembly build of the
+  Flux language server, run by node; skipped with a reason when absent).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import grafana_flux_wasm
+import pytest
+from grafana_helpers import (
+    BUCKETS,
+    CADVISOR_METRICS,
+    NODE_EXPORTER_METRICS,
+    PENDING_BBDASH_METRICS,
+    bbdash_metrics,
+    dashboards,
+    flux_contract_errors,
+    flux_queries,
+    influx_contract,
+    known_metrics,
+    pg_contract,
+    promql_metric_names,
+    promql_queries,
+    rendered_yaml,
+    sql_queries,
+)
+
+BOARDS = dashboards()
+
+
+def all_flux() -> list[tuple[str, str]]:
+    found = []
+    for name, board in sorted(BOARDS.items()):
+        found += [(f"{name}: {where}", flux) for where, flux in flux_queries(board)]
+    for group in rendered_yaml("default", "alert-rules.yml")["groups"]:
+        for rule in group["rules"]:
+            for item in rule["data"]:
+                if "query" in item["model"]:
+                    found.append((f"alert rule {rule['uid']}", item["model"]["query"]))
+    return found
+
+
+def all_promql() -> list[tuple[str, str]]:
+    found = []
+    for name, board in sorted(BOARDS.items()):
+        found += [(f"{name}: {where}", expr) for where, expr in promql_queries(board)]
+    return found
+
+
+def all_sql() -> list[tuple[str, str]]:
+    found = []
+    for name, board in sorted(BOARDS.items()):
+        found += [(f"{name}: {where}", sql) for where, sql in sql_queries(board)]
+    return found
+
+
+FLUX = all_flux()
+PROMQL = all_promql()
+SQL = all_sql()
+
+
+def test_contracts_parse() -> None:
+    """The contract parser reads what docs/contracts.md says (guards the parser itself)."""
+    contract = influx_contract()
+    assert contract["market_data"]["tags"] >= {"exchange", "symbol", "asset_type", "demo"}
+    assert contract["market_data"]["fields"] == {
+        "price",
+        "volume_24h",
+        "change_pct_1h",
+        "change_pct_24h",
+        "market_cap",
+    }
+    assert contract["news_articles"]["tags"] >= {"source", "category", "related_asset", "demo"}
+    assert contract["news_articles"]["fields"] == {
+        "title",
+        "url",
+        "sentiment_score",
+        "published_at",
+    }
+    assert pg_contract()["collected_assets"] == {"symbol", "asset_type", "source"}
+    assert BUCKETS == {"markets", "markets_5min", "markets_1h", "news", "infra", "custom"}
+
+
+def test_there_are_queries_of_every_kind() -> None:
+    assert len(FLUX) > 50 and len(PROMQL) > 40 and len(SQL) >= 6
+
+
+@pytest.mark.parametrize(("where", "flux"), FLUX, ids=[w for w, _ in FLUX])
+def test_flux_reads_existing_buckets_measurements_fields_tags(where: str, flux: str) -> None:
+    if "schema.tagValues" in flux:
+        # Variable queries: bucket, measurement and tag of the predicate.
+        contract = influx_contract()
+        bucket = re.search(r'bucket: "([^"]+)"', flux)[1]
+        tag = re.search(r'tag: "([^"]+)"', flux)[1]
+        measurement = re.search(r'_measurement == "([^"]+)"', flux)[1]
+        assert bucket in contract[measurement]["buckets"]
+        assert tag in contract[measurement]["tags"]
+        for column in re.findall(r"\br\.(\w+)", flux):
+            assert column in contract[measurement]["tags"] | {"_measurement"}, column
+        return
+    assert flux_contract_errors(flux) == [], where
+
+
+def test_flux_checker_catches_mistakes() -> None:
+    """The checker must fail on the errors it is meant to find."""
+    good = (
+        'from(bucket: "markets")\n  |> range(start: -1h)\n'
+        '  |> filter(fn: (r) => r._measurement == "market_data" and r._field == "price")\n'
+        '  |> filter(fn: (r) => r.symbol == "${symbol}")'
+    )
+    assert flux_contract_errors(good) == []
+    assert any("bucket" in e for e in flux_contract_errors(good.replace('"markets"', '"market"')))
+    assert any(
+        "measurement" in e for e in flux_contract_errors(good.replace("market_data", "prices"))
+    )
+    assert any("field" in e for e in flux_contract_errors(good.replace('"price"', '"close"')))
+    assert any("r.ticker" in e for e in flux_contract_errors(good.replace("r.symbol", "r.ticker")))
+    assert any(
+        "not in the buckets" in e for e in flux_contract_errors(good.replace('"markets"', '"news"'))
+    )
+    assert any(
+        "unclosed" in e for e in flux_contract_errors(good + '\n  |> keep(columns: ["_time"]')
+    )
+
+
+def test_alert_rules_skip_demo_points() -> None:
+    for group in rendered_yaml("default", "alert-rules.yml")["groups"]:
+        for rule in group["rules"]:
+            query = rule["data"][0]["model"]["query"]
+            if (
+                "price" in query
+                and "count()" not in query
+                or "sentiment_score" in query
+                and "join" in query
+            ):
+                assert 'not exists r.demo or r.demo != "true"' in query, rule["uid"]
+
+
+@pytest.mark.parametrize(("where", "expr"), PROMQL, ids=[w for w, _ in PROMQL])
+def test_promql_names_known_metrics(where: str, expr: str) -> None:
+    names = promql_metric_names(expr)
+    assert names, f"{where}: no metric in {expr!r}"
+    unknown = names - known_metrics()
+    assert not unknown, f"{where}: unknown metrics {sorted(unknown)}"
+
+
+def test_promql_parser() -> None:
+    assert promql_metric_names(
+        'sum by (mode) (rate(node_cpu_seconds_total{mode!="idle", instance=~"$instance"}[$__rate_interval]))'
+    ) == {"node_cpu_seconds_total"}
+    assert promql_metric_names(
+        "time() - max by (job, loop) (bbdash_heartbeat_timestamp_seconds)"
+    ) == {"bbdash_heartbeat_timestamp_seconds"}
+    assert promql_metric_names("label_values(node_uname_info, instance)") == {"node_uname_info"}
+    assert promql_metric_names("histogram_quantile(0.95, sum by (le) (rate(x_bucket[5m])))") == {
+        "x_bucket"
+    }
+
+
+def test_bbdash_metrics_come_from_the_code_when_it_exists() -> None:
+    """Dashboards read the feeders' real metric names; pending names are not emitted yet."""
+    declared = bbdash_metrics()
+    used = set()
+    for _, expr in PROMQL:
+        used |= {n for n in promql_metric_names(expr) if n.startswith("bbdash_")}
+    assert used, "the pipeline dashboard reads bbdash_* metrics"
+    if declared:
+        assert used - PENDING_BBDASH_METRICS <= set(declared)
+        # A pending name that the code now declares should leave the pending list.
+        assert not (PENDING_BBDASH_METRICS & set(declared)), "move it out of PENDING_BBDASH_METRICS"
+
+
+def test_infrastructure_reads_node_exporter_and_cadvisor() -> None:
+    used = set()
+    for where, expr in PROMQL:
+        if where.startswith("infrastructure.json"):
+            used |= promql_metric_names(expr)
+    assert used & NODE_EXPORTER_METRICS and used & CADVISOR_METRICS
+
+
+@pytest.mark.parametrize(("where", "sql"), SQL, ids=[w for w, _ in SQL])
+def test_sql_reads_only_contract_views(where: str, sql: str) -> None:
+    views = pg_contract()
+    tables = re.findall(r"\b(?:FROM|JOIN)\s+(\w+)", sql, re.IGNORECASE)
+    assert tables, where
+    for table in tables:
+        assert table in views, f"{where}: {table} is not a contract view"
+    columns = set().union(*(views[t] for t in tables))
+    select = re.search(r"SELECT\s+(?:DISTINCT\s+)?(.*?)\s+FROM", sql, re.IGNORECASE | re.DOTALL)[1]
+    for column in re.findall(r"\b([a-z_]+)\b", select):
+        assert column in columns, f"{where}: unknown column {column}"
+    where_clause = re.search(r"\bWHERE\b(.*?)(?:\bORDER BY\b|$)", sql, re.IGNORECASE | re.DOTALL)
+    for column in re.findall(r"\b([a-z_]+)\s+(?:IN|=)", where_clause[1] if where_clause else ""):
+        assert column in columns, f"{where}: unknown column {column}"
+    for column in re.findall(r"ORDER BY\s+([a-z_]+)", sql, re.IGNORECASE):
+        assert column in columns, f"{where}: unknown column {column}"
+
+
+# --------------------------------------------------------------------------- Flux, by Flux itself
+
+FLUX_UNAVAILABLE = grafana_flux_wasm.unavailable_reason()
+
+
+@functools.lru_cache(maxsize=1)
+def flux_verdicts() -> dict[str, dict[str, object]]:
+    queries = [grafana_flux_wasm.grafana_interpolate(flux) for _, flux in FLUX]
+    return dict(zip([w for w, _ in FLUX], grafana_flux_wasm.check(queries), strict=True))
+
+
+@pytest.mark.skipif(FLUX_UNAVAILABLE is not None, reason=f"Flux type checker: {FLUX_UNAVAILABLE}")
+@pytest.mark.parametrize(("where", "flux"), FLUX, ids=[w for w, _ in FLUX])
+def test_flux_parses_and_type_checks(where: str, flux: str) -> None:
+    """Flux's own parser and semantic analysis accept the query, as Grafana sends it."""
+    verdict = flux_verdicts()[where]
+    assert verdict["valid"], (
+        f"{where}: {verdict['errors']}\n{grafana_flux_wasm.grafana_interpolate(flux)}"
+    )
+
+
+@pytest.mark.skipif(FLUX_UNAVAILABLE is not None, reason=f"Flux type checker: {FLUX_UNAVAILABLE}")
+def test_flux_type_checker_rejects_bad_flux() -> None:
+    base = (
+        'from(bucket: "markets") |> range(start: -1h) |> filter(fn: (r) => r._measurement == "m")'
+    )
+    verdicts = grafana_flux_wasm.check(
+        [
+            base,
+            base + ' |> pivot(rowKey: "x", columnKey: ["_field"], valueColumn: "_value")',
+            base + " |> aggregateWindow(every: 1m, fn: mean, createEmpty: 1)",
+            'x = strings.split(v: "a/b", t: "/")[0]',
+            base + " |> filter(fn: (r) => ",
+        ]
+    )
+    assert [v["valid"] for v in verdicts] == [True, False, False, False, False]
+
+
+def test_grafana_interpolation_model() -> None:
+    text = grafana_flux_wasm.grafana_interpolate(
+        'range(start: v.timeRangeStart) |> filter(fn: (r) => contains(value: r.symbol, set: ${symbol:json}) and r.x == "${symbol}")'
+    )
+    assert "v." not in text and "$" not in text
+    assert '["BTC/USDT", "AAPL"]' in text and '"BTC/USDT"' in text
