@@ -1,0 +1,188 @@
+"""The whole market feeder: watchlist (real PostgreSQL) → sources → InfluxDB double, alerts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import urllib.request
+
+from bbdash.common.config import load_settings
+from bbdash.common.metrics import Metrics
+from bbdash.market_feeder.app import MarketFeeder
+from bbdash.market_feeder.config import MarketFeederSettings
+from fake_alertmanager import FakeAlertmanager
+from fake_binance import FakeBinance, wait_until
+from feeder_testkit import TOKEN, payload, wait_for
+
+
+class StaticQuotes:
+    def fetch_quotes(self, symbols, timeout_s):
+        return payload("yahoo/quote_batch.json")
+
+
+def _settings(tmp_path, influx_url: str, **overrides) -> MarketFeederSettings:
+    base = {
+        "influx": {"url": influx_url, "token": TOKEN, "flush_interval_s": 0.05},
+        "spool": {"path": tmp_path / "spool.sqlite"},
+        "metrics": {"host": "127.0.0.1"},
+        "coingecko": {"enabled": False},
+        "alphavantage": {"enabled": False},
+        "exchangerate": {"enabled": False},
+        "alerts": {"enabled": False},
+    }
+    base.update(overrides)
+    settings = load_settings(MarketFeederSettings, **base)
+    settings.metrics.port = 0
+    return settings
+
+
+async def _stop(task: asyncio.Task) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def _healthz(feeder: MarketFeeder) -> int:
+    assert feeder.runtime.health_server is not None
+    url = f"http://127.0.0.1:{feeder.runtime.health_server.port}/healthz"
+    with urllib.request.urlopen(url, timeout=3) as response:
+        return response.status
+
+
+def test_demo_mode_writes_tagged_points_with_no_network(tmp_path, influx_double):
+    settings = _settings(
+        tmp_path,
+        influx_double.url,
+        demo={"enabled": True, "interval_s": 0.2},
+        watchlist={
+            "fallback_assets": [{"symbol": "DOGE/USDT", "asset_type": "crypto"}]
+        },
+    )
+    feeder = MarketFeeder(settings, metrics=Metrics())
+
+    async def scenario() -> None:
+        task = asyncio.create_task(feeder.run())
+        try:
+            assert await wait_until(
+                lambda: influx_double.point_count("markets") >= 36, timeout=10
+            )
+            assert await asyncio.to_thread(_healthz, feeder) == 200
+        finally:
+            await _stop(task)
+
+    asyncio.run(scenario())
+    points = influx_double.points("markets")
+    assert all(p["tags"]["demo"] == "true" for p in points)
+    symbols = {p["tags"]["symbol"] for p in points}
+    assert {"BTC/USDT", "AAPL", "EURUSD=X", "^GSPC", "DOGE/USDT"} <= symbols
+
+
+def test_watchlist_changes_drive_sources_and_alerts(
+    tmp_path, influx_double, watchlist_db
+):
+    watchlist_db.add_asset("BTC/USDT", "crypto")
+    watchlist_db.add_asset("AAPL", "stock")
+    am = FakeAlertmanager().start()
+
+    async def scenario() -> None:
+        binance = await FakeBinance().start()
+        settings = _settings(
+            tmp_path,
+            influx_double.url,
+            binance={"ws_url": binance.url, "stale_after_s": 30},
+            yahoo={"interval_s": 60},
+            watchlist={"dsn": watchlist_db.dsn, "debounce_s": 0.05},
+            alerts={"enabled": True, "alertmanager_url": am.url},
+        )
+        feeder = MarketFeeder(settings, metrics=Metrics(), yahoo_client=StaticQuotes())
+        task = asyncio.create_task(feeder.run())
+        try:
+            assert await wait_until(
+                lambda: binance.live_streams() == {"btcusdt@ticker"}
+            )
+            # Yahoo's first poll stored AAPL at its upstream time.
+            assert await wait_until(
+                lambda: any(
+                    p["tags"]["symbol"] == "AAPL"
+                    for p in influx_double.points("markets")
+                )
+            )
+            # Added to a watchlist: subscribed on the live connection within 5 s.
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            await asyncio.to_thread(watchlist_db.add_asset, "ETH/USDT", "crypto")
+            assert await wait_until(lambda: "ethusdt@ticker" in binance.live_streams())
+            assert loop.time() - started < 5.0
+            await binance.push_ticker("ethusdt@ticker", "2500.5", 1_707_753_600_000)
+            assert await wait_until(
+                lambda: any(
+                    p["tags"]["symbol"] == "ETH/USDT"
+                    for p in influx_double.points("markets")
+                )
+            )
+            # A price alert rule arrives live and fires on the next tick.
+            await asyncio.to_thread(
+                watchlist_db.add_rule,
+                "ETH/USDT",
+                "above",
+                2600.0,
+                channels=("telegram", "email"),
+            )
+            assert await wait_until(
+                lambda: (
+                    feeder.alerts is not None
+                    and feeder.market_metrics.alert_rules._value.get() == 1
+                )
+            )
+            await binance.push_ticker("ethusdt@ticker", "2650.0", 1_707_753_601_000)
+            assert await wait_until(lambda: len(am.alerts) == 2)
+            # Removed from the watchlist: unsubscribed, no new connection.
+            await asyncio.to_thread(watchlist_db.remove_asset, "ETH/USDT")
+            assert await wait_until(
+                lambda: binance.live_streams() == {"btcusdt@ticker"}
+            )
+            assert binance.connect_count == 1
+        finally:
+            await _stop(task)
+            await binance.stop()
+            am.stop()
+
+    asyncio.run(scenario())
+    assert {a["labels"]["channel"] for a in am.alerts} == {"telegram", "email"}
+    assert all(a["labels"]["symbol"] == "ETH/USDT" for a in am.alerts)
+    eth = [
+        p for p in influx_double.points("markets") if p["tags"]["symbol"] == "ETH/USDT"
+    ]
+    assert [p["fields"]["price"] for p in eth] == [2500.5, 2650.0]
+    assert eth[0]["time"] == 1_707_753_600_000 * 1_000_000
+    assert not any(p["tags"].get("demo") for p in influx_double.points("markets"))
+
+
+def test_stop_drains_to_the_spool_when_influx_is_down(tmp_path, influx_double):
+    settings = _settings(
+        tmp_path, influx_double.url, demo={"enabled": True, "interval_s": 0.1}
+    )
+    feeder = MarketFeeder(settings, metrics=Metrics())
+    influx_double.stop()
+
+    async def scenario() -> None:
+        task = asyncio.create_task(feeder.run())
+        try:
+            assert await wait_until(lambda: feeder.pipeline.emitted >= 50)
+        finally:
+            await _stop(task)
+
+    asyncio.run(scenario())
+    emitted = feeder.pipeline.emitted
+    influx_double.start()
+    again = MarketFeeder(
+        _settings(tmp_path, influx_double.url, demo={"enabled": False}),
+        metrics=Metrics(),
+        serve_http=False,
+    )
+    assert again.runtime.sink.spooled == emitted  # every point on disk, none lost
+    again.runtime.sink.start()
+    try:
+        assert wait_for(lambda: influx_double.point_count("markets") == emitted)
+    finally:
+        again.runtime.stop()
