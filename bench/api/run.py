@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import json
 import os
 import platform
 import re
@@ -31,16 +30,18 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "python"))
 
+# The test suite's throwaway-PostgreSQL helper: one way to start a server, not two.
 from postgres_server import create_database, running_server  # noqa: E402
 
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -76,15 +77,14 @@ def _free_port() -> int:
 
 
 def _call(
-    method: str, url: str, key: str, body: dict[str, object] | None = None
-) -> dict[str, object]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - loopback
-    request.add_header("Authorization", f"Bearer {key}")
-    request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
-        result: dict[str, object] = json.loads(response.read())
-        return result
+    client: httpx.Client, method: str, path: str, key: str, body: dict[str, object] | None = None
+) -> dict[str, Any]:
+    response = client.request(
+        method, path, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=10
+    )
+    response.raise_for_status()
+    result: dict[str, Any] = response.json()
+    return result
 
 
 def _wait_healthy(base: str, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -92,10 +92,9 @@ def _wait_healthy(base: str, server: subprocess.Popen[bytes], timeout: float = 6
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise RuntimeError(f"the API exited with {server.returncode} before it was healthy")
-        with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError):
-            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:  # noqa: S310
-                if response.status == 200:
-                    return
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
         time.sleep(0.2)
     raise RuntimeError("the API did not become healthy in time")
 
@@ -133,16 +132,17 @@ def _api_server(dsn: str, workdir: Path) -> Iterator[tuple[str, str]]:
 
 
 def _seed(base: str, admin_key: str) -> tuple[str, int, list[int]]:
-    user = _call("POST", f"{base}/v1/users", admin_key, {"name": "bench"})
-    key = _call("POST", f"{base}/v1/users/{user['id']}/api-keys", admin_key, {"name": "bench"})
-    user_key = str(key["key"])
-    items = [{"symbol": f"R{i:03d}", "asset_type": "stock"} for i in range(READ_ITEMS)]
-    read = _call("POST", f"{base}/v1/watchlists", user_key, {"name": "read", "items": items})
-    write_ids = [
-        int(str(_call("POST", f"{base}/v1/watchlists", user_key, {"name": f"w{i}"})["id"]))
-        for i in range(WRITE_WATCHLISTS)
-    ]
-    return user_key, int(str(read["id"])), write_ids
+    with httpx.Client(base_url=base) as client:
+        user = _call(client, "POST", "/v1/users", admin_key, {"name": "bench"})
+        key = _call(client, "POST", f"/v1/users/{user['id']}/api-keys", admin_key, {"name": "b"})
+        user_key = str(key["key"])
+        items = [{"symbol": f"R{i:03d}", "asset_type": "stock"} for i in range(READ_ITEMS)]
+        read = _call(client, "POST", "/v1/watchlists", user_key, {"name": "read", "items": items})
+        write_ids = [
+            int(_call(client, "POST", "/v1/watchlists", user_key, {"name": f"w{i}"})["id"])
+            for i in range(WRITE_WATCHLISTS)
+        ]
+    return user_key, int(read["id"]), write_ids
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -197,7 +197,7 @@ def _wrk(
         f"Authorization: Bearer {key}",
         url,
     ]
-    done = subprocess.run(
+    done = subprocess.run(  # noqa: S603 - fixed argv, our own values
         cmd,
         capture_output=True,
         text=True,
@@ -219,30 +219,43 @@ def _cpu_model() -> str:
 def _section(reads: WrkResult, writes: WrkResult, duration: float, load: str) -> str:
     met = reads.rps >= TARGET_READS_PER_S and reads.p99_ms <= TARGET_P99_MS and not reads.errors
     wrk_version = subprocess.run(
-        ["wrk", "-v"], capture_output=True, text=True, check=False
+        ["wrk", "-v"],  # noqa: S607 - wrk is whatever the PATH provides (Debian's package)
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout.splitlines()
     return "\n".join(
         [
             "## Watchlist API (`bench/api/run.py`)",
             "",
             f"- date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-            f"- machine: {_cpu_model()}, {os.cpu_count()} cores "
-            f"(load average at start: {load}; the machine is shared)",
-            f"- tool: {wrk_version[0] if wrk_version else 'wrk'}, 1 thread, "
-            f"{CONCURRENCY} connections, {duration:g} s per phase after a warm-up, loopback",
-            "- server: `python -m bbdash.watchlist_api` (one uvicorn worker, uvloop, httptools,"
-            " pool of 10), PostgreSQL 15 on the same machine (fsync off, as in the tests)",
-            f"- reads: `GET /v1/watchlists/{{id}}` with {READ_ITEMS} items, API key auth;"
-            " writes: `POST /v1/watchlists/{id}/items`, a new symbol each time"
-            f" (transaction, version bump, NOTIFY), spread over {WRITE_WATCHLISTS} watchlists",
+            (
+                f"- machine: {_cpu_model()}, {os.cpu_count()} cores "
+                f"(load average at start: {load}; the machine is shared)"
+            ),
+            (
+                f"- tool: {wrk_version[0] if wrk_version else 'wrk'}, 1 thread, "
+                f"{CONCURRENCY} connections, {duration:g} s per phase after a warm-up, loopback"
+            ),
+            (
+                "- server: `python -m bbdash.watchlist_api` (one uvicorn worker, uvloop, httptools,"
+                " pool of 10), PostgreSQL 15 on the same machine (fsync off, as in the tests)"
+            ),
+            (
+                f"- reads: `GET /v1/watchlists/{{id}}` with {READ_ITEMS} items, API key auth;"
+                " writes: `POST /v1/watchlists/{id}/items`, a new symbol each time"
+                f" (transaction, version bump, NOTIFY), spread over {WRITE_WATCHLISTS} watchlists"
+            ),
             "",
             "| operation | req/s | p50 ms | p90 ms | p99 ms | requests | errors |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
             reads.row("read a watchlist"),
             writes.row("add an item"),
             "",
-            f"Target (reads >= {TARGET_READS_PER_S:,.0f}/s with p99 <= {TARGET_P99_MS:g} ms, "
-            f"no errors): **{'met' if met else 'NOT met'}**.",
+            (
+                f"Target (reads >= {TARGET_READS_PER_S:,.0f}/s with p99 <= {TARGET_P99_MS:g} ms, "
+                f"no errors): **{'met' if met else 'NOT met'}**."
+            ),
         ]
     )
 
@@ -279,7 +292,7 @@ def main() -> None:
             _wrk(base, key, 2, HERE / "writes.lua", {**write_env, "BENCH_PREFIX": "V"})
             writes = _wrk(base, key, args.duration, HERE / "writes.lua", write_env)
     section = _section(reads, writes, args.duration, load)
-    print(section)  # noqa: T201 - a CLI reports
+    print(section)
     if not args.no_write_docs:
         _write_doc(section)
 

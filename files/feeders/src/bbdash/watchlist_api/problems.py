@@ -119,7 +119,9 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     errors: list[dict[str, Any]] = []
     for err in exc.errors()[:20]:
         where, field = _field_name(err.get("loc", ()))
-        entry: dict[str, Any] = {"in": where, "field": field, "detail": str(err.get("msg", ""))}
+        # pydantic prefixes our own messages with "Value error, ": noise for a client.
+        message = str(err.get("msg", "")).removeprefix("Value error, ")
+        entry: dict[str, Any] = {"in": where, "field": field, "detail": message}
         if where == "body":
             entry["pointer"] = _pointer(field) if field != "body" else "#"
         errors.append(entry)

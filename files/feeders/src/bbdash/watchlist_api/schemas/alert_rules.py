@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from bbdash.watchlist_api.schemas.common import (
     InputModel,
@@ -15,7 +15,7 @@ from bbdash.watchlist_api.schemas.common import (
     Versioned,
 )
 from bbdash.watchlist_api.schemas.watchlists import RawSymbol, normalise_by_asset_type
-from bbdash.watchlist_api.symbols import AssetType
+from bbdash.watchlist_api.symbols import AssetType, normalise_symbol
 
 Condition = Literal["above", "below", "pct_move"]
 Channel = Literal["telegram", "email", "webhook"]
@@ -41,13 +41,16 @@ WindowSeconds = Annotated[
 CooldownSeconds = Annotated[int, Field(ge=0, le=MAX_WINDOW)]
 
 
-def _check_window(condition: str, window_seconds: int | None) -> None:
-    if condition == "pct_move" and window_seconds is None:
-        msg = "window_seconds is required for a pct_move rule"
+def _window_matches_condition(value: int | None, info: ValidationInfo) -> int | None:
+    # A field validator (not a model one) so the 422 names window_seconds.
+    condition = info.data.get("condition")
+    if condition == "pct_move" and value is None:
+        msg = "required for a pct_move rule"
         raise ValueError(msg)
-    if condition != "pct_move" and window_seconds is not None:
-        msg = "window_seconds is only meaningful for a pct_move rule"
+    if condition is not None and condition != "pct_move" and value is not None:
+        msg = "only meaningful for a pct_move rule"
         raise ValueError(msg)
+    return value
 
 
 class _RuleFields(InputModel):
@@ -55,17 +58,13 @@ class _RuleFields(InputModel):
     symbol: RawSymbol
     condition: Condition
     threshold: Threshold
-    window_seconds: WindowSeconds | None = None
+    window_seconds: WindowSeconds | None = Field(default=None, validate_default=True)
     channels: Channels
     cooldown_seconds: CooldownSeconds = 3600
     enabled: bool = True
 
     _symbol = field_validator("symbol")(normalise_by_asset_type)
-
-    @model_validator(mode="after")
-    def _window(self) -> Self:
-        _check_window(self.condition, self.window_seconds)
-        return self
+    _window = field_validator("window_seconds")(_window_matches_condition)
 
 
 class AlertRuleCreate(_RuleFields):
@@ -76,12 +75,28 @@ class AlertRuleSync(_RuleFields):
     """Full desired state of a rule, for ``PUT /v1/alert-rules/by-name/{name}``."""
 
 
+def _symbol_with_asset_type(value: str | None, info: ValidationInfo) -> str | None:
+    asset_type = info.data.get("asset_type")
+    if "asset_type" not in info.data:
+        return value  # asset_type itself is invalid: that error is reported
+    if value is None:
+        if asset_type is not None:
+            msg = "symbol is required when asset_type changes"
+            raise ValueError(msg)
+        return None
+    if asset_type is None:
+        msg = "asset_type is required with symbol (it decides the normalisation)"
+        raise ValueError(msg)
+    return normalise_symbol(asset_type, value)
+
+
 class AlertRuleUpdate(InputModel):
-    """Partial update; symbol and asset_type change together (one is normalised by the other)."""
+    """Partial update; null or absent means unchanged, except window_seconds (null clears
+    it). The condition/window rule is checked against the merged rule (422 if broken)."""
 
     name: Name | None = None
     asset_type: AssetType | None = None
-    symbol: RawSymbol | None = None
+    symbol: RawSymbol | None = Field(default=None, validate_default=True)
     condition: Condition | None = None
     threshold: Threshold | None = None
     window_seconds: WindowSeconds | None = None
@@ -90,14 +105,7 @@ class AlertRuleUpdate(InputModel):
     enabled: bool | None = None
     version: Version | None = None
 
-    _symbol = field_validator("symbol")(normalise_by_asset_type)
-
-    @model_validator(mode="after")
-    def _pairs(self) -> Self:
-        if (self.symbol is None) != (self.asset_type is None):
-            msg = "symbol and asset_type must be given together"
-            raise ValueError(msg)
-        return self
+    _symbol = field_validator("symbol")(_symbol_with_asset_type)
 
 
 class AlertRuleOut(Versioned):
