@@ -1,0 +1,299 @@
+"""The grafana role's layout and conventions (docs/conventions.md), and its
+configure step run for real into a temporary folder: twice (the second run
+changes nothing) and in --check --diff mode.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from grafana_helpers import ROLE, SHARED_VARS, load_yaml, role_defaults, role_vars
+
+SECRET_DEFAULTS = {
+    "grafana_admin_password": "vault_grafana_admin_password",
+    "grafana_secret_key": "vault_grafana_secret_key",
+    "grafana_influxdb_token": "vault_grafana_influxdb_token",
+    "grafana_postgres_password": "vault_grafana_postgres_password",
+    "grafana_metrics_password": "vault_grafana_metrics_password",
+}
+
+
+def tasks(name: str) -> list[dict[str, Any]]:
+    return load_yaml(ROLE / "tasks" / name)
+
+
+def flat(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for item in items:
+        out.append(item)
+        out += flat(item.get("block", []))
+    return out
+
+
+def module_of(task: dict[str, Any]) -> str:
+    skip = {
+        "name", "when", "loop", "loop_control", "register", "notify", "no_log", "diff", "vars",
+        "tags", "block", "changed_when", "check_mode", "until", "retries", "delay", "listen",
+    }  # fmt: skip
+    modules = [k for k in task if k not in skip]
+    assert len(modules) == 1, task
+    return modules[0]
+
+
+def test_layout() -> None:
+    for path in (
+        "README.md",
+        "defaults/main.yml",
+        "vars/main.yml",
+        "meta/main.yml",
+        "meta/argument_specs.yml",
+        "tasks/main.yml",
+        "tasks/preflight.yml",
+        "tasks/configure.yml",
+        "tasks/run.yml",
+        "tasks/admin.yml",
+        "handlers/main.yml",
+        "templates/grafana.ini.j2",
+    ):
+        assert (ROLE / path).is_file(), path
+    assert list((ROLE / "files" / "dashboards").glob("*.json"))
+
+
+def test_defaults_prefixed_commented_and_documented() -> None:
+    defaults = role_defaults()
+    lines = (ROLE / "defaults" / "main.yml").read_text(encoding="utf-8").splitlines()
+    for name in defaults:
+        assert name.startswith("grafana_"), name
+        index = next(i for i, line in enumerate(lines) if line.startswith(f"{name}:"))
+        above = lines[index - 1]
+        assert above.startswith("#") or lines[index - 1].startswith(("grafana_", "  ")), name
+    specs = load_yaml(ROLE / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]
+    assert set(specs) == set(defaults), "argument_specs must match defaults exactly"
+    py_types = {bool: "bool", int: "int", float: "float", str: "str", list: "list", dict: "dict"}
+    for name, value in defaults.items():
+        spec = specs[name]
+        assert spec["type"] == py_types[type(value)], name
+        assert spec["description"] and spec["description"] != name, name
+        if "default" in spec:
+            assert spec["default"] == value, name
+        else:
+            assert isinstance(value, str) and "{{" in value, (
+                f"{name}: literal default missing from the spec"
+            )
+    readme = (ROLE / "README.md").read_text(encoding="utf-8")
+    for name in defaults:
+        assert f"`{name}`" in readme, f"README does not document {name}"
+
+
+def test_vars_are_private() -> None:
+    assert all(name.startswith("_grafana_") for name in role_vars())
+
+
+def test_secrets_follow_the_vault_pattern() -> None:
+    defaults = role_defaults()
+    specs = load_yaml(ROLE / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]
+    for name, vault in SECRET_DEFAULTS.items():
+        assert defaults[name] == f"{{{{ {vault} | default('') }}}}", name
+        assert specs[name].get("no_log") is True, name
+    readme = (ROLE / "README.md").read_text(encoding="utf-8")
+    for vault in SECRET_DEFAULTS.values():
+        assert vault in readme
+
+
+def test_main_includes_the_steps_in_order_with_tags() -> None:
+    main = tasks("main.yml")
+    assert [t["ansible.builtin.import_tasks"] for t in main] == [
+        "preflight.yml",
+        "configure.yml",
+        "run.yml",
+        "admin.yml",
+    ]
+    for task in main:
+        step = task["ansible.builtin.import_tasks"].removesuffix(".yml")
+        assert "grafana" in task["tags"] and f"grafana_{step}" in task["tags"]
+
+
+def test_every_task_is_named_and_fqcn() -> None:
+    for path in sorted((ROLE / "tasks").glob("*.yml")) + [ROLE / "handlers" / "main.yml"]:
+        for task in flat(load_yaml(path)):
+            assert task.get("name"), f"{path.name}: unnamed task"
+            if "block" in task:
+                continue
+            module = module_of(task)
+            assert module.count(".") >= 2, f"{path.name}: {task['name']}: {module} is not FQCN"
+            assert module not in (
+                "ansible.builtin.shell",
+                "ansible.builtin.command",
+                "ansible.builtin.raw",
+            )
+
+
+def test_preflight_fails_clearly_without_an_admin_password() -> None:
+    first = tasks("preflight.yml")[0]
+    assert "grafana_admin_password | length >= 12" in first["ansible.builtin.assert"]["that"]
+    assert "vault_grafana_admin_password" in first["ansible.builtin.assert"]["fail_msg"]
+    assert first["no_log"] is True
+
+
+def test_tasks_touching_secrets_hide_them() -> None:
+    for path in sorted((ROLE / "tasks").glob("*.yml")) + [ROLE / "handlers" / "main.yml"]:
+        for task in flat(load_yaml(path)):
+            if "block" in task:
+                continue
+            text = json.dumps(task)
+            secretish = (
+                any(name in text for name in SECRET_DEFAULTS) or "_grafana_secret_files" in text
+            )
+            if secretish and module_of(task) != "ansible.builtin.assert":
+                assert task.get("no_log") is True, f"{path.name}: {task['name']} needs no_log"
+    configure = {t["name"]: t for t in tasks("configure.yml")}
+    secrets = configure["Write the Grafana secret files"]
+    assert secrets["diff"] is False and secrets["ansible.builtin.copy"]["mode"] == "0640"
+    ini = configure["Template grafana.ini"]
+    assert ini["no_log"] is True and ini["ansible.builtin.template"]["mode"] == "0640"
+
+
+def test_admin_password_applied_every_run_idempotently() -> None:
+    admin = {t["name"]: t for t in flat(tasks("admin.yml"))}
+    health = admin["Wait for Grafana's health endpoint"]
+    assert health["ansible.builtin.uri"]["url"].endswith("/api/health")
+    assert health["check_mode"] is False and health["changed_when"] is False
+    login = admin["Log in with the vault's admin password"]
+    assert login["ansible.builtin.uri"]["status_code"] == [200, 401]
+    assert login["changed_when"] is False and login["check_mode"] is False
+    reset = admin["Reset the admin password to the vault's"]
+    exec_args = reset["community.docker.docker_container_exec"]
+    assert "--password-from-stdin" in exec_args["argv"]
+    assert exec_args["stdin"] == "{{ grafana_admin_password }}"
+    assert reset["when"] == "_grafana_admin_login.status == 401"
+    assert reset["changed_when"] is True
+
+
+def test_container_follows_the_canonical_task() -> None:
+    run = {t["name"]: t for t in tasks("run.yml")}
+    container = run["Run the Grafana container"]["community.docker.docker_container"]
+    assert container["name"] == "{{ _grafana_container_name }}"
+    assert role_vars()["_grafana_container_name"] == "bloomberg-grafana"
+    assert container["restart_policy"] == "unless-stopped"
+    assert (
+        container["cpus"] == "{{ grafana_cpus }}" and container["memory"] == "{{ grafana_memory }}"
+    )
+    assert role_defaults()["grafana_cpus"] == 1.0 and role_defaults()["grafana_memory"] == "1g"
+    assert container["published_ports"] == ["{{ grafana_host_bind }}:{{ grafana_host_port }}:3000"]
+    assert role_defaults()["grafana_host_bind"] == "127.0.0.1"
+    assert "/api/health" in " ".join(container["healthcheck"]["test"])
+    assert container["networks"] == [{"name": "{{ docker_network_name }}"}]
+    assert all(
+        v.endswith(":ro") or v.startswith("{{ _grafana_volume_name }}")
+        for v in container["volumes"]
+    )
+    assert "is changed" in container["restart"]
+    assert container["pull"] == "{{ 'missing' if grafana_image_pull else 'never' }}"
+    assert re.fullmatch(r"grafana/grafana:12\.\d+\.\d+", role_defaults()["grafana_image"])
+
+
+def test_handlers_listen() -> None:
+    for handler in load_yaml(ROLE / "handlers" / "main.yml"):
+        assert handler["listen"].startswith("grafana ")
+    notified = set()
+    for task in flat(tasks("configure.yml")):
+        notify = task.get("notify", [])
+        notified |= set([notify] if isinstance(notify, str) else notify)
+    listened = {h["listen"] for h in load_yaml(ROLE / "handlers" / "main.yml")}
+    assert notified <= listened
+
+
+# --------------------------------------------------------------------------- configure, for real
+
+
+def run_configure(base: Path, check: bool) -> subprocess.CompletedProcess[str]:
+    playbook = base / "play.yml"
+    variables = {
+        **SHARED_VARS,
+        "bloomberg_base_dir": str(base / "opt"),
+        "grafana_enabled": False,  # no container, no API: handlers skip
+        "ansible_python_interpreter": sys.executable,
+    }
+    playbook.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "hosts": "localhost",
+                    "gather_facts": False,
+                    "vars": variables,
+                    "roles": [{"role": str(ROLE)}],
+                }
+            ]
+        ),
+        encoding="utf-8",
+    )
+    (base / "ansible.cfg").write_text(
+        "[defaults]\nstdout_callback = ansible.builtin.default\n", encoding="utf-8"
+    )
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(base / "ansible.cfg"),
+        "ANSIBLE_LOCALHOST_WARNING": "false",
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_PIPELINING": "true",
+        "ANSIBLE_LOCAL_TEMP": str(base / ".tmp"),
+        "ANSIBLE_REMOTE_TEMP": str(base / ".tmp"),
+    }
+    cmd = [
+        str(Path(sys.executable).parent / "ansible-playbook"),
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        "--tags",
+        "grafana_preflight,grafana_configure",
+        str(playbook),
+    ]
+    if check:
+        cmd += ["--check", "--diff"]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, check=False)
+
+
+def recap(proc: subprocess.CompletedProcess[str]) -> dict[str, int]:
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
+    line = re.search(r"localhost\s*:\s*(.*)", proc.stdout.split("PLAY RECAP")[-1])[1]
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line)}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="the role writes root-owned files: run as root")
+def test_configure_is_idempotent_and_checkable() -> None:
+    with tempfile.TemporaryDirectory(prefix="grafana-role-") as tmp:
+        base = Path(tmp)
+        dry = run_configure(base, check=True)
+        assert recap(dry)["failed"] == 0
+        assert "test-admin-password" not in dry.stdout, "a secret leaked into --check --diff output"
+        conf = base / "opt" / "grafana"
+        # A dashboard the role does not ship (any more) is removed.
+        (conf / "dashboards").mkdir(parents=True)
+        (conf / "dashboards" / "old.json").write_text("{}")
+        first = recap(run_configure(base, check=False))
+        assert first["changed"] > 0
+        assert not (conf / "dashboards" / "old.json").exists()
+        second = recap(run_configure(base, check=False))
+        assert second["changed"] == 0, "configure is not idempotent"
+        again = run_configure(base, check=True)
+        assert recap(again)["changed"] == 0
+        assert "test-admin-password" not in again.stdout
+        assert oct((conf / "grafana.ini").stat().st_mode)[-4:] == "0640"
+        assert oct((conf / "secrets" / "admin_password").stat().st_mode)[-4:] == "0640"
+        assert (conf / "secrets" / "admin_password").read_text() == SHARED_VARS[
+            "vault_grafana_admin_password"
+        ]
+        shipped = sorted(p.name for p in (ROLE / "files" / "dashboards").glob("*.json"))
+        assert sorted(p.name for p in (conf / "dashboards").glob("*.json")) == shipped
