@@ -255,7 +255,7 @@ def influx_target(query: str, ref: str = "A") -> dict[str, Any]:
 
 
 def prom_target(
-    expr: str, legend: str = "", ref: str = "A", instant: bool = False
+    expr: str, legend: str = "", ref: str = "A", instant: bool = False, table: bool = False
 ) -> dict[str, Any]:
     return {
         "refId": ref,
@@ -265,6 +265,7 @@ def prom_target(
         "legendFormat": legend or "__auto",
         "range": not instant,
         "instant": instant,
+        "format": "table" if table else "time_series",
     }
 
 
@@ -2112,12 +2113,14 @@ def infrastructure() -> dict[str, Any]:
                     "",
                     "A",
                     instant=True,
+                    table=True,
                 ),
                 prom_target(
                     f"sum by (name) (changes(container_start_time_seconds{{{ctr}}}[1h]))",
                     "",
                     "B",
                     instant=True,
+                    table=True,
                 ),
             ],
             [
