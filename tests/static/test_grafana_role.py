@@ -202,13 +202,15 @@ def test_container_follows_the_canonical_task() -> None:
 
 
 def test_handlers_listen() -> None:
+    listened = set()
     for handler in load_yaml(ROLE / "handlers" / "main.yml"):
-        assert handler["listen"].startswith("grafana ")
+        topics = handler["listen"] if isinstance(handler["listen"], list) else [handler["listen"]]
+        assert all(t.startswith("grafana ") for t in topics)
+        listened |= set(topics)
     notified = set()
     for task in flat(tasks("configure.yml")):
         notify = task.get("notify", [])
         notified |= set([notify] if isinstance(notify, str) else notify)
-    listened = {h["listen"] for h in load_yaml(ROLE / "handlers" / "main.yml")}
     assert notified <= listened
 
 
