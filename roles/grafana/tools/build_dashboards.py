@@ -2592,6 +2592,175 @@ def pipeline() -> dict[str, Any]:
         8,
         5,
     )
+    b.add(section("Market feeder: Binance and price alerts"), 24, 1)
+    b.add(
+        stat(
+            "Binance streams",
+            [
+                prom_target("sum(bbdash_binance_connections)", "connections", "A", instant=True),
+                prom_target("sum(bbdash_binance_streams)", "streams", "B", instant=True),
+            ],
+            field_defaults(decimals=0),
+            text_mode="value_and_name",
+            orientation="horizontal",
+            description="Open WebSocket connections and the streams they carry.",
+        ),
+        6,
+        7,
+    )
+    b.add(
+        timeseries(
+            "Reconnects and REST fallbacks",
+            [
+                prom_target(
+                    "sum by (reason) (increase(bbdash_binance_reconnects_total[$__rate_interval]))",
+                    "reconnect ({{reason}})",
+                    "A",
+                ),
+                prom_target(
+                    "sum by (source) (increase(bbdash_fallback_fetches_total[$__rate_interval]))",
+                    "fallback ({{source}})",
+                    "B",
+                ),
+            ],
+            field_defaults(unit="short", color={"mode": "palette-classic"}),
+            draw="bars",
+        ),
+        6,
+        7,
+    )
+    b.add(
+        timeseries(
+            "Price alerts",
+            [
+                prom_target(
+                    "sum by (condition) (increase(bbdash_alerts_fired_total[$__rate_interval]))",
+                    "fired ({{condition}})",
+                    "A",
+                ),
+                prom_target(
+                    "sum(increase(bbdash_alerts_sent_total[$__rate_interval]))", "sent", "B"
+                ),
+                prom_target(
+                    "sum by (kind) (increase(bbdash_alerts_send_errors_total[$__rate_interval]))",
+                    "send error ({{kind}})",
+                    "C",
+                ),
+                prom_target(
+                    "sum by (reason) (increase(bbdash_alerts_dropped_total[$__rate_interval]))",
+                    "dropped ({{reason}})",
+                    "D",
+                ),
+            ],
+            field_defaults(unit="short", color={"mode": "palette-classic"}),
+            overrides=[
+                override(
+                    "byRegexp", "/error|dropped/", {"color": {"mode": "fixed", "fixedColor": DOWN}}
+                )
+            ],
+            draw="bars",
+            description="Watchlist price alerts evaluated by the market feeder and posted to Alertmanager.",
+        ),
+        8,
+        7,
+    )
+    b.add(
+        stat(
+            "Alert rules / queue",
+            [
+                prom_target("sum(bbdash_alert_rules)", "rules", "A", instant=True),
+                prom_target("sum(bbdash_alerts_queued)", "queued", "B", instant=True),
+            ],
+            field_defaults(decimals=0),
+            text_mode="value_and_name",
+            orientation="horizontal",
+        ),
+        4,
+        7,
+    )
+    b.add(section("News feeder and watchlist API"), 24, 1)
+    b.add(
+        timeseries(
+            "Articles",
+            [
+                prom_target(
+                    "sum by (source, outcome) (increase(bbdash_news_articles_total[$__rate_interval]))",
+                    "{{source}} {{outcome}}",
+                )
+            ],
+            field_defaults(unit="short", color={"mode": "palette-classic"}),
+            draw="bars",
+            stack=True,
+            description="Articles handled per source: submitted, duplicate, unencodable.",
+        ),
+        8,
+        7,
+    )
+    b.add(
+        timeseries(
+            "API requests / s",
+            [
+                prom_target(
+                    "sum by (status) (rate(bbdash_api_requests_total[$__rate_interval]))",
+                    "{{status}}",
+                    "A",
+                ),
+                prom_target(
+                    "sum(rate(bbdash_api_auth_failures_total[$__rate_interval]))",
+                    "auth failures",
+                    "B",
+                ),
+            ],
+            field_defaults(unit="reqps", color={"mode": "palette-classic"}),
+            overrides=[
+                override("byRegexp", "/^5|auth/", {"color": {"mode": "fixed", "fixedColor": DOWN}})
+            ],
+        ),
+        8,
+        7,
+    )
+    b.add(
+        timeseries(
+            "API latency p95",
+            [
+                prom_target(
+                    "histogram_quantile(0.95, sum by (le, route) "
+                    "(rate(bbdash_api_request_duration_seconds_bucket[$__rate_interval])))",
+                    "{{route}}",
+                )
+            ],
+            field_defaults(unit="s", color={"mode": "palette-classic"}),
+        ),
+        5,
+        7,
+    )
+    b.add(
+        stat(
+            "API database",
+            [
+                prom_target("min(bbdash_api_db_up)", "db", "A", instant=True),
+                prom_target("min(bbdash_api_schema_current)", "schema", "B", instant=True),
+            ],
+            field_defaults(
+                th=thresholds((None, DOWN), (1, UP)),
+                mappings=[
+                    {
+                        "type": "value",
+                        "options": {
+                            "0": {"text": "NO", "index": 0},
+                            "1": {"text": "OK", "index": 1},
+                        },
+                    }
+                ],
+            ),
+            text_mode="value_and_name",
+            color_mode="background",
+            orientation="horizontal",
+            description="db: the last health check reached PostgreSQL; schema: migrations at the code's head.",
+        ),
+        3,
+        7,
+    )
     b.add(section("Backups", "metrics written by the backup role (textfile collector)"), 24, 1)
     b.add(
         stat(
