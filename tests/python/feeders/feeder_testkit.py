@@ -32,32 +32,52 @@ def wait_for(
 
 
 class WatchlistDB:
-    """Minimal stand-in schema exposing the two contract views, with NOTIFY on change.
+    """A database with the two contract views, and helpers that change it like the API does.
 
-    Used until bbdash.watchlist_api.migrate.upgrade(dsn) exists; the views have
-    exactly the contract's columns (docs/contracts.md).
+    The schema comes from the watchlist API's own migrations
+    (`bbdash.watchlist_api.migrate.upgrade`) when that package is importable;
+    otherwise from a minimal stand-in exposing exactly the contract's columns.
+    Every change sends `NOTIFY watchlist_changes` in its transaction, as the
+    API does (docs/contracts.md), unless `notify=False` (a missed notification).
     """
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
+        try:
+            from bbdash.watchlist_api.migrate import upgrade
+        except ImportError:
+            upgrade = None
+        self.real_schema = upgrade is not None
+        if upgrade is not None:
+            upgrade(dsn)
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                user = conn.execute("SELECT id FROM users WHERE is_admin").fetchone()
+                assert user is not None
+                self.user_id = int(user[0])
+                row = conn.execute(
+                    "INSERT INTO watchlists (user_id, name) VALUES (%s, 'feeder tests') RETURNING id",
+                    (self.user_id,),
+                ).fetchone()
+                assert row is not None
+                self.watchlist_id = int(row[0])
+            return
+        self.user_id = 1
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(
                 """
                 CREATE TABLE test_assets (
-                    symbol text NOT NULL, asset_type text NOT NULL, source text,
-                    enabled boolean NOT NULL DEFAULT true);
+                    symbol text NOT NULL, asset_type text NOT NULL, source text);
                 CREATE TABLE test_rules (
                     id bigserial PRIMARY KEY, user_id bigint NOT NULL, symbol text NOT NULL,
                     condition text NOT NULL, threshold double precision NOT NULL,
                     window_seconds integer, channels text[] NOT NULL,
                     cooldown_seconds integer NOT NULL DEFAULT 0,
-                    enabled boolean NOT NULL DEFAULT true,
                     updated_at timestamptz NOT NULL DEFAULT now());
                 CREATE VIEW collected_assets AS
-                    SELECT DISTINCT symbol, asset_type, source FROM test_assets WHERE enabled;
+                    SELECT DISTINCT symbol, asset_type, source FROM test_assets;
                 CREATE VIEW active_alert_rules AS
                     SELECT id, user_id, symbol, condition, threshold, window_seconds, channels,
-                           cooldown_seconds, updated_at FROM test_rules WHERE enabled;
+                           cooldown_seconds, updated_at FROM test_rules;
                 """
             )
 
@@ -68,18 +88,32 @@ class WatchlistDB:
         conn.execute("SELECT pg_notify('watchlist_changes', %s)", (payload,))
 
     def add_asset(
-        self, symbol: str, asset_type: str, source: str | None = None
+        self,
+        symbol: str,
+        asset_type: str,
+        source: str | None = None,
+        *,
+        notify: bool = True,
     ) -> None:
         with psycopg.connect(self.dsn) as conn, conn.transaction():
-            conn.execute(
-                "INSERT INTO test_assets (symbol, asset_type, source) VALUES (%s, %s, %s)",
-                (symbol, asset_type, source),
-            )
-            self._notify(conn, "watchlist_item", "insert", symbol)
+            if self.real_schema:
+                conn.execute(
+                    "INSERT INTO watchlist_items (watchlist_id, symbol, asset_type, source)"
+                    " VALUES (%s, %s, %s, %s)",
+                    (self.watchlist_id, symbol, asset_type, source),
+                )
+            else:
+                conn.execute(
+                    "INSERT INTO test_assets (symbol, asset_type, source) VALUES (%s, %s, %s)",
+                    (symbol, asset_type, source),
+                )
+            if notify:
+                self._notify(conn, "watchlist_item", "insert", symbol)
 
     def remove_asset(self, symbol: str) -> None:
+        table = "watchlist_items" if self.real_schema else "test_assets"
         with psycopg.connect(self.dsn) as conn, conn.transaction():
-            conn.execute("DELETE FROM test_assets WHERE symbol = %s", (symbol,))
+            conn.execute(f"DELETE FROM {table} WHERE symbol = %s", (symbol,))
             self._notify(conn, "watchlist_item", "delete", symbol)
 
     def add_rule(
@@ -91,22 +125,41 @@ class WatchlistDB:
         channels: tuple[str, ...] = ("telegram",),
         window_seconds: int | None = None,
         cooldown_seconds: int = 0,
-        user_id: int = 1,
     ) -> int:
         with psycopg.connect(self.dsn) as conn, conn.transaction():
-            row = conn.execute(
-                "INSERT INTO test_rules (user_id, symbol, condition, threshold, window_seconds,"
-                " channels, cooldown_seconds) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                (
-                    user_id,
-                    symbol,
-                    condition,
-                    threshold,
-                    window_seconds,
-                    list(channels),
-                    cooldown_seconds,
-                ),
-            ).fetchone()
+            if self.real_schema:
+                asset_type = "crypto" if "/" in symbol else "stock"
+                row = conn.execute(
+                    "INSERT INTO alert_rules (user_id, name, symbol, asset_type, condition,"
+                    " threshold, window_seconds, channels, cooldown_seconds)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                    (
+                        self.user_id,
+                        f"{symbol} {condition} {threshold}",
+                        symbol,
+                        asset_type,
+                        condition,
+                        threshold,
+                        window_seconds,
+                        list(channels),
+                        cooldown_seconds,
+                    ),
+                ).fetchone()
+            else:
+                row = conn.execute(
+                    "INSERT INTO test_rules (user_id, symbol, condition, threshold,"
+                    " window_seconds, channels, cooldown_seconds)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                    (
+                        self.user_id,
+                        symbol,
+                        condition,
+                        threshold,
+                        window_seconds,
+                        list(channels),
+                        cooldown_seconds,
+                    ),
+                ).fetchone()
             self._notify(conn, "alert_rule", "insert", symbol)
         assert row is not None
         return int(row[0])

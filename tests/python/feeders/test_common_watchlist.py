@@ -86,10 +86,9 @@ def test_periodic_resync_catches_changes_without_notify(watchlist_db):
         try:
             assert await _wait(lambda: len(seen) == 1)
             # A change made without NOTIFY (as if the notification was missed).
-            with psycopg.connect(watchlist_db.dsn, autocommit=True) as conn:
-                conn.execute(
-                    "INSERT INTO test_assets (symbol, asset_type) VALUES ('SOL/USDT', 'crypto')"
-                )
+            await asyncio.to_thread(
+                watchlist_db.add_asset, "SOL/USDT", "crypto", notify=False
+            )
             assert await _wait(lambda: "SOL/USDT" in seen[-1].symbols(), timeout=3)
         finally:
             task.cancel()

@@ -106,3 +106,39 @@ def test_demo_source_covers_defaults_and_watchlist_on_the_interval_grid():
     assert {r.symbol for r in records} == {"BTC/USDT", "AAPL"}
     assert {r.event_time_ns for r in records} == {1707753600_000_000_000}
     assert all(r.demo for r in records)
+
+
+def test_fast_line_encoding_matches_the_point_encoding():
+    import math
+
+    from bbdash.common.lineprotocol import PointError
+
+    records = [
+        MarketRecord(
+            "binance",
+            "BTC/USDT",
+            "crypto",
+            1707753600000000000,
+            price=67234.5,
+            volume_24h=2.85e10,
+            change_pct_24h=-2.3,
+        ),
+        MarketRecord(
+            "yahoo", "^GSPC", "index", 5, price=5021.84, change_pct_24h=0.0917
+        ),
+        MarketRecord(
+            "coingecko",
+            "ETH/EUR",
+            "crypto",
+            7,
+            market_cap=3.019e11,
+            change_pct_1h=-0.12,
+        ),
+        DemoMarket(seed=1).tick(Asset("A B,C=D", "stock"), 9),
+    ]
+    for record in records:
+        assert record.to_line() == record.to_point().to_line()
+    with pytest.raises(PointError):
+        MarketRecord("x", "Y", "stock", 1, price=math.nan).to_line()
+    with pytest.raises(PointError):
+        MarketRecord("x", "Y", "stock", 1).to_line()

@@ -82,7 +82,7 @@ class InfluxSettings(BaseModel):
     token_file: Path | None = None
     timeout_s: float = Field(10.0, gt=0)
     batch_size: int = Field(5000, ge=1, le=50_000)
-    flush_interval_s: float = Field(1.0, gt=0)
+    flush_interval_s: float = Field(0.5, gt=0)
     max_queue_points: int = Field(200_000, ge=1000)
     retry_base_s: float = Field(0.5, gt=0)
     retry_cap_s: float = Field(30.0, gt=0)

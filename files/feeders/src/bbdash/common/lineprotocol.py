@@ -57,6 +57,16 @@ def _format_field(key: str, value: FieldValue) -> str:
     raise PointError(msg)
 
 
+def series_key(tags: Mapping[str, str], measurement: str = "market_data") -> str:
+    """Measurement and sorted, escaped tags: the part of a line before the fields."""
+    parts = [escape_measurement(measurement)]
+    for key in sorted(tags):
+        value = tags[key]
+        if value:
+            parts.append(f"{escape_key(key)}={escape_key(value)}")
+    return ",".join(parts)
+
+
 @dataclass(frozen=True, slots=True)
 class Point:
     """One point: measurement, tags, fields (at least one), timestamp in nanoseconds."""
@@ -78,11 +88,6 @@ class Point:
         if self.time_ns < 0:
             msg = f"point {self.measurement!r} has a negative timestamp"
             raise PointError(msg)
-        parts = [escape_measurement(self.measurement)]
-        for key in sorted(self.tags):
-            value = self.tags[key]
-            if value:
-                parts.append(f"{escape_key(key)}={escape_key(value)}")
-        head = ",".join(parts)
+        head = series_key(self.tags, self.measurement)
         body = ",".join(_format_field(k, v) for k, v in self.fields.items())
         return f"{head} {body} {self.time_ns}"

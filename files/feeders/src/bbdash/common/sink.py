@@ -75,6 +75,7 @@ class InfluxSink:
         self._retry_at = 0.0  # monotonic time before which InfluxDB is considered down
         self._thread = threading.Thread(target=self._run, name=f"sink-{self.bucket}", daemon=True)
         self._loop_name = f"sink_{self.bucket}"
+        self._submitted = metrics.points_submitted.labels(self.bucket)
         self._busy = False
         self._update_gauges()
 
@@ -99,7 +100,7 @@ class InfluxSink:
                 log.error("sink queue full, point dropped", extra={"bucket": self.bucket})
                 return False
             self._queue.append((line, stamp))
-            self._metrics.points_submitted.labels(self.bucket).inc()
+            self._submitted.inc()
             # Wake the writer when a batch is full, and on the first point so it
             # arms the flush timer instead of sleeping through its idle wait.
             if len(self._queue) == 1 or len(self._queue) >= self._batch_size:

@@ -30,8 +30,7 @@ class Pipeline:
     def emit(self, record: MarketRecord) -> None:
         """Process one normalised record (never raises: a bad record is counted and skipped)."""
         try:
-            point = record.to_point()
-            line = point.to_line()
+            line = record.to_line()
         except PointError as exc:
             self._metrics.records_invalid.labels(record.exchange, "unencodable").inc()
             log.warning("record not encodable", extra={"symbol": record.symbol, "error": str(exc)})
