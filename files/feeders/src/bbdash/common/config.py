@@ -23,7 +23,7 @@ import logging
 import os
 import stat
 from pathlib import Path
-from typing import ClassVar, Literal, Self, TypeVar
+from typing import Any, ClassVar, Literal, Self, TypeVar
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
@@ -195,8 +195,13 @@ def load_settings(cls: type[S], **overrides: object) -> S:
     try:
         return cls(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(_describe(err) for err in exc.errors())
         msg = f"invalid {cls.SERVICE} configuration: {problems}"
         raise ConfigError(msg) from exc
+
+
+def _describe(error: Any) -> str:
+    """One validation error as "section.key: message" (model-level checks name themselves)."""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    location = ".".join(str(part) for part in error["loc"])
+    return f"{location}: {message}" if location else message
