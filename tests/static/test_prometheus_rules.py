@@ -1,0 +1,472 @@
+"""The prometheus role's rules and configuration, checked by the real promtool.
+
+The role's preflight and configure steps run for real (ansible-playbook,
+connection local) into a temporary folder, with `prometheus_validate_with: host`
+so that every `validate:` runs Debian's promtool (package `prometheus`) instead
+of `docker run`. Then:
+
+- `promtool check config` on the deployed prometheus.yml (it loads the rules);
+- `promtool test rules` for every file of tests/promtool/, copied next to the
+  deployed rules/ folder (their `rule_files:` say `rules/<group>.yml`);
+- coverage: every alert rule has a firing test (for each of its severities)
+  and a not-firing test, and every rule group has its `<group>_test.yml`;
+- scrape targets and component alerts follow the `<component>_enabled` flags;
+- the layout conventions of the three roles of the metrics pipeline
+  (prometheus, node_exporter, cadvisor): defaults match argument_specs.
+
+Handlers are not run (the play ends before them): they talk to a Docker engine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+ROLES = REPO / "roles"
+ROLE = ROLES / "prometheus"
+PROMTOOL_TESTS = REPO / "tests" / "promtool"
+SHARED_VARS = {"docker_network_name": "bloomberg-net"}
+
+# Alerts that cannot have a "not firing" case, and why.
+ALWAYS_FIRING = {"Watchdog": "vector(1): the dead man's switch heartbeat"}
+
+promtool = shutil.which("promtool")
+pytestmark = pytest.mark.skipif(
+    promtool is None, reason="promtool missing: apt-get install -y prometheus (tests/deps.sh)"
+)
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def ansible_playbook() -> str:
+    local = Path(sys.executable).parent / "ansible-playbook"
+    return (
+        str(local) if local.exists() else (shutil.which("ansible-playbook") or "ansible-playbook")
+    )
+
+
+def run_role(
+    role: str, steps: list[str], base: Path, extra: dict[str, Any], *, check: bool = True
+) -> dict[str, Any]:
+    """Run tasks/<step>.yml of `role` on localhost into `base`; return the json callback output.
+
+    With check=False a failed run is returned too (see `failed_tasks`).
+    """
+    work = base / ".ansible"
+    work.mkdir(parents=True, exist_ok=True)
+    play = {
+        "name": f"{role} {' '.join(steps)}",
+        "hosts": "localhost",
+        "gather_facts": False,
+        "tasks": [
+            {
+                "name": f"{role} {step}",
+                "ansible.builtin.include_role": {"name": role, "tasks_from": step},
+            }
+            for step in steps
+        ]
+        # Handlers reload containers through Docker: there is none here.
+        + [{"name": "stop before the handlers", "ansible.builtin.meta": "end_play"}],
+    }
+    (work / "play.yml").write_text(yaml.safe_dump([play], sort_keys=False), encoding="utf-8")
+    variables = {
+        **SHARED_VARS,
+        "bloomberg_base_dir": str(base),
+        "ansible_python_interpreter": sys.executable,
+        **extra,
+    }
+    (work / "vars.json").write_text(json.dumps(variables), encoding="utf-8")
+    (work / "ansible.cfg").write_text("[defaults]\n", encoding="utf-8")
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(work / "ansible.cfg"),
+        "ANSIBLE_ROLES_PATH": str(ROLES),
+        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+        "ANSIBLE_LOCALHOST_WARNING": "false",
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_RETRY_FILES_ENABLED": "false",
+        "ANSIBLE_LOCAL_TEMP": str(work / "tmp"),
+        "ANSIBLE_REMOTE_TEMP": str(work / "tmp"),
+    }
+    proc = subprocess.run(
+        [ansible_playbook(), "-i", "localhost,", "-c", "local", str(work / "play.yml"),
+         "-e", f"@{work / 'vars.json'}"],
+        capture_output=True, text=True, env=env, timeout=600, check=False,
+    )  # fmt: skip
+    try:
+        result = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        pytest.fail(
+            f"ansible-playbook output is not JSON:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
+    if check and proc.returncode != 0:
+        pytest.fail(
+            f"ansible-playbook failed: {json.dumps(failed_tasks(result), indent=1)[-6000:]}"
+        )
+    return result
+
+
+def failed_tasks(result: dict[str, Any]) -> dict[str, Any]:
+    """{task name: host result} for every failed task."""
+    return {
+        task["task"]["name"]: host
+        for p in result["plays"]
+        for task in p["tasks"]
+        for host in task["hosts"].values()
+        if host.get("failed")
+    }
+
+
+def changed_tasks(result: dict[str, Any]) -> list[str]:
+    return [
+        task["task"]["name"]
+        for p in result["plays"]
+        for task in p["tasks"]
+        for host in task["hosts"].values()
+        if host.get("changed")
+    ]
+
+
+def run_promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    assert promtool is not None
+    return subprocess.run(
+        [promtool, *args], capture_output=True, text=True, cwd=cwd, timeout=300, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The role's configure step, every component enabled; yields <base>/prometheus."""
+    base = tmp_path_factory.mktemp("prometheus-all")
+    extra = {"prometheus_validate_with": "host", "prometheus_promtool_binary": promtool}
+    first = run_role("prometheus", ["preflight", "configure"], base, extra)
+    assert changed_tasks(first), "the first run must write the files"
+    second = run_role("prometheus", ["preflight", "configure"], base, extra)
+    assert changed_tasks(second) == [], "second run must change nothing"
+    yield base / "prometheus"
+
+
+def rule_groups(rules_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(rules_dir.glob("*.yml")):
+        for group in load_yaml(path)["groups"]:
+            assert group["name"] == path.stem, f"{path.name}: one group per file, named after it"
+            groups[group["name"]] = group.get("rules") or []
+    return groups
+
+
+def promtool_test_files() -> list[Path]:
+    return sorted(PROMTOOL_TESTS.glob("*_test.yml"))
+
+
+# --------------------------------------------------------------------------- config and rules
+
+
+def test_deployed_files(deployed: Path) -> None:
+    rules = sorted(p.name for p in (deployed / "rules").glob("*.yml"))
+    assert rules == sorted(
+        ["host.yml", "containers.yml", "services.yml", "feeders.yml", "backups.yml",
+         "meta.yml", "components.yml"]
+    )  # fmt: skip
+    for path in [deployed / "prometheus.yml", *(deployed / "rules").glob("*.yml")]:
+        assert oct(path.stat().st_mode & 0o777) == "0o644", path
+
+
+def test_promtool_check_config_loads_the_rules(deployed: Path) -> None:
+    proc = run_promtool("check", "config", str(deployed / "prometheus.yml"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout + proc.stderr
+    assert "SUCCESS: 7 rule files found" in out, out
+
+
+def test_promtool_check_rules(deployed: Path) -> None:
+    for path in sorted((deployed / "rules").glob("*.yml")):
+        proc = run_promtool("check", "rules", str(path))
+        assert proc.returncode == 0, f"{path.name}: {proc.stdout}{proc.stderr}"
+
+
+@pytest.mark.parametrize("test_file", promtool_test_files(), ids=lambda p: p.name)
+def test_promtool_unit_tests(deployed: Path, test_file: Path, tmp_path: Path) -> None:
+    shutil.copytree(deployed / "rules", tmp_path / "rules")
+    shutil.copy(test_file, tmp_path / test_file.name)
+    proc = run_promtool("test", "rules", test_file.name, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_every_group_has_a_test_file(deployed: Path) -> None:
+    groups = set(rule_groups(deployed / "rules"))
+    files = {p.name.removesuffix("_test.yml") for p in promtool_test_files()}
+    assert groups == files, (
+        f"groups without tests: {groups - files}, tests without group: {files - groups}"
+    )
+    for path in promtool_test_files():
+        assert load_yaml(path)["rule_files"] == [
+            f"rules/{path.name.removesuffix('_test.yml')}.yml"
+        ], path
+
+
+def test_every_alert_has_firing_and_not_firing_tests(deployed: Path) -> None:
+    """Per alert name: a not-firing case; per (alert name, severity): a firing case."""
+    rules = [r for group in rule_groups(deployed / "rules").values() for r in group if "alert" in r]
+    firing: set[tuple[str, str]] = set()
+    not_firing: set[str] = set()
+    for path in promtool_test_files():
+        for case in load_yaml(path)["tests"]:
+            for check in case.get("alert_rule_test", []):
+                expected = check.get("exp_alerts") or []
+                if not expected:
+                    not_firing.add(check["alertname"])
+                for alert in expected:
+                    firing.add((check["alertname"], alert["exp_labels"]["severity"]))
+    problems = []
+    for rule in rules:
+        name, severity = rule["alert"], rule["labels"]["severity"]
+        if (name, severity) not in firing:
+            problems.append(f"{name} ({severity}): no firing test")
+        if name not in not_firing and name not in ALWAYS_FIRING:
+            problems.append(f"{name}: no not-firing test")
+    assert not problems, "\n".join(sorted(set(problems)))
+
+
+def test_every_rule_is_documented(deployed: Path) -> None:
+    for group in rule_groups(deployed / "rules").values():
+        for rule in group:
+            if "alert" not in rule:
+                continue
+            assert rule["labels"]["severity"] in {"critical", "warning", "info", "none"}, rule[
+                "alert"
+            ]
+            for key in ("summary", "description", "runbook"):
+                assert rule["annotations"].get(key, "").strip(), f"{rule['alert']}: {key}"
+
+
+def test_scrape_config_has_every_component(deployed: Path) -> None:
+    config = load_yaml(deployed / "prometheus.yml")
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert {
+        "prometheus": "localhost:9090",
+        "node-exporter": "bloomberg-node-exporter:9100",
+        "cadvisor": "bloomberg-cadvisor:8081",
+        "alertmanager": "bloomberg-alertmanager:9093",
+        "grafana": "bloomberg-grafana:3000",
+        "influxdb": "bloomberg-influxdb:8086",
+        "market-feeder": "bloomberg-market-feeder:9108",
+        "news-feeder": "bloomberg-news-feeder:9109",
+        "watchlist-api": "bloomberg-watchlist-api:8000",
+    } == {name: job["static_configs"][0]["targets"][0] for name, job in jobs.items()}
+    for name, job in jobs.items():
+        assert job["static_configs"][0]["labels"]["container"].startswith("bloomberg-"), name
+    # Rules and inhibitions match on `container`, which cAdvisor calls `name`.
+    relabel = jobs["cadvisor"]["metric_relabel_configs"][0]
+    assert relabel["source_labels"] == ["name"] and relabel["target_label"] == "container"
+    assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
+        "bloomberg-alertmanager:9093"
+    ]
+    assert config["rule_files"] == ["rules/*.yml"]
+    assert config["global"]["external_labels"] == {"host": "localhost"}
+
+
+def test_rules_use_only_known_jobs(deployed: Path) -> None:
+    """A job name in a rule that no scrape target has would silently never fire."""
+    jobs = {
+        t["job"] for t in load_yaml(ROLE / "defaults" / "main.yml")["prometheus_scrape_targets"]
+    }
+    for group in rule_groups(deployed / "rules").values():
+        for rule in group:
+            for used in re.findall(r'job=~?"([^"]+)"', rule["expr"]):
+                for job in used.split("|"):
+                    assert job in jobs, f"{rule.get('alert')}: unknown job {job}"
+
+
+def test_feeder_metric_names_exist_in_the_feeders() -> None:
+    """The bbdash_* names in the rules are declared by the feeders' code (the contract)."""
+    source = "\n".join(
+        p.read_text(encoding="utf-8") for p in (REPO / "files" / "feeders" / "src").rglob("*.py")
+    )
+    declared = set(re.findall(r'"(bbdash_[a-z0-9_]+)"', source))
+    # Written by the backup job into node-exporter's textfile directory, not by Python.
+    from_backups = {"bbdash_backup_last_success_timestamp_seconds"}
+    used: set[str] = set()
+    for path in [
+        *(ROLE / "files" / "rules").glob("*.yml"),
+        *(ROLE / "templates" / "rules").glob("*.j2"),
+    ]:
+        used |= set(re.findall(r"\b(bbdash_[a-z0-9_]+)", path.read_text(encoding="utf-8")))
+    used = {name for name in used if not name.endswith("_")}
+    assert used - declared - from_backups == set()
+
+
+def test_subset_of_components(tmp_path: Path) -> None:
+    """Only what is deployed is scraped and watched: no alert for an absent component."""
+    assert promtool is not None
+    extra = {
+        "prometheus_validate_with": "host",
+        "prometheus_promtool_binary": promtool,
+        "grafana_enabled": False,
+        "influxdb_enabled": False,
+        "postgres_enabled": False,
+        "market_feeder_enabled": False,
+        "news_feeder_enabled": False,
+        "watchlist_api_enabled": False,
+        "nginx_enabled": False,
+        "alertmanager_enabled": False,
+        "backup_enabled": False,
+    }
+    run_role("prometheus", ["preflight", "configure"], tmp_path, extra)
+    config = load_yaml(tmp_path / "prometheus" / "prometheus.yml")
+    assert [job["job_name"] for job in config["scrape_configs"]] == [
+        "prometheus",
+        "node-exporter",
+        "cadvisor",
+    ]
+    assert "alerting" not in config
+    components = load_yaml(tmp_path / "prometheus" / "rules" / "components.yml")["groups"][0][
+        "rules"
+    ]
+    assert [(r["alert"], r["expr"]) for r in components] == [
+        ("ContainerAbsent", 'absent(container_last_seen{container="bloomberg-node-exporter"})')
+    ]
+    proc = run_promtool("check", "config", str(tmp_path / "prometheus" / "prometheus.yml"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_without_cadvisor_no_container_presence_alerts(tmp_path: Path) -> None:
+    """Without cAdvisor every container would look absent: no presence rule at all."""
+    assert promtool is not None
+    extra = {
+        "prometheus_validate_with": "host",
+        "prometheus_promtool_binary": promtool,
+        "cadvisor_enabled": False,
+        "node_exporter_enabled": False,
+    }
+    run_role("prometheus", ["preflight", "configure"], tmp_path, extra)
+    group = load_yaml(tmp_path / "prometheus" / "rules" / "components.yml")["groups"][0]
+    # No cAdvisor: no container presence; no node-exporter: no backup metric either.
+    assert group["rules"] == []
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "task"),
+    [
+        ("prometheus_retention_time", "15 days", "Check the retention settings"),
+        ("prometheus_retention_size", "8G", "Check the retention settings"),
+        ("prometheus_memory", "1 GB", "Check the container limits"),
+        ("prometheus_scrape_interval", "30", "Check the scrape and evaluation intervals"),
+        ("prometheus_validate_with", "docker", "Check how promtool runs"),
+        ("prometheus_scrape_targets", [{"job": "x", "target": "http://x:1", "enabled": True}],
+         "Check the scrape targets"),
+    ],
+)  # fmt: skip
+def test_preflight_rejects_what_prometheus_would_refuse(
+    tmp_path: Path, variable: str, value: Any, task: str
+) -> None:
+    result = run_role("prometheus", ["preflight"], tmp_path, {variable: value}, check=False)
+    failed = failed_tasks(result)
+    assert list(failed) == [f"prometheus : {task}"], failed
+    assert variable in json.dumps(failed), "the message names the variable"
+
+
+def test_config_change_is_validated_before_it_is_live(tmp_path: Path) -> None:
+    """A configuration promtool rejects never replaces the deployed one."""
+    assert promtool is not None
+    extra = {"prometheus_validate_with": "host", "prometheus_promtool_binary": promtool}
+    run_role("prometheus", ["preflight", "configure"], tmp_path, extra)
+    deployed = (tmp_path / "prometheus" / "prometheus.yml").read_text(encoding="utf-8")
+    # A timeout longer than the interval is only caught by promtool, not by preflight.
+    result = run_role(
+        "prometheus",
+        ["configure"],
+        tmp_path,
+        {**extra, "prometheus_scrape_timeout": "2m"},
+        check=False,
+    )
+    failed = failed_tasks(result)
+    assert list(failed) == ["prometheus : Render the Prometheus configuration"], failed
+    assert "failed to validate" in failed["prometheus : Render the Prometheus configuration"]["msg"]
+    assert (tmp_path / "prometheus" / "prometheus.yml").read_text(encoding="utf-8") == deployed
+
+
+# --------------------------------------------------------------------------- role conventions
+
+PIPELINE_ROLES = ["prometheus", "node_exporter", "cadvisor"]
+
+
+def role_file(role: str, path: str) -> Any:
+    return load_yaml(ROLES / role / path)
+
+
+@pytest.mark.parametrize("role", PIPELINE_ROLES)
+def test_role_layout(role: str) -> None:
+    for path in (
+        "README.md", "defaults/main.yml", "vars/main.yml", "meta/main.yml",
+        "meta/argument_specs.yml", "tasks/main.yml", "tasks/preflight.yml",
+        "tasks/install.yml", "tasks/run.yml", "handlers/main.yml",
+    ):  # fmt: skip
+        assert (ROLES / role / path).is_file(), f"{role}/{path}"
+    steps = [t["ansible.builtin.import_tasks"] for t in role_file(role, "tasks/main.yml")]
+    assert steps[0] == "preflight.yml" and steps[-1] == "run.yml", steps
+    for task in role_file(role, "tasks/main.yml"):
+        step = task["ansible.builtin.import_tasks"].removesuffix(".yml")
+        assert role in task["tags"] and f"{role}_{step}" in task["tags"], task
+
+
+@pytest.mark.parametrize("role", PIPELINE_ROLES)
+def test_defaults_match_argument_specs(role: str) -> None:
+    defaults = role_file(role, "defaults/main.yml")
+    specs = role_file(role, "meta/argument_specs.yml")["argument_specs"]["main"]["options"]
+    assert set(specs) == set(defaults), "argument_specs must match defaults exactly"
+    lines = (ROLES / role / "defaults" / "main.yml").read_text(encoding="utf-8").splitlines()
+    readme = (ROLES / role / "README.md").read_text(encoding="utf-8")
+    py_types = {bool: "bool", int: "int", float: "float", str: "str", list: "list", dict: "dict"}
+    for name, value in defaults.items():
+        assert name.startswith(f"{role}_"), name
+        index = next(i for i, line in enumerate(lines) if line.startswith(f"{name}:"))
+        assert lines[index - 1].startswith("#") or lines[index - 1].startswith(f"{role}_"), name
+        spec = specs[name]
+        assert spec["description"] and spec["description"] != name, name
+        templated = isinstance(value, str) and "{{" in value
+        if not templated:
+            assert spec["type"] == py_types[type(value)], name
+        if "default" in spec:
+            assert spec["default"] == value, name
+        else:
+            assert templated, f"{name}: literal default missing from the spec"
+        assert f"`{name}`" in readme, f"README does not document {name}"
+    assert all(name.startswith(f"_{role}_") for name in role_file(role, "vars/main.yml"))
+
+
+@pytest.mark.parametrize("role", PIPELINE_ROLES)
+def test_container_task_follows_the_convention(role: str) -> None:
+    run = role_file(role, "tasks/run.yml")
+    task = next(
+        t for t in run if t.get("community.docker.docker_container", {}).get("state") == "started"
+    )
+    container = task["community.docker.docker_container"]
+    assert container["name"] == f"{{{{ _{role}_container_name }}}}"
+    assert container["image"] == f"{{{{ {role}_image }}}}"
+    assert container["network_mode"] == "{{ docker_network_name }}"
+    assert container["restart_policy"] == "unless-stopped"
+    assert (
+        container["cpus"] == f"{{{{ {role}_cpus }}}}"
+        and container["memory"] == f"{{{{ {role}_memory }}}}"
+    )
+    assert container["healthcheck"]["test"][0] == "CMD"
+    assert "published_ports" not in container, "only nginx (and Grafana on 127.0.0.1) publish ports"
+    assert container.get("privileged") is not True
+    assert container["comparisons"]["*"] == "strict"
+    name = role_file(role, "vars/main.yml")[f"_{role}_container_name"]
+    assert name == "bloomberg-" + role.replace("_", "-")
