@@ -2767,8 +2767,8 @@ def pipeline() -> dict[str, Any]:
             "Last successful backup",
             [
                 prom_target(
-                    "time() - max by (target) (bbdash_backup_last_success_timestamp_seconds)",
-                    "{{target}}",
+                    "time() - max without (instance, job) (bbdash_backup_last_success_timestamp_seconds)",
+                    "last backup {{target}}",
                     instant=True,
                 )
             ],
@@ -2781,7 +2781,7 @@ def pipeline() -> dict[str, Any]:
             text_mode="value_and_name",
             color_mode="background",
             orientation="horizontal",
-            description="Age of the last successful backup per target; daily backups turn amber after 26 h, red after 50 h.",
+            description="Age of the last complete backup (node-exporter textfile collector, as the prometheus role's BackupTooOld reads it): amber after 26 h, red after 50 h.",
         ),
         12,
         5,
@@ -2789,7 +2789,13 @@ def pipeline() -> dict[str, Any]:
     b.add(
         stat(
             "Backup size",
-            [prom_target("max by (target) (bbdash_backup_size_bytes)", "{{target}}", instant=True)],
+            [
+                prom_target(
+                    "max without (instance, job) (bbdash_backup_size_bytes)",
+                    "size {{target}}",
+                    instant=True,
+                )
+            ],
             field_defaults(unit="bytes", decimals=1, noValue="no backup metric"),
             text_mode="value_and_name",
             orientation="horizontal",
