@@ -105,7 +105,7 @@ def test_user_management_needs_the_admin_key(
 def test_admin_manages_users(client: TestClient, admin: ApiUser) -> None:
     created = client.post(
         "/v1/users",
-        json={"name": "  Dave ", "display_name": "Dave D."},
+        json={"name": "Dave", "display_name": "Dave D."},
         headers=admin.headers,
     )
     assert created.status_code == 201

@@ -356,14 +356,14 @@ CASES: list[tuple[str, str, str, dict[str, Any], int]] = [
         "PATCH",
         "/v1/watchlists/{wid}",
         {"json": {"name": "x"}, "headers": {"If-Match": "garbage"}},
-        412,
+        422,
     ),
     (
         "if-match-star",
         "DELETE",
         "/v1/watchlists/{wid}",
         {"headers": {"If-Match": "*"}},
-        412,
+        422,
     ),
     (
         "if-match-stale",

@@ -16,6 +16,7 @@ from bbdash.watchlist_api.auth import SECURITY_SCHEMES, Authenticator
 from bbdash.watchlist_api.db import Database
 from bbdash.watchlist_api.limits import BodyLimitMiddleware
 from bbdash.watchlist_api.metrics import MetricsMiddleware
+from bbdash.watchlist_api.problems import PROBLEM_MEDIA_TYPE, PROBLEM_SCHEMA
 from bbdash.watchlist_api.routers import alert_rules, layouts, meta, users, watchlists
 from bbdash.watchlist_api.settings import Settings
 
@@ -73,27 +74,59 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _declare_security(app: FastAPI) -> None:
-    """Add the API-key schemes to the OpenAPI document: every operation needs one of
-    them except those listed in PUBLIC_PATHS (auth is a plain dependency, which
-    FastAPI cannot describe on its own)."""
+    """Finish the OpenAPI document: the API-key schemes on every operation but the
+    public ones (auth is a plain dependency, which FastAPI cannot describe on its own),
+    and every error response as application/problem+json."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
             return app.openapi_schema
         schema = build()
-        schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+        components = schema.setdefault("components", {})
+        components["securitySchemes"] = SECURITY_SCHEMES
+        components.setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        for schema_name in ("HTTPValidationError", "ValidationError"):
+            components["schemas"].pop(schema_name, None)
         for path, operations in schema.get("paths", {}).items():
-            for operation in operations.values():
-                operation["security"] = (
-                    []
-                    if path in PUBLIC_PATHS
-                    else [
-                        {"bearer": []},
-                        {"apiKey": []},
-                    ]
-                )
+            for method, operation in operations.items():
+                public = path in PUBLIC_PATHS
+                operation["security"] = [] if public else [{"bearer": []}, {"apiKey": []}]
+                _document_problems(operation, method, public=public)
+                _drop_null_from_parameters(operation)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _drop_null_from_parameters(operation: dict[str, Any]) -> None:
+    """A header or query value is a string on the wire, never JSON null: an optional
+    parameter is one that may be absent. Say so, so that clients (and the fuzzer) do
+    not send the text "null"."""
+    for parameter in operation.get("parameters", []):
+        schema = parameter.get("schema", {})
+        variants = schema.get("anyOf")
+        if not variants:
+            continue
+        concrete = [v for v in variants if v.get("type") != "null"]
+        if len(concrete) == 1 and len(concrete) < len(variants):
+            del schema["anyOf"]
+            schema.update(concrete[0])
+
+
+def _document_problems(operation: dict[str, Any], method: str, *, public: bool) -> None:
+    responses: dict[str, Any] = operation.setdefault("responses", {})
+    common = {"400": "Malformed request", "422": "Invalid value (the errors name each field)"}
+    if not public:
+        common["401"] = "Missing, unknown, revoked or expired API key"
+        common["503"] = "Database unavailable; retry later"
+    if method in {"post", "put", "patch", "delete"}:
+        common["413"] = "Request body too large"
+    for code, description in common.items():
+        responses.setdefault(code, {"description": description})
+    for code, response in responses.items():
+        if code.startswith(("4", "5")):
+            response["content"] = {
+                PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}
+            }

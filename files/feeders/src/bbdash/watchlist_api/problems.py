@@ -19,11 +19,39 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _TYPE_PREFIX = "urn:bbdash:problem:"
 
 log = logging.getLogger(__name__)
+
+# The shape of every error body, as documented in the OpenAPI document.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details.",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "description": "urn:bbdash:problem:<kind> or about:blank"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "detail"],
+                "properties": {
+                    "in": {"type": "string", "description": "body, query, path or header"},
+                    "field": {"type": "string", "description": "e.g. items[0].symbol"},
+                    "pointer": {"type": "string", "description": "JSON pointer into the body"},
+                    "detail": {"type": "string"},
+                },
+            },
+        },
+    },
+}
 
 
 class ProblemError(Exception):
@@ -164,12 +192,27 @@ async def _on_validation(request: Request, exc: Exception) -> Response:
 
 async def _on_http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette names only the first route that matched the path; a path served by
+        # several routes (GET and POST /v1/watchlists) must list all their methods.
+        headers["Allow"] = ", ".join(_allowed_methods(request))
     return problem_response(
         exc.status_code,
         str(exc.detail) if exc.detail else _title(exc.status_code),
         instance=request.url.path,
-        headers=exc.headers,
+        headers=headers,
     )
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    scope = {**request.scope, "method": "GET"}
+    for route in request.app.router.routes:
+        match, _ = route.matches(scope)
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 async def _on_database_unavailable(request: Request, exc: Exception) -> Response:

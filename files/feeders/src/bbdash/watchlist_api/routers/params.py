@@ -52,6 +52,7 @@ IfMatch = Annotated[
     str | None,
     Header(
         max_length=64,
+        pattern=r'^(W/)?"v[0-9]{1,10}"$',
         description='ETag from a previous read, e.g. "v3": the write fails with 412 if stale.',
     ),
 ]

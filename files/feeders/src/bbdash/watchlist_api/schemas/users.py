@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StringConstraints
 
 from bbdash.watchlist_api.schemas.common import (
     InputModel,
@@ -29,8 +29,25 @@ def _user_name(value: str) -> str:
 
 UserName = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=64, strip_whitespace=True, to_lower=True),
+    StringConstraints(min_length=1, max_length=64, to_lower=True),
     AfterValidator(_user_name),
+    Field(json_schema_extra={"pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]*$"}),
+]
+
+
+def _rfc3339_text(value: object) -> object:
+    # Strict: pydantic would otherwise read 0 or 1.7e9 as a Unix time, which the OpenAPI
+    # document (format date-time) does not promise.
+    if not isinstance(value, str):
+        msg = "must be an RFC 3339 date-time string with a UTC offset"
+        raise ValueError(msg)  # pydantic reports a ValueError (not a TypeError) as a 422
+    return value
+
+
+ExpiresAt = Annotated[
+    AwareDatetime,
+    BeforeValidator(_rfc3339_text),
+    Field(strict=False, description="RFC 3339 time with offset; the key is refused after it."),
 ]
 DisplayName = Annotated[str, StringConstraints(max_length=128), AfterValidator(clean_label)]
 
@@ -58,9 +75,7 @@ class UserPage(OutputModel):
 
 class ApiKeyCreate(InputModel):
     name: Name
-    expires_at: datetime | None = Field(
-        default=None, strict=False, description="RFC 3339 time; the key is refused after it."
-    )
+    expires_at: ExpiresAt | None = None
 
 
 class ApiKeyOut(OutputModel):

@@ -32,7 +32,11 @@ Source = Annotated[
 RawSymbol = Annotated[
     str,
     StringConstraints(min_length=1, max_length=MAX_SYMBOL_LENGTH),
-    Field(description="Normalised per asset type: BTC/USDT, AAPL, EURUSD=X, ^GSPC."),
+    Field(
+        description="Normalised per asset type: BTC/USDT, AAPL, EURUSD=X, ^GSPC.",
+        # Documented for clients; enforced by normalise_symbol, whose errors say more.
+        json_schema_extra={"pattern": r"^[A-Za-z0-9./=^_ -]+$"},
+    ),
 ]
 
 
