@@ -19,6 +19,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, create_engine, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -67,13 +68,20 @@ def _locked_connection(dsn: str) -> Iterator[Connection]:
 
 def _run(dsn: str, action: str, revision: str) -> None:
     cfg = alembic_config()
-    with _locked_connection(dsn) as conn:
-        cfg.attributes["connection"] = conn
-        if action == "upgrade":
-            command.upgrade(cfg, revision)
-        else:
-            command.downgrade(cfg, revision)
-        conn.commit()
+    try:
+        with _locked_connection(dsn) as conn:
+            cfg.attributes["connection"] = conn
+            if action == "upgrade":
+                command.upgrade(cfg, revision)
+            else:
+                command.downgrade(cfg, revision)
+            conn.commit()
+    except DBAPIError as exc:
+        # SQLAlchemy is an implementation detail here: callers (the entry point's retry
+        # loop, other components' tests) handle psycopg's own errors.
+        if isinstance(exc.orig, psycopg.Error):
+            raise exc.orig from exc
+        raise
 
 
 def upgrade(dsn: str, revision: str = "head") -> None:

@@ -1,0 +1,139 @@
+"""/healthz, /metrics, the OpenAPI document, and behaviour when the database is gone."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from api_support import ApiUser, assert_problem, make_settings, make_watchlist
+from bbdash.watchlist_api import migrate
+from bbdash.watchlist_api.app import create_app
+from bbdash.watchlist_api.settings import Settings
+from fastapi.testclient import TestClient
+
+
+def test_healthz_ok(client: TestClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ok",
+        "database": "up",
+        "schema": migrate.head_revision(),
+    }
+
+
+def test_healthz_fails_when_migrations_are_not_applied(
+    client: TestClient, api_dsn: str
+) -> None:
+    migrate.downgrade(api_dsn, "base")
+    body = assert_problem(client.get("/healthz"), 503)
+    assert "migrations not applied" in body["detail"]
+
+
+def _closed_port_dsn() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    # Nothing listens there once the socket is closed.
+    return f"postgresql://postgres@127.0.0.1:{port}/nowhere"
+
+
+def test_unreachable_database_is_503_not_a_crash(
+    secrets_dir: Path, admin_key: str, metrics_token: str
+) -> None:
+    del metrics_token
+    settings = make_settings(_closed_port_dsn(), secrets_dir, db_timeout_seconds=1.0)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        assert_problem(client.get("/healthz"), 503)
+        started = time.monotonic()
+        response = client.get(
+            "/v1/watchlists", headers={"Authorization": f"Bearer {admin_key}"}
+        )
+        body = assert_problem(response, 503)
+        assert body["type"].endswith("database-unavailable")
+        assert response.headers["retry-after"]
+        assert time.monotonic() - started < 10
+        # Requests without a key still get their 401 first: no key, no database call.
+        assert_problem(client.get("/v1/watchlists"), 401)
+
+
+def test_connections_killed_by_a_database_restart_recover(
+    client: TestClient, alice: ApiUser, api_dsn: str, pg_admin_dsn: str
+) -> None:
+    wl = make_watchlist(client, alice)
+    with psycopg.connect(pg_admin_dsn, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (api_dsn.rsplit("/", 1)[1],),
+        )
+    statuses = []
+    for _ in range(20):
+        response = client.get(f"/v1/watchlists/{wl['id']}", headers=alice.headers)
+        statuses.append(response.status_code)
+        if response.status_code == 200:
+            break
+        time.sleep(0.2)
+    # At most a few 503s while the pool replaces its dead connections, never a 500.
+    assert statuses[-1] == 200
+    assert set(statuses) <= {200, 503}
+
+
+def test_metrics_need_the_scrape_token_or_admin_key(
+    client: TestClient, alice: ApiUser, admin: ApiUser, metrics_token: str
+) -> None:
+    make_watchlist(client, alice)
+    client.get("/v1/watchlists/424242", headers=alice.headers)
+    assert_problem(client.get("/metrics"), 401)
+    assert_problem(client.get("/metrics", headers=alice.headers), 401)
+    assert client.get("/metrics", headers=admin.headers).status_code == 200
+    scraped = client.get(
+        "/metrics", headers={"Authorization": f"Bearer {metrics_token}"}
+    )
+    assert scraped.status_code == 200
+    text = scraped.text
+    assert (
+        'bbdash_api_requests_total{method="POST",route="/v1/watchlists",status="201"}'
+        in text
+    )
+    # Routes are labelled by template, never by the raw id a client sent.
+    assert 'route="/v1/watchlists/{watchlist_id}",status="404"' in text
+    assert "424242" not in text
+    assert "bbdash_api_request_duration_seconds_bucket" in text
+    assert 'bbdash_api_notifications_total{entity="watchlist_item",op="insert"}' in text
+    assert "bbdash_api_db_pool_connections" in text
+
+
+def test_openapi_document(client: TestClient, alice: ApiUser) -> None:
+    assert_problem(client.get("/v1/openapi.json"), 401)
+    document = client.get("/v1/openapi.json", headers=alice.headers).json()
+    assert document["openapi"].startswith("3.")
+    assert set(document["components"]["securitySchemes"]) == {"bearer", "apiKey"}
+    paths = document["paths"]
+    assert paths["/healthz"]["get"]["security"] == []
+    assert paths["/v1/watchlists"]["get"]["security"] == [
+        {"bearer": []},
+        {"apiKey": []},
+    ]
+    sync = paths["/v1/watchlists/by-name/{name}"]["put"]
+    assert "application/problem+json" in sync["responses"]["422"]["content"]
+    assert "/v1/alert-rules/by-name/{name}" in paths
+
+
+def test_settings_read_secrets_from_files(tmp_path: Path) -> None:
+    (tmp_path / "dsn").write_text("postgresql://api@db/bbdash\n")
+    (tmp_path / "admin").write_text("k" * 40 + "\n")
+    settings = Settings(
+        database_url_file=tmp_path / "dsn", admin_key_file=tmp_path / "admin"
+    )
+    assert settings.dsn == "postgresql://api@db/bbdash"
+    assert settings.admin_key == "k" * 40
+    assert settings.metrics_token is None
+    (tmp_path / "short").write_text("tooshort")
+    with pytest.raises(ValueError, match="shorter than 32"):
+        _ = Settings(database_url="x", admin_key_file=tmp_path / "short").admin_key
+    with pytest.raises(ValueError, match="BBDASH_API_DATABASE_URL_FILE"):
+        _ = Settings().dsn
