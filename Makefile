@@ -1,0 +1,70 @@
+# Bloomberg Dashboard: the two commands are `make demo` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export ANSIBLE_VAULT_PASSWORD_FILE ?= $(CURDIR)/.cache/local/vault-pass
+PYTHON ?= python3
+
+.PHONY: help demo test deps venv images secrets lint unit static molecule molecule-destroy demo-destroy rerun bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+demo: venv deps images secrets ## Build the local test host and deploy the whole stack into it
+	molecule converge -s demo
+	@bash tests/demo-info.sh
+
+test: lint unit molecule ## Everything CI runs: lint, unit and static tests, the full molecule sequence
+
+deps: ## Install the system packages the tests need (Debian/Ubuntu, as root)
+	bash tests/deps.sh
+	bash tests/images/ensure-docker.sh
+
+$(BIN)/.installed: requirements-dev.txt files/feeders/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-dev.txt
+	$(BIN)/pip install -q -e 'files/feeders[dev]'
+	touch $@
+
+venv: $(BIN)/.installed ## Create the virtualenv with the pinned tooling
+
+images: deps ## Build the offline images (test host, stack, test doubles)
+	bash tests/images/build-base.sh
+	bash tests/images/build-stack.sh
+
+secrets: venv ## Generate the local deployment's SSH key and encrypted vault
+	bash tests/local-secrets.sh
+
+lint: venv secrets ## yamllint, ansible-lint (production profile), syntax check, ruff
+	yamllint --strict .
+	ansible-lint --profile production
+	ansible-playbook --syntax-check -i inventories/production/hosts.yml playbooks/site.yml playbooks/restore.yml 2>/dev/null \
+	  || ansible-playbook --syntax-check -i inventories/production/hosts.yml playbooks/site.yml
+	ruff check files/feeders tests bench
+	ruff format --check files/feeders tests bench
+
+unit: venv deps ## Python tests (real PostgreSQL) and static checks of roles, configs, dashboards
+	pytest tests/python tests/static -q
+
+molecule: venv images secrets ## The full molecule sequence against the offline test host
+	molecule test -s default
+
+molecule-destroy: venv ## Remove the molecule test host
+	molecule destroy -s default
+
+rerun: venv secrets ## Rerun the site playbook against the running demo host
+	ansible-playbook -i inventories/local/hosts.yml playbooks/site.yml
+
+demo-destroy: venv ## Remove the demo host
+	molecule destroy -s demo
+
+bench: venv deps ## Run every benchmark and rewrite docs/benchmarks.md
+	for b in bench/*/run.py; do $(BIN)/python "$$b"; done
+
+clean: ## Remove the virtualenv and caches (not the images)
+	rm -rf $(VENV) .cache/facts .pytest_cache .ruff_cache

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# System packages the test suite and the local deployment need on the
+# controller (this machine), from Debian's archive. Idempotent.
+set -euo pipefail
+# shellcheck source=tests/images/lib.sh
+. "$(dirname "$0")/images/lib.sh"
+apt_install \
+  docker.io debootstrap \
+  postgresql \
+  prometheus prometheus-alertmanager \
+  nginx-light \
+  openssh-client nmap lynis \
+  wrk

@@ -1,0 +1,48 @@
+"""Fixtures for molecule verify: the converged test host, seen from inside
+(testinfra over the Ansible inventory) and from outside (its address on the
+machine's Docker bridge, the project's own test host)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import testinfra.utils.ansible_runner
+
+REPO = Path(__file__).resolve().parents[2]
+ADMIN_KEY = REPO / ".cache" / "local" / "id_ed25519"
+
+testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
+    os.environ["MOLECULE_INVENTORY_FILE"]
+).get_hosts("bloomberg")
+
+
+@pytest.fixture(scope="session")
+def host_name() -> str:
+    return testinfra_hosts[0]
+
+
+@pytest.fixture(scope="session")
+def host_address(host_name: str) -> str:
+    """The test host's address on this machine's Docker bridge ("outside")."""
+    out = subprocess.run(
+        ["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", host_name],
+        check=True, capture_output=True, text=True,
+    ).stdout.split()
+    assert out, f"{host_name} has no address"
+    return out[0]
+
+
+@pytest.fixture(scope="session")
+def admin_user() -> str:
+    return "bbadmin"
+
+
+def require_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed on the controller: `make deps` installs it")
+    return path
