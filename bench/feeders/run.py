@@ -70,9 +70,7 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
 
 
-async def measure(
-    args: argparse.Namespace, ws_url: str, influx_url: str, spool: Path
-) -> dict:
+async def measure(args: argparse.Namespace, ws_url: str, influx_url: str, spool: Path) -> dict:
     sys.path.insert(0, str(ROOT / "files" / "feeders" / "src"))
     from bbdash.common.config import load_settings
     from bbdash.common.metrics import Metrics
@@ -99,9 +97,7 @@ async def measure(
         alphavantage={"enabled": False},
         exchangerate={"enabled": False},
         alerts={"enabled": True, "alertmanager_url": f"http://127.0.0.1:{free_port()}"},
-        watchlist={
-            "fallback_assets": [{"symbol": s, "asset_type": "crypto"} for s in symbols]
-        },
+        watchlist={"fallback_assets": [{"symbol": s, "asset_type": "crypto"} for s in symbols]},
     )
     settings.metrics.port = 0
     metrics = Metrics()
@@ -127,14 +123,8 @@ async def measure(
     await asyncio.sleep(args.duration)
     cpu1, wall1 = time.process_time(), time.monotonic()
     window["open"] = False
-    written = (
-        metrics.value("bbdash_points_written_total", {"bucket": "markets"})
-        - written_before
-    )
-    frames = (
-        metrics.value("bbdash_source_messages_total", {"source": "binance"})
-        - frames_before
-    )
+    written = metrics.value("bbdash_points_written_total", {"bucket": "markets"}) - written_before
+    frames = metrics.value("bbdash_source_messages_total", {"source": "binance"}) - frames_before
     dropped = sum(
         metrics.value("bbdash_points_dropped_total", {"bucket": "markets", "reason": r})
         for r in ("queue_full", "spool_full")
@@ -165,6 +155,12 @@ def write_section(result: dict) -> None:
         "rss_mb": result["rss_mb"] <= TARGETS["rss_mb"],
         "p99_s": result["p99_s"] <= TARGETS["p99_s"],
     }
+    offered = result["symbols"] * result["rate_per_symbol"]
+    dropped_ok = result["points_dropped"] == 0
+
+    def yes(ok: bool) -> str:
+        return "yes" if ok else "no"
+
     verdict = (
         "all targets met"
         if all(met.values())
@@ -189,13 +185,13 @@ def write_section(result: dict) -> None:
             "",
             "| metric | measured | target | met |",
             "| --- | --- | --- | --- |",
-            f"| CPU (% of one core) | {result['cpu_pct']} | ≤ 25 | {'yes' if met['cpu_pct'] else 'no'} |",
-            f"| peak RSS (MB) | {result['rss_mb']} | ≤ 150 | {'yes' if met['rss_mb'] else 'no'} |",
-            f"| tick → acknowledged write p50 (s) | {result['p50_s']} | — | — |",
-            f"| tick → acknowledged write p99 (s) | {result['p99_s']} | ≤ 1.5 | {'yes' if met['p99_s'] else 'no'} |",
-            f"| frames received /s | {result['frames_per_s']} | {result['symbols'] * result['rate_per_symbol']:g} offered | — |",
+            f"| CPU (% of one core) | {result['cpu_pct']} | ≤ 25 | {yes(met['cpu_pct'])} |",
+            f"| peak RSS (MB) | {result['rss_mb']} | ≤ 150 | {yes(met['rss_mb'])} |",
+            f"| tick → acked write p50 (s) | {result['p50_s']} | — | — |",
+            f"| tick → acked write p99 (s) | {result['p99_s']} | ≤ 1.5 | {yes(met['p99_s'])} |",
+            f"| frames received /s | {result['frames_per_s']} | {offered:g} offered | — |",
             f"| points written /s | {result['points_written_per_s']} | — | — |",
-            f"| points dropped | {result['points_dropped']} | 0 | {'yes' if result['points_dropped'] == 0 else 'no'} |",
+            f"| points dropped | {result['points_dropped']} | 0 | {yes(dropped_ok)} |",
             "",
             f"Verdict: {verdict}.",
             END,
@@ -212,9 +208,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=8.0)
     parser.add_argument("--symbols", type=int, default=500)
     parser.add_argument("--rate", type=float, default=10.0)
-    parser.add_argument(
-        "--no-doc", action="store_true", help="print only, leave the doc alone"
-    )
+    parser.add_argument("--no-doc", action="store_true", help="print only, leave the doc alone")
     args = parser.parse_args()
     ws_port, influx_port = free_port(), free_port()
     total = args.warmup + args.duration + 15

@@ -29,8 +29,16 @@ def host_name() -> str:
 def host_address(host_name: str) -> str:
     """The test host's address on this machine's Docker bridge ("outside")."""
     out = subprocess.run(
-        ["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", host_name],
-        check=True, capture_output=True, text=True,
+        [
+            "docker",
+            "inspect",
+            "-f",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
+            host_name,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.split()
     assert out, f"{host_name} has no address"
     return out[0]

@@ -42,9 +42,24 @@ def test_fail2ban_sshd_jail_is_up(host):
 
 def _open_tcp_ports(address: str) -> set[int]:
     out = subprocess.run(
-        [require_tool("nmap"), "-Pn", "-n", "-p-", "--min-rate", "4000", "--max-retries", "1",
-         "-T4", "-oG", "-", address],
-        capture_output=True, text=True, timeout=600, check=True,
+        [
+            require_tool("nmap"),
+            "-Pn",
+            "-n",
+            "-p-",
+            "--min-rate",
+            "4000",
+            "--max-retries",
+            "1",
+            "-T4",
+            "-oG",
+            "-",
+            address,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
     ).stdout
     ports: set[int] = set()
     for line in out.splitlines():
@@ -73,7 +88,12 @@ def mistaken_container(host):
         "python3 -m http.server 8000"
     )
     for _ in range(30):
-        if host.run("python3 -c \"import urllib.request; urllib.request.urlopen('http://127.0.0.1:8088', timeout=2)\"").rc == 0:
+        if (
+            host.run(
+                "python3 -c \"import urllib.request; urllib.request.urlopen('http://127.0.0.1:8088', timeout=2)\""
+            ).rc
+            == 0
+        ):
             break
         time.sleep(1)
     else:
@@ -82,7 +102,9 @@ def mistaken_container(host):
     host.run(f"docker rm -f {name}")
 
 
-def test_a_port_published_by_mistake_is_not_reachable_from_outside(mistaken_container, host_address):
+def test_a_port_published_by_mistake_is_not_reachable_from_outside(
+    mistaken_container, host_address
+):
     with pytest.raises(OSError):
         socket.create_connection((host_address, 8088), timeout=5).close()
 
@@ -130,17 +152,37 @@ def attacker(host):
 def test_ssh_is_rate_limited_and_abusers_are_banned(host, host_address, attacker):
     time.sleep(31)  # let ufw's 30 s window forget any earlier attempt from this address
     result = subprocess.run(
-        ["docker", "run", "--name", attacker, "bbdash-offline/debian:bookworm",
-         "python3", "-c", ATTACKER, host_address],
-        capture_output=True, text=True, timeout=180, check=True,
+        [
+            "docker",
+            "run",
+            "--name",
+            attacker,
+            "bbdash-offline/debian:bookworm",
+            "python3",
+            "-c",
+            ATTACKER,
+            host_address,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=True,
     )
     outcomes = result.stdout.strip().split(",")
     # ufw's limit: at most 5 new connections per 30 s from one address.
     assert outcomes[:5] == ["open"] * 5, outcomes
     assert "refused" in outcomes[5:], outcomes
     address = subprocess.run(
-        ["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", attacker],
-        capture_output=True, text=True, check=True,
+        [
+            "docker",
+            "inspect",
+            "-f",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+            attacker,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     # fail2ban: five invalid handshakes within findtime ban the address.
     for _ in range(30):

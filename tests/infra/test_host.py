@@ -46,7 +46,10 @@ def test_admin_user_has_key_and_sudo(host, admin_user):
 
 
 def test_core_dumps_off_and_umask(host):
-    assert "* hard core 0" in host.file("/etc/security/limits.d/90-bloomberg-nocore.conf").content_string
+    assert (
+        "* hard core 0"
+        in host.file("/etc/security/limits.d/90-bloomberg-nocore.conf").content_string
+    )
     login_defs = host.file("/etc/login.defs").content_string
     assert re.search(r"^UMASK\s+027$", login_defs, re.MULTILINE)
 

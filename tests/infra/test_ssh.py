@@ -47,7 +47,11 @@ def test_effective_setting(sshd, key, expected):
 def test_only_modern_algorithms(sshd):
     for key in ("kexalgorithms", "ciphers", "macs", "hostkeyalgorithms"):
         offered = sshd[key].split(",")
-        weak = [a for a in offered if re.search(r"nistp|sha1|md5|cbc|3des|arcfour|-96|ssh-rsa$|ssh-dss", a)]
+        weak = [
+            a
+            for a in offered
+            if re.search(r"nistp|sha1|md5|cbc|3des|arcfour|-96|ssh-rsa$|ssh-dss", a)
+        ]
         assert not weak, f"{key} offers {weak}"
     # Post-quantum hybrid key exchange only (see ssh_hardening_kex_algorithms).
     assert all("sntrup761" in kex or "mlkem" in kex for kex in sshd["kexalgorithms"].split(","))
@@ -65,17 +69,35 @@ def test_config_file_is_private_and_cloud_dropins_are_gone(host):
 
 
 def test_small_dh_moduli_removed(host):
-    sizes = {int(line.split()[4]) for line in host.file("/etc/ssh/moduli").content_string.splitlines()
-             if line and not line.startswith("#")}
+    sizes = {
+        int(line.split()[4])
+        for line in host.file("/etc/ssh/moduli").content_string.splitlines()
+        if line and not line.startswith("#")
+    }
     assert sizes, "moduli file is empty"
     assert min(sizes) >= 3071
 
 
 def _ssh(address: str, *options: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [require_tool("ssh"), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-         "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10", *options, address, "true"],
-        capture_output=True, text=True, timeout=60, check=False,
+        [
+            require_tool("ssh"),
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "ConnectTimeout=10",
+            *options,
+            address,
+            "true",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -85,8 +107,13 @@ def test_admin_logs_in_with_its_key(host_address, admin_user):
 
 
 def test_password_login_is_refused(host_address, admin_user):
-    result = _ssh(f"{admin_user}@{host_address}", "-o", "PubkeyAuthentication=no",
-                  "-o", "PreferredAuthentications=password,keyboard-interactive")
+    result = _ssh(
+        f"{admin_user}@{host_address}",
+        "-o",
+        "PubkeyAuthentication=no",
+        "-o",
+        "PreferredAuthentications=password,keyboard-interactive",
+    )
     assert result.returncode != 0
     assert "Permission denied (publickey)" in result.stderr
 
@@ -98,12 +125,19 @@ def test_root_login_is_refused_even_with_the_admin_key(host_address):
 
 def test_ssh_audit_finds_nothing_weak(host_address):
     """ssh-audit, the widely used external SSH scanner, from outside the host."""
-    result = subprocess.run([require_tool("ssh-audit"), "-j", host_address],
-                            capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [require_tool("ssh-audit"), "-j", host_address],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     # Exit status 0: nothing flagged as a failure or a warning.
     assert result.returncode == 0, result.stdout
     report = json.loads(result.stdout)
-    assert report["banner"]["comments"] in (None, ""), "the Debian/Ubuntu banner leaks the patch level"
+    assert report["banner"]["comments"] in (None, ""), (
+        "the Debian/Ubuntu banner leaks the patch level"
+    )
     flagged = [
         (section, entry["algorithm"], entry["notes"])
         for section in ("kex", "key", "enc", "mac")

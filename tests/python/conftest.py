@@ -6,7 +6,6 @@ import itertools
 from collections.abc import Iterator
 
 import pytest
-
 from postgres_server import create_database, drop_database, running_server
 
 _counter = itertools.count()

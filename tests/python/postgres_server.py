@@ -58,12 +58,33 @@ def running_server() -> Iterator[str]:
         pg = pwd.getpwnam("postgres")
         os.chown(root, pg.pw_uid, pg.pw_gid)
     try:
-        _run_as_postgres([str(bindir / "initdb"), "-D", str(datadir), "-U", "postgres",
-                          "--auth=trust", "-E", "UTF8", "--no-locale"])
-        _run_as_postgres([str(bindir / "pg_ctl"), "-D", str(datadir), "-w", "-l",
-                          str(root / "server.log"), "-o",
-                          f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                          "-c max_connections=200", "start"])
+        _run_as_postgres(
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(datadir),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+            ]
+        )
+        _run_as_postgres(
+            [
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(datadir),
+                "-w",
+                "-l",
+                str(root / "server.log"),
+                "-o",
+                f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
+                "-c max_connections=200",
+                "start",
+            ]
+        )
         dsn = f"postgresql://postgres@127.0.0.1:{port}/postgres"
         deadline = time.monotonic() + 30
         while True:
@@ -78,21 +99,28 @@ def running_server() -> Iterator[str]:
     finally:
         if (datadir / "postmaster.pid").exists():
             with contextlib.suppress(subprocess.CalledProcessError):
-                _run_as_postgres([str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "immediate",
-                                  "stop"])
+                _run_as_postgres(
+                    [str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "immediate", "stop"]
+                )
         shutil.rmtree(root, ignore_errors=True)
 
 
 def create_database(admin_dsn: str, name: str) -> str:
     """Create an empty database and return its DSN."""
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            psycopg.sql.Identifier(name)))
+        conn.execute(
+            psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                psycopg.sql.Identifier(name)
+            )
+        )
         conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
     return admin_dsn.rsplit("/", 1)[0] + "/" + name
 
 
 def drop_database(admin_dsn: str, name: str) -> None:
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            psycopg.sql.Identifier(name)))
+        conn.execute(
+            psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                psycopg.sql.Identifier(name)
+            )
+        )

@@ -88,7 +88,7 @@ def test_valid_json_model(name: str) -> None:
     assert len(ids) == len(set(ids)), "panel ids must be unique"
     for panel in iter_panels(board["panels"]):
         pos = panel["gridPos"]
-        assert 0 <= pos["x"] and pos["x"] + pos["w"] <= 24, (panel["id"], pos)
+        assert pos["x"] >= 0 and pos["x"] + pos["w"] <= 24, (panel["id"], pos)
         assert pos["h"] >= 1 and pos["y"] >= 0
 
 

@@ -87,7 +87,7 @@ def test_contracts_parse() -> None:
         "published_at",
     }
     assert pg_contract()["collected_assets"] == {"symbol", "asset_type", "source"}
-    assert BUCKETS == {"markets", "markets_5min", "markets_1h", "news", "infra", "custom"}
+    assert {"markets", "markets_5min", "markets_1h", "news", "infra", "custom"} == BUCKETS
 
 
 def test_there_are_queries_of_every_kind() -> None:
@@ -136,11 +136,8 @@ def test_alert_rules_skip_demo_points() -> None:
     for group in rendered_yaml("default", "alert-rules.yml")["groups"]:
         for rule in group["rules"]:
             query = rule["data"][0]["model"]["query"]
-            if (
-                "price" in query
-                and "count()" not in query
-                or "sentiment_score" in query
-                and "join" in query
+            if ("price" in query and "count()" not in query) or (
+                "sentiment_score" in query and "join" in query
             ):
                 assert 'not exists r.demo or r.demo != "true"' in query, rule["uid"]
 

@@ -123,7 +123,7 @@ def test_main_includes_the_steps_in_order_with_tags() -> None:
 
 
 def test_every_task_is_named_and_fqcn() -> None:
-    for path in sorted((ROLE / "tasks").glob("*.yml")) + [ROLE / "handlers" / "main.yml"]:
+    for path in [*sorted((ROLE / "tasks").glob("*.yml")), ROLE / "handlers" / "main.yml"]:
         for task in flat(load_yaml(path)):
             assert task.get("name"), f"{path.name}: unnamed task"
             if "block" in task:
@@ -145,7 +145,7 @@ def test_preflight_fails_clearly_without_an_admin_password() -> None:
 
 
 def test_tasks_touching_secrets_hide_them() -> None:
-    for path in sorted((ROLE / "tasks").glob("*.yml")) + [ROLE / "handlers" / "main.yml"]:
+    for path in [*sorted((ROLE / "tasks").glob("*.yml")), ROLE / "handlers" / "main.yml"]:
         for task in flat(load_yaml(path)):
             if "block" in task:
                 continue

@@ -62,7 +62,9 @@ def render_metrics() -> str:
         info = docker_get(f"/containers/{cid}/json")
         stats = docker_get(f"/containers/{cid}/stats?stream=false&one-shot=true")
         name = info["Name"].lstrip("/")
-        labels = f'id="/system.slice/docker-{cid}.scope",image="{info["Config"]["Image"]}",name="{name}"'
+        labels = (
+            f'id="/system.slice/docker-{cid}.scope",image="{info["Config"]["Image"]}",name="{name}"'
+        )
         memory = stats.get("memory_stats", {})
         usage = memory.get("usage", 0) - memory.get("stats", {}).get("inactive_file", 0)
         cpu = stats.get("cpu_stats", {}).get("cpu_usage", {}).get("total_usage", 0) / 1e9
@@ -107,9 +109,13 @@ def main() -> None:
     # cAdvisor's own flag style, so the role's arguments work unchanged.
     parser.add_argument("--port", "-port", type=int, default=8080)
     args, _ignored = parser.parse_known_args()
-    print(json.dumps({"double": "cadvisor", "msg": "TEST DOUBLE for cAdvisor listening", "port": args.port}),
-          flush=True)
-    ThreadingHTTPServer(("0.0.0.0", args.port), Handler).serve_forever()  # noqa: S104
+    print(
+        json.dumps(
+            {"double": "cadvisor", "msg": "TEST DOUBLE for cAdvisor listening", "port": args.port}
+        ),
+        flush=True,
+    )
+    ThreadingHTTPServer(("0.0.0.0", args.port), Handler).serve_forever()
 
 
 if __name__ == "__main__":

@@ -126,8 +126,13 @@ class Handler(BaseHTTPRequestHandler):
             if not self._authorised():
                 self._json(401, {"message": "Unauthorized"})
                 return
-            self._json(200, [{"uid": d.get("uid"), "title": d.get("title"), "type": "dash-db"}
-                             for d in provisioned_dashboards()])
+            self._json(
+                200,
+                [
+                    {"uid": d.get("uid"), "title": d.get("title"), "type": "dash-db"}
+                    for d in provisioned_dashboards()
+                ],
+            )
         elif path in ("/", "/login") or path.startswith("/d/"):
             self._dashboards_page(path)
         else:
@@ -156,8 +161,10 @@ class Handler(BaseHTTPRequestHandler):
                 f"<div class='panel'>{html.escape(str(p.get('title') or p.get('type')))}</div>"
                 for p in dash.get("panels", [])
             )
-            parts.append(f"<h2><a href='/d/{html.escape(str(dash.get('uid')))}'>"
-                         f"{html.escape(str(dash.get('title')))}</a></h2>{panels}")
+            parts.append(
+                f"<h2><a href='/d/{html.escape(str(dash.get('uid')))}'>"
+                f"{html.escape(str(dash.get('title')))}</a></h2>{panels}"
+            )
         body = f"<p>{len(dashboards)} provisioned dashboards</p>" + "".join(parts)
         self._send(200, _page("Dashboards", body), "text/html; charset=utf-8")
 
@@ -166,7 +173,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.headers.get("Upgrade", "").lower() != "websocket" or not key:
             self._json(400, {"message": "expected a WebSocket upgrade"})
             return
-        accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()  # noqa: S324 - RFC 6455
+        accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
         self.send_response(101, "Switching Protocols")
         self.send_header("Upgrade", "websocket")
         self.send_header("Connection", "Upgrade")
@@ -177,11 +184,17 @@ class Handler(BaseHTTPRequestHandler):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=int(os.environ.get("GF_SERVER_HTTP_PORT", "3000")))
-    parser.add_argument("--host", default="0.0.0.0")  # noqa: S104 - container listens on its own network
+    parser.add_argument(
+        "--port", type=int, default=int(os.environ.get("GF_SERVER_HTTP_PORT", "3000"))
+    )
+    parser.add_argument("--host", default="0.0.0.0")
     args = parser.parse_args()
-    print(json.dumps({"double": "grafana", "msg": "TEST DOUBLE for Grafana listening", "port": args.port}),
-          flush=True)
+    print(
+        json.dumps(
+            {"double": "grafana", "msg": "TEST DOUBLE for Grafana listening", "port": args.port}
+        ),
+        flush=True,
+    )
     ThreadingHTTPServer((args.host, args.port), Handler).serve_forever()
 
 

@@ -40,9 +40,7 @@ from urllib.parse import parse_qs, urlsplit
 VERSION = "2.7.11-testdouble"
 _PRECISION_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 
-SeriesKey = tuple[
-    str, str, tuple[tuple[str, str], ...]
-]  # bucket, measurement, sorted tags
+SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]  # bucket, measurement, sorted tags
 
 
 class LineProtocolError(ValueError):
@@ -218,11 +216,7 @@ class Store:
     rejected_requests: int = 0
 
     def point_count(self, bucket: str | None = None) -> int:
-        return sum(
-            len(points)
-            for key, points in self.series.items()
-            if bucket in (None, key[0])
-        )
+        return sum(len(points) for key, points in self.series.items() if bucket in (None, key[0]))
 
 
 class InfluxDBDouble:
@@ -305,9 +299,7 @@ class InfluxDBDouble:
         with self.lock:
             return self.store.point_count(bucket)
 
-    def write(
-        self, bucket: str, body: str, precision: str = "ns"
-    ) -> tuple[int, dict[str, Any]]:
+    def write(self, bucket: str, body: str, precision: str = "ns") -> tuple[int, dict[str, Any]]:
         """Apply a write request body; return (status, error body). Used by the handler."""
         scale = _PRECISION_NS.get(precision)
         if scale is None:
@@ -316,11 +308,7 @@ class InfluxDBDouble:
                 "message": f"invalid precision {precision!r}",
             }
         parsed: list[ParsedLine] = []
-        lines = [
-            line
-            for line in body.split("\n")
-            if line.strip() and not line.startswith("#")
-        ]
+        lines = [line for line in body.split("\n") if line.strip() and not line.startswith("#")]
         for number, line in enumerate(lines, start=1):
             try:
                 parsed.append(parse_line(line.rstrip("\r")))
@@ -336,9 +324,7 @@ class InfluxDBDouble:
             store = self.store
             store.write_requests += 1
             store.lines_received += len(parsed)
-            for (
-                line
-            ) in parsed:  # type conflicts reject the batch before anything is stored
+            for line in parsed:  # type conflicts reject the batch before anything is stored
                 for name, value in line.fields.items():
                     known = store.field_types.get((bucket, line.measurement, name))
                     if known is not None and known != _type_name(value):
@@ -356,9 +342,7 @@ class InfluxDBDouble:
                 series = store.series.setdefault(key, {})
                 series.setdefault(ts, {}).update(line.fields)
                 for name, value in line.fields.items():
-                    store.field_types[(bucket, line.measurement, name)] = _type_name(
-                        value
-                    )
+                    store.field_types[(bucket, line.measurement, name)] = _type_name(value)
         return 204, {}
 
 
@@ -445,9 +429,7 @@ def _make_handler(double: InfluxDBDouble) -> type[BaseHTTPRequestHandler]:
                 return
             auth = self.headers.get("Authorization", "")
             if auth != f"Token {double.token}":
-                self._reply(
-                    401, {"code": "unauthorized", "message": "unauthorized access"}
-                )
+                self._reply(401, {"code": "unauthorized", "message": "unauthorized access"})
                 return
             if double.mode == "hang":
                 time.sleep(double.hang_s)
@@ -469,9 +451,7 @@ def _make_handler(double: InfluxDBDouble) -> type[BaseHTTPRequestHandler]:
                     },
                 )
                 return
-            if not bucket or (
-                double.buckets is not None and bucket not in double.buckets
-            ):
+            if not bucket or (double.buckets is not None and bucket not in double.buckets):
                 self._reply(
                     404,
                     {"code": "not found", "message": f'bucket "{bucket}" not found'},
@@ -482,25 +462,19 @@ def _make_handler(double: InfluxDBDouble) -> type[BaseHTTPRequestHandler]:
             except UnicodeDecodeError:
                 self._reply(400, {"code": "invalid", "message": "body is not UTF-8"})
                 return
-            status, error = double.write(
-                bucket, text, query.get("precision", ["ns"])[0]
-            )
+            status, error = double.write(bucket, text, query.get("precision", ["ns"])[0])
             self._reply(status, error or None)
 
     return Handler
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description="InfluxDB 2 test double (not InfluxDB)."
-    )
+    parser = argparse.ArgumentParser(description="InfluxDB 2 test double (not InfluxDB).")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8086)
     parser.add_argument("--token", default="test-token")
     parser.add_argument("--org", default="bloomberg")
-    parser.add_argument(
-        "--bucket", action="append", help="accepted bucket (repeat); default any"
-    )
+    parser.add_argument("--bucket", action="append", help="accepted bucket (repeat); default any")
     args = parser.parse_args()
     double = InfluxDBDouble(
         args.host,

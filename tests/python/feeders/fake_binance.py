@@ -68,23 +68,15 @@ class FakeBinance:
                     conn.streams.difference_update(message["params"])
                     await ws.send(json.dumps({"result": None, "id": message["id"]}))
                 elif method == "LIST_SUBSCRIPTIONS":
-                    await ws.send(
-                        json.dumps(
-                            {"result": sorted(conn.streams), "id": message["id"]}
-                        )
-                    )
-        except Exception:  # noqa: S110, BLE001 - the client went away; that is what tests do
+                    await ws.send(json.dumps({"result": sorted(conn.streams), "id": message["id"]}))
+        except Exception:
             pass
         finally:
             self.connections.remove(conn)
             self.closed.append(conn)
 
     def live_streams(self) -> set[str]:
-        return (
-            set().union(*(c.streams for c in self.connections))
-            if self.connections
-            else set()
-        )
+        return set().union(*(c.streams for c in self.connections)) if self.connections else set()
 
     def sent_messages(self) -> list[tuple[float, dict[str, Any]]]:
         return sorted(

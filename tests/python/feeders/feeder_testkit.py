@@ -81,9 +81,7 @@ class WatchlistDB:
                 """
             )
 
-    def _notify(
-        self, conn: psycopg.Connection, entity: str, op: str, symbol: str
-    ) -> None:
+    def _notify(self, conn: psycopg.Connection, entity: str, op: str, symbol: str) -> None:
         payload = json.dumps({"entity": entity, "op": op, "symbol": symbol})
         conn.execute("SELECT pg_notify('watchlist_changes', %s)", (payload,))
 

@@ -76,10 +76,7 @@ def test_settings_from_yaml_env_and_secret_files(tmp_path, monkeypatch):
     assert settings.influx.bucket == "markets"  # service default kept
     assert settings.influx.token_value() == "s3cret"
     assert settings.metrics.port == 9999
-    assert (
-        settings.spool.path is not None
-        and settings.spool.path.name == "demo-service.sqlite"
-    )
+    assert settings.spool.path is not None and settings.spool.path.name == "demo-service.sqlite"
     assert settings.watchlist.fallback_assets[0].symbol == "BTC/USDT"
     assert "s3cret" not in repr(settings)
 

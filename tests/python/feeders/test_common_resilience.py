@@ -69,9 +69,7 @@ def test_sliding_window_never_exceeds_limit():
 
 def test_circuit_breaker_opens_probes_and_backs_off():
     clock = FakeClock()
-    breaker = CircuitBreaker(
-        failure_threshold=3, reset_after_s=10, max_reset_s=40, clock=clock
-    )
+    breaker = CircuitBreaker(failure_threshold=3, reset_after_s=10, max_reset_s=40, clock=clock)
     for _ in range(3):
         assert breaker.allow()
         breaker.record_failure()

@@ -34,9 +34,7 @@ def test_points_are_batched_and_written(make_sink, influx_double, metrics):
     assert [p["fields"]["price"] for p in stored] == [100.0 + i for i in range(120)]
 
 
-def test_outage_spools_then_replays_in_order_exactly_once(
-    make_sink, influx_double, metrics
-):
+def test_outage_spools_then_replays_in_order_exactly_once(make_sink, influx_double, metrics):
     sink = make_sink(batch_size=20)
     sink.start()
     influx_double.stop()  # connection refused
@@ -55,9 +53,7 @@ def test_outage_spools_then_replays_in_order_exactly_once(
     assert metrics.value("bbdash_spool_depth_points", {"bucket": "markets"}) == 0
 
 
-def test_flapping_influx_during_replay_stores_every_point_once(
-    make_sink, influx_double
-):
+def test_flapping_influx_during_replay_stores_every_point_once(make_sink, influx_double):
     sink = make_sink(batch_size=10)
     sink.start()
     influx_double.set_mode("fail")
@@ -88,9 +84,7 @@ def test_flapping_influx_during_replay_stores_every_point_once(
     assert wait_for(sink.idle, timeout=20)
     stored = influx_double.points("markets")
     assert len(stored) == total
-    assert sorted(p["time"] for p in stored) == [
-        _point(i).time_ns for i in range(total)
-    ]
+    assert sorted(p["time"] for p in stored) == [_point(i).time_ns for i in range(total)]
 
 
 def test_restart_mid_spool_loses_nothing(make_sink, influx_double, tmp_path, metrics):
@@ -172,9 +166,7 @@ def test_malformed_point_is_isolated_and_dropped(make_sink, influx_double, metri
     assert wait_for(lambda: influx_double.point_count("markets") == 64)
 
 
-def test_type_conflict_in_a_spooled_batch_does_not_block_replay(
-    make_sink, influx_double, metrics
-):
+def test_type_conflict_in_a_spooled_batch_does_not_block_replay(make_sink, influx_double, metrics):
     sink = make_sink(batch_size=5)
     sink.start()
     influx_double.stop()
@@ -214,9 +206,7 @@ def test_full_spool_is_counted_not_silent(make_sink, influx_double, metrics, cap
         "bbdash_points_dropped_total", {"bucket": "markets", "reason": "spool_full"}
     )
     assert dropped >= 400  # lines differ slightly in length
-    assert any(
-        "spool full" in r.getMessage() for r in caplog.records if r.levelname == "ERROR"
-    )
+    assert any("spool full" in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
     influx_double.start()
     assert wait_for(sink.idle)
     assert influx_double.point_count("markets") == total - dropped
@@ -240,9 +230,7 @@ def test_bad_token_keeps_points_in_the_spool(make_sink, influx_double, metrics):
 
 def test_ack_callback_reports_latency(make_sink, influx_double):
     acks: list[tuple[int, float]] = []
-    sink = make_sink(
-        on_ack=lambda stamps, acked: acks.append((len(stamps), acked - max(stamps)))
-    )
+    sink = make_sink(on_ack=lambda stamps, acked: acks.append((len(stamps), acked - max(stamps))))
     sink.start()
     for i in range(10):
         sink.submit(_point(i))

@@ -30,9 +30,7 @@ def _free_port() -> int:
 def test_reads_at_start_then_follows_notifications(watchlist_db):
     watchlist_db.add_asset("BTC/USDT", "crypto", "binance")
     watchlist_db.add_asset("AAPL", "stock")
-    rule_id = watchlist_db.add_rule(
-        "BTC/USDT", "above", 70000.0, channels=("telegram", "email")
-    )
+    rule_id = watchlist_db.add_rule("BTC/USDT", "above", 70000.0, channels=("telegram", "email"))
     seen: list[WatchlistSnapshot] = []
     metrics = Metrics()
 
@@ -86,9 +84,7 @@ def test_periodic_resync_catches_changes_without_notify(watchlist_db):
         try:
             assert await _wait(lambda: len(seen) == 1)
             # A change made without NOTIFY (as if the notification was missed).
-            await asyncio.to_thread(
-                watchlist_db.add_asset, "SOL/USDT", "crypto", notify=False
-            )
+            await asyncio.to_thread(watchlist_db.add_asset, "SOL/USDT", "crypto", notify=False)
             assert await _wait(lambda: "SOL/USDT" in seen[-1].symbols(), timeout=3)
         finally:
             task.cancel()
@@ -117,12 +113,7 @@ def test_database_down_at_start_uses_fallback_and_keeps_retrying():
         try:
             assert await _wait(lambda: len(seen) == 1)
             assert await _wait(
-                lambda: (
-                    metrics.value(
-                        "bbdash_watchlist_errors_total", {"kind": "connection"}
-                    )
-                    >= 3
-                )
+                lambda: metrics.value("bbdash_watchlist_errors_total", {"kind": "connection"}) >= 3
             )
         finally:
             task.cancel()
@@ -159,12 +150,7 @@ def test_connection_loss_keeps_last_set_and_reconnects(watchlist_db):
                     "WHERE application_name = 'bbdash-watchlist-sync'"
                 )
             assert await _wait(
-                lambda: (
-                    metrics.value(
-                        "bbdash_watchlist_errors_total", {"kind": "connection"}
-                    )
-                    >= 1
-                )
+                lambda: metrics.value("bbdash_watchlist_errors_total", {"kind": "connection"}) >= 1
             )
             assert sync.snapshot is not None and sync.snapshot.symbols() == {"BTC/USDT"}
             # Reconnected: a new change is seen again.

@@ -44,9 +44,7 @@ def evaluator() -> AlertEvaluator:
 def test_above_fires_once_per_crossing():
     ev = evaluator()
     ev.set_rules([rule(1, "above", 100.0)])
-    fired = [
-        len(ev.on_tick(tick(p, t))) for t, p in enumerate([99, 101, 102, 103, 99, 104])
-    ]
+    fired = [len(ev.on_tick(tick(p, t))) for t, p in enumerate([99, 101, 102, 103, 99, 104])]
     assert fired == [0, 1, 0, 0, 0, 1]
 
 
@@ -76,9 +74,7 @@ def test_rules_for_other_symbols_and_missing_prices_are_ignored():
     ev = evaluator()
     ev.set_rules([rule(1, "above", 1.0, symbol="ETH/USDT")])
     assert not ev.on_tick(tick(500, 0))
-    assert not ev.on_tick(
-        MarketRecord("coingecko", "ETH/USDT", "crypto", 1, market_cap=5.0)
-    )
+    assert not ev.on_tick(MarketRecord("coingecko", "ETH/USDT", "crypto", 1, market_cap=5.0))
 
 
 def test_unchanged_rules_keep_their_state_on_reload():
@@ -93,9 +89,7 @@ def test_unchanged_rules_keep_their_state_on_reload():
 
 def test_payload_has_contract_labels_one_alert_per_channel():
     ev = evaluator()
-    ev.set_rules(
-        [rule(12, "above", 70000.0, channels=("telegram", "email"), user_id=3)]
-    )
+    ev.set_rules([rule(12, "above", 70000.0, channels=("telegram", "email"), user_id=3)])
     fired = ev.on_tick(tick(70123.5, 1707753600))
     items = alertmanager_payload(fired[0], resolve_after_s=300)
     assert [i["labels"] for i in items] == [

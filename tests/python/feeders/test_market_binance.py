@@ -74,9 +74,7 @@ class Harness:
         self.records: list[MarketRecord] = []
         self.metrics = Metrics()
         self.market = MarketMetrics(self.metrics)
-        self.streams = BinanceStreams(
-            settings, self.records.append, self.metrics, self.market
-        )
+        self.streams = BinanceStreams(settings, self.records.append, self.metrics, self.market)
         self.task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -121,9 +119,7 @@ def test_streams_flow_and_symbols_change_live_without_reconnecting():
                 lambda: server.live_streams() == {"btcusdt@ticker", "solusdt@ticker"}
             )
             await server.push_ticker("solusdt@ticker", "101.25", 2_000)
-            assert await wait_until(
-                lambda: any(r.symbol == "SOL/USDT" for r in h.records)
-            )
+            assert await wait_until(lambda: any(r.symbol == "SOL/USDT" for r in h.records))
             assert server.connect_count == 1
             methods = [m["method"] for _, m in server.sent_messages()]
             assert methods == ["UNSUBSCRIBE", "SUBSCRIBE"]
@@ -193,9 +189,7 @@ def test_server_shutdown_notice_reconnects_at_once():
         h.start()
         try:
             assert await wait_until(lambda: server.connect_count == 1)
-            await server.send_raw(
-                (PAYLOADS / "binance/server_shutdown.json").read_text()
-            )
+            await server.send_raw((PAYLOADS / "binance/server_shutdown.json").read_text())
             # A 30 s backoff would fail this: planned reconnects do not wait.
             assert await wait_until(lambda: server.connect_count == 2, timeout=3)
             assert h.reconnects("server_shutdown") == 1
@@ -286,13 +280,9 @@ def test_outgoing_messages_stay_under_five_per_second():
         try:
             assert await wait_until(lambda: server.connect_count == 1)
             h.streams.set_symbols(symbols)  # 23 new streams, 2 per message: 12 messages
-            assert await wait_until(
-                lambda: len(server.live_streams()) == 24, timeout=10
-            )
+            assert await wait_until(lambda: len(server.live_streams()) == 24, timeout=10)
             h.streams.set_symbols(symbols[12:])  # and 12 removals: 6 more
-            assert await wait_until(
-                lambda: len(server.live_streams()) == 12, timeout=10
-            )
+            assert await wait_until(lambda: len(server.live_streams()) == 12, timeout=10)
         finally:
             await h.stop()
         times = [t for t, _ in server.sent_messages()]
@@ -306,9 +296,7 @@ def test_outgoing_messages_stay_under_five_per_second():
 
 def test_symbols_beyond_the_stream_limit_open_more_connections():
     async def scenario(server: FakeBinance) -> None:
-        h = Harness(
-            _settings(server.url, max_streams_per_connection=3, stale_after_s=30)
-        )
+        h = Harness(_settings(server.url, max_streams_per_connection=3, stale_after_s=30))
         h.streams.set_symbols([f"C{i}/USDT" for i in range(7)])
         h.start()
         try:

@@ -36,9 +36,7 @@ def test_a_configuration_over_budget_is_refused_at_start():
     )
     assert settings.coingecko.interval_s == 60
     # Demo mode never calls CoinGecko.
-    load_settings(
-        MarketFeederSettings, demo={"enabled": True}, coingecko={"interval_s": 60}
-    )
+    load_settings(MarketFeederSettings, demo={"enabled": True}, coingecko={"interval_s": 60})
 
 
 def test_market_defaults():
@@ -77,9 +75,7 @@ def test_demo_market_is_deterministic_and_tagged():
     run_a = [a.tick(x, i).price for i in range(50) for x in assets]
     run_b = [b.tick(x, i).price for i in range(50) for x in assets]
     assert run_a == run_b
-    assert run_a != [
-        DemoMarket(seed=8).tick(x, i).price for i in range(50) for x in assets
-    ]
+    assert run_a != [DemoMarket(seed=8).tick(x, i).price for i in range(50) for x in assets]
     record = DemoMarket(seed=7).tick(assets[0], 5)
     point = record.to_point()
     assert point.tags["demo"] == "true"
@@ -123,9 +119,7 @@ def test_fast_line_encoding_matches_the_point_encoding():
             volume_24h=2.85e10,
             change_pct_24h=-2.3,
         ),
-        MarketRecord(
-            "yahoo", "^GSPC", "index", 5, price=5021.84, change_pct_24h=0.0917
-        ),
+        MarketRecord("yahoo", "^GSPC", "index", 5, price=5021.84, change_pct_24h=0.0917),
         MarketRecord(
             "coingecko",
             "ETH/EUR",

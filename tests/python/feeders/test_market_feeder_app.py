@@ -54,18 +54,14 @@ def test_demo_mode_writes_tagged_points_with_no_network(tmp_path, influx_double)
         tmp_path,
         influx_double.url,
         demo={"enabled": True, "interval_s": 0.2},
-        watchlist={
-            "fallback_assets": [{"symbol": "DOGE/USDT", "asset_type": "crypto"}]
-        },
+        watchlist={"fallback_assets": [{"symbol": "DOGE/USDT", "asset_type": "crypto"}]},
     )
     feeder = MarketFeeder(settings, metrics=Metrics())
 
     async def scenario() -> None:
         task = asyncio.create_task(feeder.run())
         try:
-            assert await wait_until(
-                lambda: influx_double.point_count("markets") >= 36, timeout=10
-            )
+            assert await wait_until(lambda: influx_double.point_count("markets") >= 36, timeout=10)
             assert await asyncio.to_thread(_healthz, feeder) == 200
         finally:
             await _stop(task)
@@ -77,9 +73,7 @@ def test_demo_mode_writes_tagged_points_with_no_network(tmp_path, influx_double)
     assert {"BTC/USDT", "AAPL", "EURUSD=X", "^GSPC", "DOGE/USDT"} <= symbols
 
 
-def test_watchlist_changes_drive_sources_and_alerts(
-    tmp_path, influx_double, watchlist_db
-):
+def test_watchlist_changes_drive_sources_and_alerts(tmp_path, influx_double, watchlist_db):
     watchlist_db.add_asset("BTC/USDT", "crypto")
     watchlist_db.add_asset("AAPL", "stock")
     am = FakeAlertmanager().start()
@@ -97,15 +91,10 @@ def test_watchlist_changes_drive_sources_and_alerts(
         feeder = MarketFeeder(settings, metrics=Metrics(), yahoo_client=StaticQuotes())
         task = asyncio.create_task(feeder.run())
         try:
-            assert await wait_until(
-                lambda: binance.live_streams() == {"btcusdt@ticker"}
-            )
+            assert await wait_until(lambda: binance.live_streams() == {"btcusdt@ticker"})
             # Yahoo's first poll stored AAPL at its upstream time.
             assert await wait_until(
-                lambda: any(
-                    p["tags"]["symbol"] == "AAPL"
-                    for p in influx_double.points("markets")
-                )
+                lambda: any(p["tags"]["symbol"] == "AAPL" for p in influx_double.points("markets"))
             )
             # Added to a watchlist: subscribed on the live connection within 5 s.
             loop = asyncio.get_running_loop()
@@ -116,8 +105,7 @@ def test_watchlist_changes_drive_sources_and_alerts(
             await binance.push_ticker("ethusdt@ticker", "2500.5", 1_707_753_600_000)
             assert await wait_until(
                 lambda: any(
-                    p["tags"]["symbol"] == "ETH/USDT"
-                    for p in influx_double.points("markets")
+                    p["tags"]["symbol"] == "ETH/USDT" for p in influx_double.points("markets")
                 )
             )
             # A price alert rule arrives live and fires on the next tick.
@@ -138,9 +126,7 @@ def test_watchlist_changes_drive_sources_and_alerts(
             assert await wait_until(lambda: len(am.alerts) == 2)
             # Removed from the watchlist: unsubscribed, no new connection.
             await asyncio.to_thread(watchlist_db.remove_asset, "ETH/USDT")
-            assert await wait_until(
-                lambda: binance.live_streams() == {"btcusdt@ticker"}
-            )
+            assert await wait_until(lambda: binance.live_streams() == {"btcusdt@ticker"})
             assert binance.connect_count == 1
         finally:
             await _stop(task)
@@ -150,18 +136,14 @@ def test_watchlist_changes_drive_sources_and_alerts(
     asyncio.run(scenario())
     assert {a["labels"]["channel"] for a in am.alerts} == {"telegram", "email"}
     assert all(a["labels"]["symbol"] == "ETH/USDT" for a in am.alerts)
-    eth = [
-        p for p in influx_double.points("markets") if p["tags"]["symbol"] == "ETH/USDT"
-    ]
+    eth = [p for p in influx_double.points("markets") if p["tags"]["symbol"] == "ETH/USDT"]
     assert [p["fields"]["price"] for p in eth] == [2500.5, 2650.0]
     assert eth[0]["time"] == 1_707_753_600_000 * 1_000_000
     assert not any(p["tags"].get("demo") for p in influx_double.points("markets"))
 
 
 def test_stop_drains_to_the_spool_when_influx_is_down(tmp_path, influx_double):
-    settings = _settings(
-        tmp_path, influx_double.url, demo={"enabled": True, "interval_s": 0.1}
-    )
+    settings = _settings(tmp_path, influx_double.url, demo={"enabled": True, "interval_s": 0.1})
     feeder = MarketFeeder(settings, metrics=Metrics())
     influx_double.stop()
 

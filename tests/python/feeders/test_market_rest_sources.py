@@ -86,14 +86,10 @@ def test_yahoo_batches_many_tickers_in_one_request():
     )
     assert aapl.event_time_ns == 1707753600 * 10**9
     assert aapl.exchange == "yahoo" and aapl.asset_type == "stock"
-    assert (
-        by_symbol["EURUSD=X"].volume_24h is None
-    )  # Yahoo's 0 volume for FX is omitted
+    assert by_symbol["EURUSD=X"].volume_24h is None  # Yahoo's 0 volume for FX is omitted
     assert "volume_24h" not in by_symbol["^GSPC"].to_point().fields
     assert (
-        metrics.value(
-            "bbdash_records_invalid_total", {"source": "yahoo", "reason": "non_finite"}
-        )
+        metrics.value("bbdash_records_invalid_total", {"source": "yahoo", "reason": "non_finite"})
         == 1
     )
 
@@ -128,15 +124,11 @@ def test_yahoo_rate_limit_trips_the_breaker_and_hands_over_to_fallback():
     asyncio.run(scenario())
     assert len(client.calls) == 1
     assert (
-        metrics.value(
-            "bbdash_source_errors_total", {"source": "yahoo", "kind": "rate_limited"}
-        )
+        metrics.value("bbdash_source_errors_total", {"source": "yahoo", "kind": "rate_limited"})
         == 1
     )
     assert metrics.value("bbdash_source_circuit_state", {"source": "yahoo"}) == 2
-    assert [sorted(a.symbol for a in batch) for batch in failed] == [
-        ["AAPL", "EURUSD=X"]
-    ] * 2
+    assert [sorted(a.symbol for a in batch) for batch in failed] == [["AAPL", "EURUSD=X"]] * 2
 
 
 def test_yahoo_malformed_response_is_counted():
@@ -161,9 +153,7 @@ def test_yahoo_malformed_response_is_counted():
 def test_coingecko_markets_enrich_every_pair_of_a_coin():
     records: list[MarketRecord] = []
     seen: list[httpx.Request] = []
-    client = mock_client(
-        {"/api/v3/coins/markets": payload("coingecko/coins_markets.json")}, seen
-    )
+    client = mock_client({"/api/v3/coins/markets": payload("coingecko/coins_markets.json")}, seen)
     settings = CoinGeckoSettings(api_key="demo-key")
     source = CoinGeckoSource(settings, records.append, Metrics(), client=client)
     source.set_assets(
@@ -188,9 +178,7 @@ def test_coingecko_markets_enrich_every_pair_of_a_coin():
         2.3,
     )
     assert btc.exchange == "coingecko"
-    assert (
-        btc.event_time_ns == iso_to_ns("2024-02-12T16:00:00.000Z") == 1707753600 * 10**9
-    )
+    assert btc.event_time_ns == iso_to_ns("2024-02-12T16:00:00.000Z") == 1707753600 * 10**9
     eth_usdt = next(r for r in records if r.symbol == "ETH/USDT")
     assert eth_usdt.market_cap == 301900000000.0  # the top coin, not the wrapped token
     eth_eur = next(r for r in records if r.symbol == "ETH/EUR")
@@ -203,9 +191,7 @@ def test_coingecko_rate_limit_opens_the_circuit():
         {"/api/v3/coins/markets": (429, payload("coingecko/rate_limited.json"))}, seen
     )
     metrics = Metrics()
-    source = CoinGeckoSource(
-        CoinGeckoSettings(), lambda r: None, metrics, client=client
-    )
+    source = CoinGeckoSource(CoinGeckoSettings(), lambda r: None, metrics, client=client)
     source.set_assets([Asset("BTC/USDT", "crypto")])
 
     async def scenario() -> None:
@@ -213,9 +199,7 @@ def test_coingecko_rate_limit_opens_the_circuit():
         await source.poll_once()
 
     asyncio.run(scenario())
-    assert (
-        len(seen) == 1
-    )  # 429 is never retried, and the open circuit stops the next poll
+    assert len(seen) == 1  # 429 is never retried, and the open circuit stops the next poll
     assert (
         metrics.value(
             "bbdash_source_errors_total",
@@ -259,8 +243,7 @@ def test_alphavantage_quotes_and_limits():
     fx = next(r for r in records if r.symbol == "EURUSD=X")
     assert fx.price == 1.0772 and fx.event_time_ns == 1707753601 * 10**9
     assert (
-        seen[1].url.params["from_currency"] == "EUR"
-        and seen[1].url.params["to_currency"] == "USD"
+        seen[1].url.params["from_currency"] == "EUR" and seen[1].url.params["to_currency"] == "USD"
     )
     # A second call within min_refresh_s costs nothing.
     asyncio.run(source.fetch([Asset("IBM", "stock")]))
@@ -279,9 +262,7 @@ def test_alphavantage_http_200_information_is_a_rate_limit(notice):
         MarketMetrics(metrics),
         client=mock_client({"/query": payload(f"alphavantage/{notice}")}, seen),
     )
-    unserved = asyncio.run(
-        source.fetch([Asset("IBM", "stock"), Asset("MSFT", "stock")])
-    )
+    unserved = asyncio.run(source.fetch([Asset("IBM", "stock"), Asset("MSFT", "stock")]))
     assert records == []  # not data
     assert len(seen) == 1  # the first notice stops the round
     assert {a.symbol for a in unserved} == {"IBM", "MSFT"}
@@ -335,9 +316,7 @@ def test_exchangerate_serves_pairs_from_one_cached_response():
         records.append,
         metrics,
         MarketMetrics(metrics),
-        client=mock_client(
-            {"/v6/latest/USD": payload("exchangerate/latest_usd.json")}, seen
-        ),
+        client=mock_client({"/v6/latest/USD": payload("exchangerate/latest_usd.json")}, seen),
     )
     wanted = [
         EURUSD,
