@@ -12,7 +12,7 @@ inside it, so it is delivered only if the change commits.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import Request
@@ -56,10 +56,10 @@ class Database:
     async def close(self) -> None:
         await self.pool.close()
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[Conn]:
-        async with self.pool.connection() as conn:
-            yield conn
+    def read(self) -> AbstractAsyncContextManager[Conn]:
+        """A connection for reads (autocommit: one round trip per statement). The pool's
+        own context manager, not a wrapper: this runs on every request."""
+        return self.pool.connection()
 
     @asynccontextmanager
     async def write(self, *, rollback: bool = False) -> AsyncIterator[Conn]:

@@ -61,6 +61,17 @@ def _watchlist(data: dict[str, Any], status: int = 200, **headers: str) -> Respo
     return json_response(data, status, version=data["version"], headers=headers)
 
 
+# Declared first on purpose: routes are tried in order and this is the hot path (the
+# dashboard polls it). "/{watchlist_id}" cannot capture "/by-name/..." (no slash in ids).
+@router.get("/{watchlist_id}", response_model=WatchlistOut, responses={404: _ERRORS[404]})
+async def get_watchlist(principal: CurrentPrincipal, db: Db, watchlist_id: WatchlistId) -> Response:
+    async with db.read() as conn:
+        found = await q.get(conn, principal.user_id, watchlist_id)
+    if found is None:
+        raise not_found(q.WATCHLIST)
+    return _watchlist(found)
+
+
 @router.get("", response_model=WatchlistPage)
 async def list_watchlists(
     principal: CurrentPrincipal,
@@ -152,15 +163,6 @@ async def sync_watchlist(
     }
     headers = {"X-Bbdash-Changed": "true" if outcome.changed else "false"}
     return json_response(result, version=watchlist["version"], headers=headers)
-
-
-@router.get("/{watchlist_id}", response_model=WatchlistOut, responses={404: _ERRORS[404]})
-async def get_watchlist(principal: CurrentPrincipal, db: Db, watchlist_id: WatchlistId) -> Response:
-    async with db.read() as conn:
-        found = await q.get(conn, principal.user_id, watchlist_id)
-    if found is None:
-        raise not_found(q.WATCHLIST)
-    return _watchlist(found)
 
 
 @router.patch(
