@@ -257,7 +257,7 @@ def test_every_rule_is_documented(deployed: Path) -> None:
 def test_scrape_config_has_every_component(deployed: Path) -> None:
     config = load_yaml(deployed / "prometheus.yml")
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert {
+    assert {name: job["static_configs"][0]["targets"][0] for name, job in jobs.items()} == {
         "prometheus": "localhost:9090",
         "node-exporter": "bloomberg-node-exporter:9100",
         "cadvisor": "bloomberg-cadvisor:8081",
@@ -267,7 +267,7 @@ def test_scrape_config_has_every_component(deployed: Path) -> None:
         "market-feeder": "bloomberg-market-feeder:9108",
         "news-feeder": "bloomberg-news-feeder:9109",
         "watchlist-api": "bloomberg-watchlist-api:8000",
-    } == {name: job["static_configs"][0]["targets"][0] for name, job in jobs.items()}
+    }
     for name, job in jobs.items():
         assert job["static_configs"][0]["labels"]["container"].startswith("bloomberg-"), name
     # Rules and inhibitions match on `container`, which cAdvisor calls `name`.

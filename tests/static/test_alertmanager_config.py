@@ -1,0 +1,670 @@
+"""The alertmanager role's configuration, rendered by Ansible and checked by amtool.
+
+The role's preflight and configure steps run for real (ansible-playbook,
+connection local) into a temporary folder, once per variable set, with
+`alertmanager_validate_with: host` so that the role's own `validate:` runs amtool
+on the controller. Then `amtool check-config` and `amtool config routes test`
+prove what the configuration does:
+
+- all channels, current version (*_file secret fields): checked by amtool 0.28
+  (Debian 13's package; Debian 12 only has 0.25, which does not know
+  bot_token_file, webhook_url_file or url_file);
+- all channels, version 0.25 (secrets inline): checked by Debian 12's amtool,
+  the version of the Alertmanager the molecule test image is built from;
+- no channel; only Telegram; Telegram with an SMTP login but no password.
+
+Handlers are not run (the play ends before them): they talk to a Docker engine.
+
+amtool 0.28 comes from `BBDASH_AMTOOL_CURRENT` (a path), else from
+.cache/amtool-trixie/, else it is fetched there with `apt-get download` from
+Debian 13 (trixie) using the machine's own Debian mirror; the tests that need
+it are skipped, with the reason, when none of that works.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+ROLES = REPO / "roles"
+ROLE = ROLES / "alertmanager"
+SHARED_VARS = {"docker_network_name": "bloomberg-net"}
+CACHE = REPO / ".cache" / "amtool-trixie"
+
+SECRET_DEFAULTS = {
+    "alertmanager_telegram_bot_token": "vault_alertmanager_telegram_bot_token",
+    "alertmanager_smtp_auth_password": "vault_alertmanager_smtp_auth_password",
+    "alertmanager_discord_webhook_url": "vault_alertmanager_discord_webhook_url",
+    "alertmanager_slack_webhook_url": "vault_alertmanager_slack_webhook_url",
+    "alertmanager_webhook_url": "vault_alertmanager_webhook_url",
+    "alertmanager_deadman_url": "vault_alertmanager_deadman_url",
+}
+SECRETS = {
+    "vault_alertmanager_telegram_bot_token": "123456:telegram-secret-token",
+    "vault_alertmanager_smtp_auth_password": "smtp-secret-password",
+    "vault_alertmanager_discord_webhook_url": "https://discord.example/api/webhooks/1/discord-secret",
+    "vault_alertmanager_slack_webhook_url": "https://hooks.slack.example/services/slack-secret",
+    "vault_alertmanager_webhook_url": "https://hooks.example.org/bbdash/webhook-secret",
+    "vault_alertmanager_deadman_url": "https://hc-ping.example/deadman-secret",
+}
+TELEGRAM = {
+    "vault_alertmanager_telegram_bot_token": SECRETS["vault_alertmanager_telegram_bot_token"],
+    "alertmanager_telegram_chat_id": "-1001234567",
+}
+EMAIL = {
+    "alertmanager_email_to": "ops@example.org",
+    "alertmanager_smtp_from": "bbdash@example.org",
+    "alertmanager_smtp_smarthost": "smtp.example.org:587",
+    "alertmanager_smtp_auth_username": "bbdash",
+}
+ALL_CHANNELS = {**SECRETS, **TELEGRAM, **EMAIL, "alertmanager_slack_channel": "#alerts"}
+
+debian_amtool = shutil.which("amtool")
+pytestmark = pytest.mark.skipif(
+    debian_amtool is None,
+    reason="amtool missing: apt-get install -y prometheus-alertmanager (tests/deps.sh)",
+)
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def amtool_version(binary: str) -> tuple[int, ...]:
+    out = subprocess.run(
+        [binary, "--version"], capture_output=True, text=True, check=False, timeout=60
+    )
+    found = re.search(r"version (\d+)\.(\d+)\.(\d+)", out.stdout + out.stderr)
+    return tuple(int(x) for x in found.groups()) if found else (0,)
+
+
+def debian_mirror() -> str | None:
+    """The machine's own Debian mirror (never written into the repository)."""
+    for path in sorted(Path("/etc/apt/sources.list.d").glob("*.sources")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.startswith("URIs:") and "security" not in line:
+                return line.split()[1]
+    return None
+
+
+def fetch_trixie_amtool() -> Path | None:
+    """apt-get download prometheus-alertmanager from Debian 13 into .cache; its amtool."""
+    binary = CACHE / "usr" / "bin" / "amtool"
+    if binary.exists():
+        return binary
+    mirror = debian_mirror()
+    if mirror is None or shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "lists" / "partial").mkdir(parents=True)
+        (root / "cache" / "archives" / "partial").mkdir(parents=True)
+        (root / "sources.list").write_text(
+            f"deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {mirror} trixie main\n",
+            encoding="utf-8",
+        )
+        options = [
+            f"-oDir::Etc::sourcelist={root / 'sources.list'}",
+            "-oDir::Etc::sourceparts=/dev/null",
+            f"-oDir::State::Lists={root / 'lists'}",
+            f"-oDir::Cache={root / 'cache'}",
+            "-oDir::State::status=/dev/null",
+            "-oAPT::Sandbox::User=root",
+        ]
+        for command in (["update", "-qq"], ["download", "-qq", "prometheus-alertmanager"]):
+            proc = subprocess.run(
+                ["apt-get", *options, *command],
+                cwd=root,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=600,
+            )
+            if proc.returncode != 0:
+                return None
+        debs = sorted(root.glob("prometheus-alertmanager_*.deb"))
+        if not debs:
+            return None
+        CACHE.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(CACHE)], check=True, timeout=120)
+    return binary if binary.exists() else None
+
+
+@pytest.fixture(scope="module")
+def current_amtool() -> str:
+    """An amtool that knows the *_file secret fields (0.26 or newer)."""
+    candidates = [os.environ.get("BBDASH_AMTOOL_CURRENT", ""), debian_amtool or ""]
+    for candidate in candidates:
+        if candidate and Path(candidate).exists() and amtool_version(candidate) >= (0, 26, 0):
+            return candidate
+    fetched = fetch_trixie_amtool()
+    if fetched is None or amtool_version(str(fetched)) < (0, 26, 0):
+        pytest.skip(
+            "no amtool >= 0.26: set BBDASH_AMTOOL_CURRENT, or let the test fetch Debian 13's "
+            "prometheus-alertmanager with apt-get download (needs apt and the Debian archive)"
+        )
+    return str(fetched)
+
+
+# --------------------------------------------------------------------------- running the role
+
+
+def ansible_playbook() -> str:
+    local = Path(sys.executable).parent / "ansible-playbook"
+    return (
+        str(local) if local.exists() else (shutil.which("ansible-playbook") or "ansible-playbook")
+    )
+
+
+def run_role(
+    steps: list[str], base: Path, extra: dict[str, Any], *, check: bool = True
+) -> dict[str, Any]:
+    """Run the alertmanager role's tasks/<step>.yml on localhost into `base` (json callback)."""
+    work = base / ".ansible"
+    work.mkdir(parents=True, exist_ok=True)
+    play = {
+        "name": f"alertmanager {' '.join(steps)}",
+        "hosts": "localhost",
+        "gather_facts": False,
+        "tasks": [
+            {
+                "name": f"alertmanager {step}",
+                "ansible.builtin.include_role": {"name": "alertmanager", "tasks_from": step},
+            }
+            for step in steps
+        ]
+        # Handlers reload the container through Docker: there is none here.
+        + [{"name": "stop before the handlers", "ansible.builtin.meta": "end_play"}],
+    }
+    (work / "play.yml").write_text(yaml.safe_dump([play], sort_keys=False), encoding="utf-8")
+    variables = {
+        **SHARED_VARS,
+        "bloomberg_base_dir": str(base),
+        "ansible_python_interpreter": sys.executable,
+        "alertmanager_validate_with": "host",
+        **extra,
+    }
+    (work / "vars.json").write_text(json.dumps(variables), encoding="utf-8")
+    (work / "ansible.cfg").write_text("[defaults]\n", encoding="utf-8")
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(work / "ansible.cfg"),
+        "ANSIBLE_ROLES_PATH": str(ROLES),
+        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+        "ANSIBLE_LOCALHOST_WARNING": "false",
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_RETRY_FILES_ENABLED": "false",
+        "ANSIBLE_LOCAL_TEMP": str(work / "tmp"),
+        "ANSIBLE_REMOTE_TEMP": str(work / "tmp"),
+    }
+    proc = subprocess.run(
+        [ansible_playbook(), "-i", "localhost,", "-c", "local", str(work / "play.yml"),
+         "-e", f"@{work / 'vars.json'}"],
+        capture_output=True, text=True, env=env, timeout=600, check=False,
+    )  # fmt: skip
+    try:
+        result = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        pytest.fail(
+            f"ansible-playbook output is not JSON:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
+    result["stdout"] = proc.stdout
+    if check and proc.returncode != 0:
+        pytest.fail(
+            f"ansible-playbook failed: {json.dumps(failed_tasks(result), indent=1)[-6000:]}"
+        )
+    return result
+
+
+def task_results(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        task["task"]["name"]: host
+        for p in result["plays"]
+        for task in p["tasks"]
+        for host in task["hosts"].values()
+    }
+
+
+def failed_tasks(result: dict[str, Any]) -> dict[str, Any]:
+    return {name: host for name, host in task_results(result).items() if host.get("failed")}
+
+
+def changed_tasks(result: dict[str, Any]) -> list[str]:
+    return [name for name, host in task_results(result).items() if host.get("changed")]
+
+
+def warnings(result: dict[str, Any]) -> list[str]:
+    """Messages of the role's warning tasks that ran."""
+    return [
+        host["msg"]
+        for name, host in task_results(result).items()
+        if name.startswith("alertmanager : Warn") and not host.get("skipped")
+    ]
+
+
+def routes(amtool: str, config: Path, *labels: str) -> list[str]:
+    proc = subprocess.run(
+        [amtool, "config", "routes", "test", f"--config.file={config}", *labels],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout.strip().split(",")
+
+
+def check_config(amtool: str, config: Path) -> str:
+    proc = subprocess.run(
+        [amtool, "check-config", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def receiver_names(config: Path) -> list[str]:
+    return [r["name"] for r in load_yaml(config)["receivers"]]
+
+
+class Deployed:
+    """One variable set, deployed by the role into a temporary base dir."""
+
+    def __init__(self, base: Path, result: dict[str, Any]) -> None:
+        self.base = base
+        self.dir = base / "alertmanager"
+        self.config = self.dir / "alertmanager.yml"
+        self.result = result
+
+    def secrets(self) -> dict[str, str]:
+        return {p.name: p.read_text(encoding="utf-8") for p in (self.dir / "secrets").iterdir()}
+
+
+def deploy(tmp_path_factory: pytest.TempPathFactory, name: str, extra: dict[str, Any]) -> Deployed:
+    base = tmp_path_factory.mktemp(f"alertmanager-{name}")
+    result = run_role(["preflight", "configure"], base, extra)
+    return Deployed(base, result)
+
+
+# --------------------------------------------------------------------------- variable sets
+
+
+@pytest.fixture(scope="module")
+def all_channels(tmp_path_factory: pytest.TempPathFactory, current_amtool: str) -> Deployed:
+    extra = {**ALL_CHANNELS, "alertmanager_amtool_binary": current_amtool}
+    deployed = deploy(tmp_path_factory, "all", extra)
+    second = run_role(["preflight", "configure"], deployed.base, extra)
+    assert changed_tasks(second) == [], "second run must change nothing"
+    return deployed
+
+
+@pytest.fixture(scope="module")
+def all_channels_025(tmp_path_factory: pytest.TempPathFactory) -> Deployed:
+    assert debian_amtool is not None
+    if amtool_version(debian_amtool)[:2] != (0, 25):
+        pytest.skip(
+            f"this case checks with Debian 12's amtool 0.25; {debian_amtool} is another version"
+        )
+    extra = {
+        **ALL_CHANNELS,
+        "alertmanager_version": "0.25.0",
+        "alertmanager_amtool_binary": debian_amtool,
+    }
+    return deploy(tmp_path_factory, "all-025", extra)
+
+
+@pytest.fixture(scope="module")
+def no_channel(tmp_path_factory: pytest.TempPathFactory, current_amtool: str) -> Deployed:
+    return deploy(tmp_path_factory, "none", {"alertmanager_amtool_binary": current_amtool})
+
+
+@pytest.fixture(scope="module")
+def only_telegram(tmp_path_factory: pytest.TempPathFactory, current_amtool: str) -> Deployed:
+    extra = {**TELEGRAM, "alertmanager_amtool_binary": current_amtool}
+    return deploy(tmp_path_factory, "telegram", extra)
+
+
+@pytest.fixture(scope="module")
+def smtp_without_password(
+    tmp_path_factory: pytest.TempPathFactory, current_amtool: str
+) -> Deployed:
+    extra = {**TELEGRAM, **EMAIL, "alertmanager_amtool_binary": current_amtool}
+    return deploy(tmp_path_factory, "no-smtp-password", extra)
+
+
+# --------------------------------------------------------------------------- all channels
+
+
+def test_all_channels_config_is_valid(all_channels: Deployed, current_amtool: str) -> None:
+    out = check_config(current_amtool, all_channels.config)
+    assert "7 receivers" in out
+    assert receiver_names(all_channels.config) == [
+        "null", "telegram", "email", "discord", "slack", "webhook", "deadman",
+    ]  # fmt: skip
+
+
+def test_all_channels_routing(all_channels: Deployed, current_amtool: str) -> None:
+    config = all_channels.config
+    assert routes(current_amtool, config, "alertname=HostDiskSpaceLow", "severity=critical") == [
+        "telegram",
+        "email",
+    ]
+    assert routes(current_amtool, config, "alertname=HostHighLoad", "severity=warning") == [
+        "telegram"
+    ]
+    assert routes(current_amtool, config, "alertname=Whatever", "severity=info") == ["null"]
+    # No severity at all (a Grafana rule without labels): the fallback channel.
+    assert routes(current_amtool, config, "alertname=GrafanaRule") == ["telegram"]
+    price = ["alertname=PriceAlert", "severity=warning", "symbol=BTC/USDT", "rule_id=7"]
+    assert routes(current_amtool, config, *price, "channel=webhook") == [
+        "webhook",
+        "discord",
+        "slack",
+    ]
+    assert routes(current_amtool, config, *price, "channel=telegram") == ["telegram"]
+    assert routes(current_amtool, config, *price, "channel=email") == ["email"]
+    assert routes(current_amtool, config, "alertname=Watchdog", "severity=none") == ["deadman"]
+
+
+def test_watchdog_is_pinged_often(all_channels: Deployed) -> None:
+    route = load_yaml(all_channels.config)["route"]["routes"][0]
+    assert route["matchers"] == ['alertname="Watchdog"'] and route["receiver"] == "deadman"
+    assert route["repeat_interval"] == "1m" and route["group_wait"] == "0s"
+    deadman = next(r for r in load_yaml(all_channels.config)["receivers"] if r["name"] == "deadman")
+    assert deadman["webhook_configs"][0]["send_resolved"] is False
+
+
+def test_secrets_are_files_never_in_the_config(all_channels: Deployed) -> None:
+    text = all_channels.config.read_text(encoding="utf-8")
+    for value in SECRETS.values():
+        assert value not in text
+    assert all_channels.secrets() == {
+        "telegram_bot_token": SECRETS["vault_alertmanager_telegram_bot_token"],
+        "smtp_auth_password": SECRETS["vault_alertmanager_smtp_auth_password"],
+        "discord_webhook_url": SECRETS["vault_alertmanager_discord_webhook_url"],
+        "slack_webhook_url": SECRETS["vault_alertmanager_slack_webhook_url"],
+        "webhook_url": SECRETS["vault_alertmanager_webhook_url"],
+        "deadman_url": SECRETS["vault_alertmanager_deadman_url"],
+    }
+    receivers = {r["name"]: r for r in load_yaml(all_channels.config)["receivers"]}
+    assert receivers["telegram"]["telegram_configs"][0]["bot_token_file"].endswith(
+        "/telegram_bot_token"
+    )
+    assert receivers["email"]["email_configs"][0]["auth_password_file"].endswith(
+        "/smtp_auth_password"
+    )
+    assert receivers["discord"]["discord_configs"][0]["webhook_url_file"].endswith(
+        "/discord_webhook_url"
+    )
+    assert receivers["slack"]["slack_configs"][0]["api_url_file"].endswith("/slack_webhook_url")
+    assert receivers["webhook"]["webhook_configs"][0]["url_file"].endswith("/webhook_url")
+    assert receivers["deadman"]["webhook_configs"][0]["url_file"].endswith("/deadman_url")
+
+
+def test_files_are_private_to_the_container_group(all_channels: Deployed) -> None:
+    for path in [all_channels.config, *(all_channels.dir / "secrets").iterdir()]:
+        info = path.stat()
+        assert oct(info.st_mode & 0o777) == "0o640", path
+        assert (info.st_uid, info.st_gid) == (0, 65534), path
+    for path in [all_channels.dir, all_channels.dir / "secrets"]:
+        assert oct(path.stat().st_mode & 0o777) == "0o750", path
+
+
+def test_secrets_never_appear_in_the_output(all_channels: Deployed) -> None:
+    for value in SECRETS.values():
+        assert value not in all_channels.result["stdout"]
+
+
+def test_notification_templates_render(current_amtool: str) -> None:
+    glob = str(ROLE / "files" / "templates" / "*.tmpl")
+    for name in ("bbdash.title", "bbdash.text", "bbdash.telegram.message"):
+        proc = subprocess.run(
+            [current_amtool, "template", "render", f"--template.glob={glob}",
+             f'--template.text={{{{ template "{name}" . }}}}'],
+            capture_output=True, text=True, check=False, timeout=60,
+        )  # fmt: skip
+        assert proc.returncode == 0, f"{name}: {proc.stdout}{proc.stderr}"
+        assert proc.stdout.strip(), name
+
+
+# --------------------------------------------------------------------------- Alertmanager 0.25
+
+
+def test_all_channels_with_alertmanager_025(all_channels_025: Deployed) -> None:
+    """Before 0.26 the secrets without a *_file field are inline, in the same 0640 file."""
+    assert debian_amtool is not None
+    check_config(debian_amtool, all_channels_025.config)
+    receivers = {r["name"]: r for r in load_yaml(all_channels_025.config)["receivers"]}
+    assert (
+        receivers["telegram"]["telegram_configs"][0]["bot_token"]
+        == SECRETS["vault_alertmanager_telegram_bot_token"]
+    )
+    assert (
+        receivers["webhook"]["webhook_configs"][0]["url"]
+        == SECRETS["vault_alertmanager_webhook_url"]
+    )
+    assert set(all_channels_025.secrets()) == {"smtp_auth_password", "slack_webhook_url"}
+    assert oct(all_channels_025.config.stat().st_mode & 0o777) == "0o640"
+    for value in SECRETS.values():
+        assert value not in all_channels_025.result["stdout"], "inline secrets: the task is no_log"
+    config = all_channels_025.config
+    assert routes(debian_amtool, config, "alertname=X", "severity=critical") == [
+        "telegram",
+        "email",
+    ]
+    assert routes(debian_amtool, config, "alertname=Watchdog", "severity=none") == ["deadman"]
+
+
+# --------------------------------------------------------------------------- partial sets
+
+
+def test_no_channel(no_channel: Deployed, current_amtool: str) -> None:
+    check_config(current_amtool, no_channel.config)
+    assert receiver_names(no_channel.config) == ["null"]
+    for labels in (
+        ["alertname=X", "severity=critical"],
+        ["alertname=PriceAlert", "channel=telegram"],
+        ["alertname=Watchdog", "severity=none"],
+    ):
+        assert routes(current_amtool, no_channel.config, *labels) == ["null"]
+    assert no_channel.secrets() == {}
+    text = "\n".join(warnings(no_channel.result))
+    assert "no Alertmanager notification channel is enabled" in text
+    assert "vault_alertmanager_deadman_url is not set" in text
+
+
+def test_only_telegram(only_telegram: Deployed, current_amtool: str) -> None:
+    config = only_telegram.config
+    check_config(current_amtool, config)
+    assert receiver_names(config) == ["null", "telegram"]
+    # critical asks for telegram and email: email is disabled, telegram remains.
+    assert routes(current_amtool, config, "alertname=X", "severity=critical") == ["telegram"]
+    price = ["alertname=PriceAlert", "severity=warning", "symbol=AAPL", "rule_id=1"]
+    assert routes(current_amtool, config, *price, "channel=telegram") == ["telegram"]
+    # The user chose email or a webhook for this rule, and none is configured: dropped.
+    assert routes(current_amtool, config, *price, "channel=email") == ["null"]
+    assert routes(current_amtool, config, *price, "channel=webhook") == ["null"]
+    assert routes(current_amtool, config, "alertname=Watchdog", "severity=none") == ["null"]
+    assert set(only_telegram.secrets()) == {"telegram_bot_token"}
+    text = "\n".join(warnings(only_telegram.result))
+    assert "routes name disabled Alertmanager channel(s)" in text and "email" in text
+
+
+def test_missing_smtp_password_disables_email(
+    smtp_without_password: Deployed, current_amtool: str
+) -> None:
+    config = smtp_without_password.config
+    check_config(current_amtool, config)
+    assert receiver_names(config) == ["null", "telegram"]
+    assert routes(current_amtool, config, "alertname=X", "severity=critical") == ["telegram"]
+    assert "smtp_auth_password" not in smtp_without_password.secrets()
+    text = "\n".join(warnings(smtp_without_password.result))
+    assert "email" in text and "partly configured and therefore DISABLED" in text
+
+
+def test_severity_with_only_disabled_channels_falls_back(
+    tmp_path: Path, current_amtool: str
+) -> None:
+    extra = {
+        "vault_alertmanager_discord_webhook_url": SECRETS["vault_alertmanager_discord_webhook_url"],
+        "alertmanager_amtool_binary": current_amtool,
+    }
+    run_role(["preflight", "configure"], tmp_path, extra)
+    config = tmp_path / "alertmanager" / "alertmanager.yml"
+    assert routes(current_amtool, config, "alertname=X", "severity=critical") == ["discord"]
+    assert routes(current_amtool, config, "alertname=X", "severity=warning") == ["discord"]
+    assert routes(current_amtool, config, "alertname=X", "severity=info") == ["null"]
+
+
+def test_disabling_a_channel_removes_its_secret(tmp_path: Path, current_amtool: str) -> None:
+    run_role(
+        ["configure"], tmp_path, {**ALL_CHANNELS, "alertmanager_amtool_binary": current_amtool}
+    )
+    assert len(list((tmp_path / "alertmanager" / "secrets").iterdir())) == 6
+    run_role(["configure"], tmp_path, {**TELEGRAM, "alertmanager_amtool_binary": current_amtool})
+    assert [p.name for p in (tmp_path / "alertmanager" / "secrets").iterdir()] == [
+        "telegram_bot_token"
+    ]
+    assert receiver_names(tmp_path / "alertmanager" / "alertmanager.yml") == ["null", "telegram"]
+
+
+def test_invalid_config_never_goes_live(tmp_path: Path, current_amtool: str) -> None:
+    """amtool rejects the file: the task fails and the live file is unchanged."""
+    run_role(["configure"], tmp_path, {**TELEGRAM, "alertmanager_amtool_binary": current_amtool})
+    config = tmp_path / "alertmanager" / "alertmanager.yml"
+    before = config.read_text(encoding="utf-8")
+    # Preflight would refuse this group_wait; configure alone shows what amtool does.
+    result = run_role(
+        ["configure"],
+        tmp_path,
+        {
+            **TELEGRAM,
+            "alertmanager_amtool_binary": current_amtool,
+            "alertmanager_group_wait": "soon",
+        },
+        check=False,
+    )
+    failed = failed_tasks(result)
+    assert list(failed) == ["alertmanager : Render the Alertmanager configuration"], failed
+    assert config.read_text(encoding="utf-8") == before
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "task"),
+    [
+        ("alertmanager_telegram_chat_id", "@mychannel", "Check the channel settings that are not secret"),
+        ("alertmanager_smtp_smarthost", "smtp.example.org", "Check the channel settings that are not secret"),
+        ("alertmanager_severity_channels", {"critical": ["sms"]}, "Check the routes name known channels"),
+        ("alertmanager_price_alert_channels", {"pager": ["telegram"]}, "Check the routes name known channels"),
+        ("alertmanager_data_retention", "5d", "Check the version and the container settings"),
+        ("alertmanager_version", "latest", "Check the version and the container settings"),
+        ("alertmanager_group_wait", "soon", "Check the routing durations"),
+        ("alertmanager_validate_with", "docker", "Check how amtool runs"),
+    ],
+)  # fmt: skip
+def test_preflight_rejects_bad_settings(
+    tmp_path: Path, variable: str, value: Any, task: str
+) -> None:
+    result = run_role(["preflight"], tmp_path, {variable: value}, check=False)
+    failed = failed_tasks(result)
+    assert list(failed) == [f"alertmanager : {task}"], failed
+    assert variable in json.dumps(failed), "the message names the variable"
+
+
+def test_preflight_never_shows_a_secret_url(tmp_path: Path) -> None:
+    secret = "ftp://user:password-123@example.org/x"
+    result = run_role(
+        ["preflight"], tmp_path, {"vault_alertmanager_webhook_url": secret}, check=False
+    )
+    assert list(failed_tasks(result)) == ["alertmanager : Check the secret URLs"]
+    assert "password-123" not in result["stdout"]
+
+
+# --------------------------------------------------------------------------- role conventions
+
+
+def role_file(path: str) -> Any:
+    return load_yaml(ROLE / path)
+
+
+def test_role_layout_and_specs() -> None:
+    for path in (
+        "README.md", "defaults/main.yml", "vars/main.yml", "meta/main.yml",
+        "meta/argument_specs.yml", "tasks/main.yml", "tasks/preflight.yml", "tasks/install.yml",
+        "tasks/configure.yml", "tasks/run.yml", "handlers/main.yml",
+        "templates/alertmanager.yml.j2", "files/templates/bbdash.tmpl",
+    ):  # fmt: skip
+        assert (ROLE / path).is_file(), path
+    main = role_file("tasks/main.yml")
+    assert [t["ansible.builtin.import_tasks"] for t in main] == [
+        "preflight.yml", "install.yml", "configure.yml", "run.yml",
+    ]  # fmt: skip
+    for task in main:
+        step = task["ansible.builtin.import_tasks"].removesuffix(".yml")
+        assert {"alertmanager", f"alertmanager_{step}"} <= set(task["tags"])
+    defaults = role_file("defaults/main.yml")
+    specs = role_file("meta/argument_specs.yml")["argument_specs"]["main"]["options"]
+    assert set(specs) == set(defaults), "argument_specs must match defaults exactly"
+    readme = (ROLE / "README.md").read_text(encoding="utf-8")
+    py_types = {bool: "bool", int: "int", float: "float", str: "str", list: "list", dict: "dict"}
+    for name, value in defaults.items():
+        assert name.startswith("alertmanager_"), name
+        spec = specs[name]
+        assert spec["description"] and spec["description"] != name, name
+        templated = isinstance(value, str) and "{{" in value
+        if not templated:
+            assert spec["type"] in {py_types[type(value)], "raw"}, name
+        if "default" in spec:
+            assert spec["default"] == value, name
+        else:
+            assert templated, f"{name}: literal default missing from the spec"
+        assert f"`{name}`" in readme, f"README does not document {name}"
+    assert all(name.startswith("_alertmanager_") for name in role_file("vars/main.yml"))
+
+
+def test_secrets_follow_the_vault_pattern() -> None:
+    defaults = role_file("defaults/main.yml")
+    specs = role_file("meta/argument_specs.yml")["argument_specs"]["main"]["options"]
+    readme = (ROLE / "README.md").read_text(encoding="utf-8")
+    for name, vault in SECRET_DEFAULTS.items():
+        assert defaults[name] == f"{{{{ {vault} | default('') }}}}", name
+        assert specs[name].get("no_log") is True, name
+        assert vault in readme, vault
+    secret_tasks = [t for t in role_file("tasks/configure.yml") if "secret" in t["name"].lower()]
+    writer = next(t for t in secret_tasks if t["name"].startswith("Write"))
+    assert writer["no_log"] is True and writer["diff"] is False
+    assert writer["ansible.builtin.copy"]["mode"] == "0640"
+
+
+def test_container_task() -> None:
+    run = role_file("tasks/run.yml")
+    container = next(
+        t["community.docker.docker_container"]
+        for t in run
+        if t.get("community.docker.docker_container", {}).get("state") == "started"
+    )
+    assert container["name"] == "{{ _alertmanager_container_name }}"
+    assert role_file("vars/main.yml")["_alertmanager_container_name"] == "bloomberg-alertmanager"
+    assert container["network_mode"] == "{{ docker_network_name }}"
+    assert "published_ports" not in container
+    assert (
+        container["volumes"][1]
+        == "{{ _alertmanager_volume_name }}:{{ _alertmanager_container_data_dir }}"
+    )
+    assert container["healthcheck"]["test"][0] == "CMD"
+    assert container["cpus"] == "{{ alertmanager_cpus }}"
+    assert container["memory"] == "{{ alertmanager_memory }}"
+    handlers = role_file("handlers/main.yml")
+    assert {h["listen"] for h in handlers} == {"alertmanager reload", "alertmanager restart"}
