@@ -1,0 +1,75 @@
+"""Every role: documented variables that agree with its defaults.
+
+Like the prometheus-community collection's CI: defaults/main.yml and
+meta/argument_specs.yml must name the same variables with the same default
+values, every variable has a real description, and the role's README lists
+every variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+ROLES = sorted(p for p in (ROOT / "roles").iterdir() if (p / "tasks" / "main.yml").exists())
+
+
+def _load(path: Path) -> Any:
+    return yaml.safe_load(path.read_text()) if path.exists() else None
+
+
+@pytest.fixture(params=ROLES, ids=[r.name for r in ROLES])
+def role(request: pytest.FixtureRequest) -> Path:
+    return request.param
+
+
+def _options(role: Path) -> dict[str, dict[str, Any]]:
+    specs = _load(role / "meta" / "argument_specs.yml")
+    assert specs, f"{role.name}: meta/argument_specs.yml is missing"
+    return specs["argument_specs"]["main"]["options"]
+
+
+def test_role_has_the_standard_files(role: Path) -> None:
+    for name in ("README.md", "defaults/main.yml", "meta/main.yml", "meta/argument_specs.yml"):
+        assert (role / name).exists(), f"{role.name}: {name} is missing"
+
+
+def test_defaults_and_argument_specs_name_the_same_variables(role: Path) -> None:
+    defaults = _load(role / "defaults" / "main.yml") or {}
+    options = _options(role)
+    assert set(defaults) == set(options), (
+        f"{role.name}: only in defaults: {sorted(set(defaults) - set(options))}, "
+        f"only in argument_specs: {sorted(set(options) - set(defaults))}"
+    )
+
+
+def test_spec_defaults_equal_role_defaults(role: Path) -> None:
+    defaults = _load(role / "defaults" / "main.yml") or {}
+    for name, option in _options(role).items():
+        if "default" in option:
+            assert option["default"] == defaults[name], f"{role.name}: {name} differs"
+
+
+def test_public_variables_are_role_prefixed(role: Path) -> None:
+    defaults = _load(role / "defaults" / "main.yml") or {}
+    prefix = role.name + "_"
+    assert all(name.startswith(prefix) for name in defaults), [
+        n for n in defaults if not n.startswith(prefix)
+    ]
+
+
+def test_every_variable_is_described(role: Path) -> None:
+    for name, option in _options(role).items():
+        description = option.get("description")
+        text = " ".join(description) if isinstance(description, list) else str(description or "")
+        assert text and text != name, f"{role.name}: {name} has no description"
+
+
+def test_readme_lists_every_variable(role: Path) -> None:
+    readme = (role / "README.md").read_text()
+    missing = [name for name in _options(role) if f"`{name}`" not in readme]
+    assert not missing, f"{role.name}: README does not document {missing}"
