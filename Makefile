@@ -43,8 +43,8 @@ secrets: venv ## Generate the local deployment's SSH key and encrypted vault
 lint: venv secrets ## yamllint, ansible-lint (production profile), syntax check, ruff
 	yamllint --strict .
 	ansible-lint --profile production
-	ansible-playbook --syntax-check -i inventories/production/hosts.yml playbooks/site.yml playbooks/restore.yml 2>/dev/null \
-	  || ansible-playbook --syntax-check -i inventories/production/hosts.yml playbooks/site.yml
+	for playbook in playbooks/*.yml; do \
+	  ansible-playbook --syntax-check -i inventories/production/hosts.yml "$$playbook" >/dev/null; done
 	ruff check files/feeders tests bench
 	ruff format --check files/feeders tests bench
 
