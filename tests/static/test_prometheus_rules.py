@@ -23,8 +23,11 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -59,11 +62,18 @@ def ansible_playbook() -> str:
 
 
 def run_role(
-    role: str, steps: list[str], base: Path, extra: dict[str, Any], *, check: bool = True
+    role: str,
+    steps: list[str],
+    base: Path,
+    extra: dict[str, Any],
+    *,
+    check: bool = True,
+    dump: list[str] | None = None,
 ) -> dict[str, Any]:
     """Run tasks/<step>.yml of `role` on localhost into `base`; return the json callback output.
 
-    With check=False a failed run is returned too (see `failed_tasks`).
+    With check=False a failed run is returned too (see `failed_tasks`). Variables
+    named in `dump` are written, templated, to <base>/.ansible/dump.json.
     """
     work = base / ".ansible"
     work.mkdir(parents=True, exist_ok=True)
@@ -74,9 +84,21 @@ def run_role(
         "tasks": [
             {
                 "name": f"{role} {step}",
-                "ansible.builtin.include_role": {"name": role, "tasks_from": step},
+                "ansible.builtin.include_role": {"name": role, "tasks_from": step, "public": True},
             }
             for step in steps
+        ]
+        + [
+            {
+                "name": "dump variables",
+                "ansible.builtin.copy": {
+                    "content": "{{ dict(dump | zip(query('ansible.builtin.vars', *dump))) | to_json }}",
+                    "dest": str(work / "dump.json"),
+                    "mode": "0600",
+                },
+                "vars": {"dump": dump},
+            }
+            for _ in range(1 if dump else 0)
         ]
         # Handlers reload containers through Docker: there is none here.
         + [{"name": "stop before the handlers", "ansible.builtin.meta": "end_play"}],
@@ -470,3 +492,235 @@ def test_container_task_follows_the_convention(role: str) -> None:
     assert container["comparisons"]["*"] == "strict"
     name = role_file(role, "vars/main.yml")[f"_{role}_container_name"]
     assert name == "bloomberg-" + role.replace("_", "-")
+
+
+# --------------------------------------------------------------------------- node_exporter
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def scrape(command: list[str], port: int) -> str:
+    """Start node-exporter with `command`, return one scrape of /metrics."""
+    with subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    with urllib.request.urlopen(
+                        f"http://127.0.0.1:{port}/metrics", timeout=10
+                    ) as r:
+                        return r.read().decode()
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        pytest.fail(
+                            f"node-exporter did not start: {proc.stderr.read() if proc.stderr else ''}"
+                        )
+                    time.sleep(0.2)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+node_exporter_binary = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
+
+
+@pytest.mark.skipif(
+    node_exporter_binary is None,
+    reason="node-exporter missing: apt-get install -y prometheus-node-exporter",
+)
+def test_node_exporter_flags_with_the_real_exporter(tmp_path: Path) -> None:
+    """The role's flags, run by Debian's node-exporter on this machine's own /proc, /sys and /.
+
+    Checks that the exporter accepts them, that every node-exporter metric the
+    host rules read is there, that the backup metric comes through the textfile
+    directory, and that what the flags turn off is off.
+    """
+    assert node_exporter_binary is not None
+    textfile = tmp_path / "node-exporter" / "textfile"
+    # The container's mount points, pointed at this machine for the test.
+    extra = {
+        "_node_exporter_host_proc": "/proc",
+        "_node_exporter_host_sys": "/sys",
+        "_node_exporter_host_root": "/",
+        "_node_exporter_textfile_mount": str(textfile),
+    }
+    run_role(
+        "node_exporter",
+        ["preflight", "configure"],
+        tmp_path,
+        extra,
+        dump=["_node_exporter_command", "_node_exporter_volumes"],
+    )
+    assert oct(textfile.stat().st_mode & 0o777) == "0o755"
+    dumped = json.loads((tmp_path / ".ansible" / "dump.json").read_text(encoding="utf-8"))
+    (textfile / "backup.prom").write_text(
+        "# TYPE bbdash_backup_last_success_timestamp_seconds gauge\n"
+        "bbdash_backup_last_success_timestamp_seconds 1.7e+09\n",
+        encoding="utf-8",
+    )
+    port = free_port()
+    command = [
+        f"--web.listen-address=127.0.0.1:{port}"
+        if flag.startswith("--web.listen-address=")
+        else flag
+        for flag in dumped["_node_exporter_command"]
+    ]
+    metrics = scrape([node_exporter_binary, *command], port)
+    names = {
+        line.split("{")[0].split(" ")[0] for line in metrics.splitlines() if line[:1].isalpha()
+    }
+    for needed in (
+        "node_cpu_seconds_total", "node_load15", "node_memory_MemAvailable_bytes",
+        "node_memory_MemTotal_bytes", "node_filesystem_avail_bytes", "node_filesystem_size_bytes",
+        "node_filesystem_readonly", "node_vmstat_oom_kill", "node_textfile_scrape_error",
+        "bbdash_backup_last_success_timestamp_seconds",
+    ):  # fmt: skip
+        assert needed in names, needed
+    assert "node_network_receive_bytes_total" not in names, "netdev is off (container namespace)"
+    assert "node_sockstat_sockets_used" not in names
+    assert "node_textfile_scrape_error 0" in metrics
+    fstypes = set(re.findall(r'node_filesystem_size_bytes\{[^}]*fstype="([^"]+)"', metrics))
+    assert fstypes, "at least one real file system"
+    assert not fstypes & {
+        "tmpfs",
+        "overlay",
+        "squashfs",
+        "nsfs",
+        "proc",
+        "sysfs",
+        "cgroup",
+        "cgroup2",
+    }
+    # The volumes the container gets: host read-only, textfile directory read-only.
+    assert dumped["_node_exporter_volumes"][:3] == [
+        "/proc:/proc:ro",
+        "/sys:/sys:ro",
+        "/:/:ro,rslave",
+    ]
+
+
+def test_node_exporter_systemd_collector_flags() -> None:
+    """Each flag is a separate argument, and the systemd option adds the D-Bus socket."""
+    defaults = role_file("node_exporter", "defaults/main.yml")
+    assert "netdev" in defaults["node_exporter_disabled_collectors"]
+    assert defaults["node_exporter_systemd_collector"] is False
+    command = role_file("node_exporter", "vars/main.yml")["_node_exporter_command"]
+    assert (
+        "--collector.systemd" in command
+        and "system_bus_socket"
+        in role_file("node_exporter", "vars/main.yml")["_node_exporter_volumes"]
+    )
+
+
+@pytest.mark.skipif(node_exporter_binary is None, reason="node-exporter missing")
+def test_node_exporter_systemd_flags_are_accepted(tmp_path: Path) -> None:
+    assert node_exporter_binary is not None
+    extra = {
+        "_node_exporter_host_proc": "/proc",
+        "_node_exporter_host_sys": "/sys",
+        "_node_exporter_host_root": "/",
+        "_node_exporter_textfile_mount": str(tmp_path),
+        "node_exporter_systemd_collector": True,
+    }
+    run_role("node_exporter", ["preflight"], tmp_path, extra, dump=["_node_exporter_command"])
+    dumped = json.loads((tmp_path / ".ansible" / "dump.json").read_text(encoding="utf-8"))
+    port = free_port()
+    command = [
+        f"--web.listen-address=127.0.0.1:{port}"
+        if flag.startswith("--web.listen-address=")
+        else flag
+        for flag in dumped["_node_exporter_command"]
+    ]
+    assert "--collector.systemd" in command
+    metrics = scrape([node_exporter_binary, *command], port)
+    assert 'node_scrape_collector_success{collector="systemd"}' in metrics
+
+
+# --------------------------------------------------------------------------- cadvisor
+
+# cAdvisor metric group each series the rules read comes from (None: always exported).
+CADVISOR_SERIES = {
+    "container_last_seen": None,
+    "container_spec_memory_limit_bytes": None,
+    "container_cpu_usage_seconds_total": "cpu",
+    "container_memory_working_set_bytes": "memory",
+    "container_oom_events_total": "oom_event",
+}
+
+
+def test_cadvisor_collects_what_the_rules_read() -> None:
+    used: set[str] = set()
+    for path in [
+        *(ROLE / "files" / "rules").glob("*.yml"),
+        *(ROLE / "templates" / "rules").glob("*.j2"),
+    ]:
+        used |= set(re.findall(r"\b(container_[a-z_]+)\b", path.read_text(encoding="utf-8")))
+    assert used == set(CADVISOR_SERIES), "update CADVISOR_SERIES with the group of the new series"
+    enabled = role_file("cadvisor", "defaults/main.yml")["cadvisor_enabled_metrics"]
+    for series, group in CADVISOR_SERIES.items():
+        assert group is None or group in enabled, f"{series} needs the {group} metric group"
+    # Expensive groups stay off.
+    assert not set(enabled) & {
+        "disk",
+        "percpu",
+        "sched",
+        "process",
+        "tcp",
+        "udp",
+        "advtcp",
+        "perf_event",
+    }
+
+
+def test_cadvisor_container_settings() -> None:
+    variables = role_file("cadvisor", "vars/main.yml")
+    defaults = role_file("cadvisor", "defaults/main.yml")
+    assert variables["_cadvisor_port"] == 8081
+    command = variables["_cadvisor_command"]
+    for flag in ("--port=", "--housekeeping_interval=", "--docker_only=true",
+                 "--store_container_labels=false", "--enable_metrics="):  # fmt: skip
+        assert flag in command, flag
+    assert set(defaults["cadvisor_enabled_metrics"]) <= set(variables["_cadvisor_metric_groups"])
+    spec = role_file("cadvisor", "meta/argument_specs.yml")["argument_specs"]["main"]["options"]
+    assert spec["cadvisor_enabled_metrics"]["choices"] == variables["_cadvisor_metric_groups"]
+    container = next(
+        t["community.docker.docker_container"]
+        for t in role_file("cadvisor", "tasks/run.yml")
+        if t.get("community.docker.docker_container", {}).get("state") == "started"
+    )
+    assert container["privileged"] is False
+    assert (
+        container["cap_drop"] == ["ALL"]
+        and container["capabilities"] == "{{ cadvisor_capabilities }}"
+    )
+    assert defaults["cadvisor_capabilities"] == ["SYSLOG"]
+    assert container["cgroupns_mode"] == "host"
+    assert "/dev/kmsg:/dev/kmsg:r" in container["devices"]
+    assert "8081/healthz" in container["healthcheck"]["test"][-1]
+    assert variables["_cadvisor_volumes"] == [
+        "/:/rootfs:ro", "/var/run:/var/run:ro", "/sys:/sys:ro", "/var/lib/docker/:/var/lib/docker:ro",
+    ]  # fmt: skip
+    assert defaults["cadvisor_image"].startswith("ghcr.io/google/cadvisor:v0.")
+    minor = int(defaults["cadvisor_image"].split(":v0.")[1].split(".")[0])
+    assert minor >= 53, "cAdvisor images are on ghcr.io from v0.53.0"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "task"),
+    [
+        ("cadvisor_enabled_metrics", ["cpu", "memory", "disks"], "Check the metric groups"),
+        ("cadvisor_enabled_metrics", ["network"], "Check the metric groups"),
+        ("cadvisor_capabilities", ["SYS_ADMIN"], "Check the capabilities"),
+        ("cadvisor_housekeeping_interval", "30", "Check the container settings"),
+    ],
+)
+def test_cadvisor_preflight(tmp_path: Path, variable: str, value: Any, task: str) -> None:
+    result = run_role("cadvisor", ["preflight"], tmp_path, {variable: value}, check=False)
+    failed = failed_tasks(result)
+    assert list(failed) == [f"cadvisor : {task}"], failed
