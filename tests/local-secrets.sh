@@ -27,6 +27,6 @@ trap 'rm -f "$tmp"' EXIT
     printf '%s: "%s"\n' "$name" "$(head -c 24 /dev/urandom | base64 | tr -d '/+=' | cut -c1-24)"
   done
 } > "$tmp"
-"$top/.venv/bin/ansible-vault" encrypt --vault-password-file "$dir/vault-pass" --output "$vault" "$tmp" >/dev/null
+env -u ANSIBLE_VAULT_PASSWORD_FILE "$top/.venv/bin/ansible-vault" encrypt --vault-password-file "$dir/vault-pass" --output "$vault" "$tmp" >/dev/null
 printf '%s\n' "$names" > "$dir/vault-names"
 echo "[local-secrets] wrote $vault (encrypted; password in .cache/local/vault-pass)" >&2
