@@ -62,9 +62,7 @@ def make_user(client: TestClient, admin: ApiUser, name: str) -> ApiUser:
     created = client.post("/v1/users", json={"name": name}, headers=admin.headers)
     assert created.status_code == 201, created.text
     user_id = created.json()["id"]
-    key = client.post(
-        f"/v1/users/{user_id}/api-keys", json={"name": "test"}, headers=admin.headers
-    )
+    key = client.post(f"/v1/users/{user_id}/api-keys", json={"name": "test"}, headers=admin.headers)
     assert key.status_code == 201, key.text
     return ApiUser(user_id, name, key.json()["key"])
 

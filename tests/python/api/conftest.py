@@ -63,9 +63,7 @@ def metrics_token(secrets_dir: Path) -> str:
 
 
 @pytest.fixture
-def settings(
-    api_dsn: str, secrets_dir: Path, admin_key: str, metrics_token: str
-) -> Settings:
+def settings(api_dsn: str, secrets_dir: Path, admin_key: str, metrics_token: str) -> Settings:
     del admin_key, metrics_token  # they write the files the settings read
     return make_settings(api_dsn, secrets_dir)
 

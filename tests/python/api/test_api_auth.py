@@ -21,9 +21,7 @@ from fastapi.testclient import TestClient
     ],
     ids=["none", "empty-bearer", "unknown-key", "basic-auth", "huge-key"],
 )
-def test_requests_without_a_valid_key_are_401(
-    client: TestClient, headers: dict[str, str]
-) -> None:
+def test_requests_without_a_valid_key_are_401(client: TestClient, headers: dict[str, str]) -> None:
     response = client.get("/v1/watchlists", headers=headers)
     assert_problem(response, 401)
     assert response.headers["www-authenticate"].startswith("Bearer")
@@ -31,9 +29,7 @@ def test_requests_without_a_valid_key_are_401(
 
 def test_both_header_styles_authenticate(client: TestClient, alice: ApiUser) -> None:
     assert client.get("/v1/me", headers=alice.headers).json()["name"] == "alice"
-    assert (
-        client.get("/v1/me", headers={"X-API-Key": alice.key}).json()["name"] == "alice"
-    )
+    assert client.get("/v1/me", headers={"X-API-Key": alice.key}).json()["name"] == "alice"
 
 
 def test_only_healthz_is_public(client: TestClient) -> None:
@@ -48,37 +44,27 @@ def test_only_healthz_is_public(client: TestClient) -> None:
         assert_problem(client.get(path), 401)
 
 
-def test_keys_are_stored_hashed(
-    client: TestClient, alice: ApiUser, api_dsn: str
-) -> None:
+def test_keys_are_stored_hashed(client: TestClient, alice: ApiUser, api_dsn: str) -> None:
     with psycopg.connect(api_dsn) as conn:
         rows = conn.execute("SELECT prefix, key_hash FROM api_keys").fetchall()
     for prefix, digest in rows:
         assert alice.key.encode() not in bytes(digest)
         assert len(bytes(digest)) == 32
         assert len(prefix) <= 12
-    listed = client.get(f"/v1/users/{alice.id}/api-keys", headers=alice.headers).json()[
-        "data"
-    ]
+    listed = client.get(f"/v1/users/{alice.id}/api-keys", headers=alice.headers).json()["data"]
     assert listed and all("key" not in k for k in listed)
     assert alice.key.startswith(listed[0]["prefix"])
 
 
 def test_revoked_key_stops_working_at_once(client: TestClient, alice: ApiUser) -> None:
-    keys = client.get(f"/v1/users/{alice.id}/api-keys", headers=alice.headers).json()[
-        "data"
-    ]
+    keys = client.get(f"/v1/users/{alice.id}/api-keys", headers=alice.headers).json()["data"]
     assert client.get("/v1/me", headers=alice.headers).status_code == 200  # now cached
-    revoked = client.delete(
-        f"/v1/users/{alice.id}/api-keys/{keys[0]['id']}", headers=alice.headers
-    )
+    revoked = client.delete(f"/v1/users/{alice.id}/api-keys/{keys[0]['id']}", headers=alice.headers)
     assert revoked.status_code == 204
     assert_problem(client.get("/v1/me", headers=alice.headers), 401)
 
 
-def test_expired_key_is_refused(
-    client: TestClient, admin: ApiUser, alice: ApiUser
-) -> None:
+def test_expired_key_is_refused(client: TestClient, admin: ApiUser, alice: ApiUser) -> None:
     past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
     created = client.post(
         f"/v1/users/{alice.id}/api-keys",
@@ -86,18 +72,12 @@ def test_expired_key_is_refused(
         headers=admin.headers,
     )
     assert created.status_code == 201
-    assert_problem(
-        client.get("/v1/me", headers={"X-API-Key": created.json()["key"]}), 401
-    )
+    assert_problem(client.get("/v1/me", headers={"X-API-Key": created.json()["key"]}), 401)
 
 
-def test_user_management_needs_the_admin_key(
-    client: TestClient, alice: ApiUser
-) -> None:
+def test_user_management_needs_the_admin_key(client: TestClient, alice: ApiUser) -> None:
     assert_problem(client.get("/v1/users", headers=alice.headers), 403)
-    assert_problem(
-        client.post("/v1/users", json={"name": "mallory"}, headers=alice.headers), 403
-    )
+    assert_problem(client.post("/v1/users", json={"name": "mallory"}, headers=alice.headers), 403)
     assert_problem(client.delete(f"/v1/users/{alice.id}", headers=alice.headers), 403)
     assert_problem(client.get("/metrics", headers=alice.headers), 401)
 
@@ -110,9 +90,7 @@ def test_admin_manages_users(client: TestClient, admin: ApiUser) -> None:
     )
     assert created.status_code == 201
     assert created.json()["name"] == "dave"
-    assert_problem(
-        client.post("/v1/users", json={"name": "DAVE"}, headers=admin.headers), 409
-    )
+    assert_problem(client.post("/v1/users", json={"name": "DAVE"}, headers=admin.headers), 409)
     listed = client.get("/v1/users", headers=admin.headers).json()["data"]
     assert [u["name"] for u in listed] == ["admin", "dave"]
     renamed = client.patch(
@@ -122,10 +100,7 @@ def test_admin_manages_users(client: TestClient, admin: ApiUser) -> None:
     )
     assert renamed.json()["display_name"] == "David"
     assert (
-        client.delete(
-            f"/v1/users/{created.json()['id']}", headers=admin.headers
-        ).status_code
-        == 204
+        client.delete(f"/v1/users/{created.json()['id']}", headers=admin.headers).status_code == 204
     )
     # The bootstrap admin cannot be deleted (it is who the vault's key authenticates as).
     assert_problem(client.delete(f"/v1/users/{admin.id}", headers=admin.headers), 409)
@@ -136,9 +111,7 @@ def test_deleting_a_user_deletes_their_data_and_keys(
 ) -> None:
     erin = make_user(client, admin, "erin")
     make_watchlist(client, erin)
-    assert (
-        client.delete(f"/v1/users/{erin.id}", headers=admin.headers).status_code == 204
-    )
+    assert client.delete(f"/v1/users/{erin.id}", headers=admin.headers).status_code == 204
     assert_problem(client.get("/v1/me", headers=erin.headers), 401)
     with psycopg.connect(api_dsn) as conn:
         assert conn.execute("SELECT count(*) FROM watchlists").fetchone() == (0,)
@@ -169,9 +142,7 @@ class TestIsolation:
             json={"name": "main", "layout": {"panels": []}},
             headers=alice.headers,
         )
-        keys = client.get(
-            f"/v1/users/{alice.id}/api-keys", headers=alice.headers
-        ).json()
+        keys = client.get(f"/v1/users/{alice.id}/api-keys", headers=alice.headers).json()
         return {
             "watchlist": wl["id"],
             "item": wl["items"][0]["id"],
@@ -224,13 +195,9 @@ class TestIsolation:
                 headers=bob_,
             ),
             client.delete(f"/v1/alert-rules/{alices['rule']}", headers=bob.headers),
-            client.patch(
-                f"/v1/layouts/{alices['layout']}", json={"layout": {}}, headers=bob_
-            ),
+            client.patch(f"/v1/layouts/{alices['layout']}", json={"layout": {}}, headers=bob_),
             client.delete(f"/v1/layouts/{alices['layout']}", headers=bob.headers),
-            client.patch(
-                f"/v1/users/{alices['user']}", json={"display_name": "x"}, headers=bob_
-            ),
+            client.patch(f"/v1/users/{alices['user']}", json={"display_name": "x"}, headers=bob_),
             client.post(
                 f"/v1/users/{alices['user']}/api-keys",
                 json={"name": "steal"},
@@ -261,7 +228,4 @@ class TestIsolation:
             404,
         )
         # ...but may manage the account itself.
-        assert (
-            client.get(f"/v1/users/{alices['user']}", headers=admin.headers).status_code
-            == 200
-        )
+        assert client.get(f"/v1/users/{alices['user']}", headers=admin.headers).status_code == 200

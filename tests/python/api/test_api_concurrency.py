@@ -31,9 +31,7 @@ def server(
     api_dsn: str, secrets_dir: Path, admin_key: str, metrics_token: str
 ) -> Iterator[tuple[str, ApiUser]]:
     del metrics_token
-    settings = make_settings(
-        api_dsn, secrets_dir, max_items_per_watchlist=5, pool_max_size=12
-    )
+    settings = make_settings(api_dsn, secrets_dir, max_items_per_watchlist=5, pool_max_size=12)
     with TestClient(create_app(settings)) as setup:
         user = make_user(setup, admin_user(setup, admin_key), "racer")
         make_watchlist(setup, user, "shared")
@@ -41,17 +39,13 @@ def server(
         yield base, user
 
 
-def _race(
-    base: str, request: Callable[[httpx.Client, int], httpx.Response]
-) -> list[int]:
+def _race(base: str, request: Callable[[httpx.Client, int], httpx.Response]) -> list[int]:
     with (
         httpx.Client(base_url=base, timeout=20) as client,
         ThreadPoolExecutor(RACERS) as pool,
     ):
         # Warm the connection pool first so the requests really overlap.
-        return [
-            r.status_code for r in pool.map(lambda i: request(client, i), range(RACERS))
-        ]
+        return [r.status_code for r in pool.map(lambda i: request(client, i), range(RACERS))]
 
 
 def _watchlist_id(base: str, user: ApiUser) -> int:
@@ -59,9 +53,7 @@ def _watchlist_id(base: str, user: ApiUser) -> int:
     return int(response.json()["id"])
 
 
-def test_same_if_match_exactly_one_wins(
-    server: tuple[str, ApiUser], api_dsn: str
-) -> None:
+def test_same_if_match_exactly_one_wins(server: tuple[str, ApiUser], api_dsn: str) -> None:
     base, user = server
     wid = _watchlist_id(base, user)
     statuses = _race(
@@ -74,9 +66,9 @@ def test_same_if_match_exactly_one_wins(
     )
     assert Counter(statuses) == {200: 1, 412: RACERS - 1}
     with psycopg.connect(api_dsn) as conn:
-        assert conn.execute(
-            "SELECT version FROM watchlists WHERE id = %s", (wid,)
-        ).fetchone() == (2,)
+        assert conn.execute("SELECT version FROM watchlists WHERE id = %s", (wid,)).fetchone() == (
+            2,
+        )
 
 
 def test_same_body_version_exactly_one_wins(server: tuple[str, ApiUser]) -> None:
@@ -117,9 +109,7 @@ def test_no_lost_update_between_two_readers(server: tuple[str, ApiUser]) -> None
     assert final["enabled"] is True
 
 
-def test_racing_adds_of_one_symbol_store_it_once(
-    server: tuple[str, ApiUser], api_dsn: str
-) -> None:
+def test_racing_adds_of_one_symbol_store_it_once(server: tuple[str, ApiUser], api_dsn: str) -> None:
     base, user = server
     wid = _watchlist_id(base, user)
     statuses = _race(
@@ -138,9 +128,7 @@ def test_racing_adds_of_one_symbol_store_it_once(
     assert count == (1,)
 
 
-def test_item_limit_holds_under_racing_adds(
-    server: tuple[str, ApiUser], api_dsn: str
-) -> None:
+def test_item_limit_holds_under_racing_adds(server: tuple[str, ApiUser], api_dsn: str) -> None:
     base, user = server
     wid = _watchlist_id(base, user)  # already holds 2 of the 5 allowed
     statuses = _race(
@@ -156,9 +144,7 @@ def test_item_limit_holds_under_racing_adds(
         assert conn.execute("SELECT count(*) FROM watchlist_items").fetchone() == (5,)
 
 
-def test_racing_syncs_converge_on_one_watchlist(
-    server: tuple[str, ApiUser], api_dsn: str
-) -> None:
+def test_racing_syncs_converge_on_one_watchlist(server: tuple[str, ApiUser], api_dsn: str) -> None:
     base, user = server
     body = {"items": [{"symbol": "AAPL", "asset_type": "stock"}]}
     with (
@@ -177,7 +163,5 @@ def test_racing_syncs_converge_on_one_watchlist(
     assert sum(r.json()["created"] for r in responses) == 1
     assert sum(r.json()["changed"] for r in responses) == 1
     with psycopg.connect(api_dsn) as conn:
-        rows = conn.execute(
-            "SELECT count(*) FROM watchlists WHERE name = 'declared'"
-        ).fetchone()
+        rows = conn.execute("SELECT count(*) FROM watchlists WHERE name = 'declared'").fetchone()
     assert rows == (1,)

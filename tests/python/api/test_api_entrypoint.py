@@ -53,9 +53,7 @@ def test_entry_point_migrates_then_serves(
                     break
                 except httpx.TransportError:
                     time.sleep(0.1)
-            assert health is not None and health.status_code == 200, (
-                log_path.read_text()
-            )
+            assert health is not None and health.status_code == 200, log_path.read_text()
             me = httpx.get(f"{base}/v1/me", headers={"X-API-Key": admin_key})
             assert me.json()["name"] == "admin"
         finally:
@@ -64,9 +62,7 @@ def test_entry_point_migrates_then_serves(
     # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status tells why.
     assert code in (0, -signal.SIGTERM)
     assert migrate.current_revision(pg_dsn) == migrate.head_revision()
-    lines = [
-        json.loads(line) for line in log_path.read_text().splitlines() if line.strip()
-    ]
+    lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
     messages = [line["msg"] for line in lines]
     assert "schema up to date" in messages
     assert "Application shutdown complete." in messages

@@ -25,9 +25,7 @@ def test_healthz_ok(client: TestClient) -> None:
     }
 
 
-def test_healthz_fails_when_migrations_are_not_applied(
-    client: TestClient, api_dsn: str
-) -> None:
+def test_healthz_fails_when_migrations_are_not_applied(client: TestClient, api_dsn: str) -> None:
     migrate.downgrade(api_dsn, "base")
     body = assert_problem(client.get("/healthz"), 503)
     assert "migrations not applied" in body["detail"]
@@ -49,9 +47,7 @@ def test_unreachable_database_is_503_not_a_crash(
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         assert_problem(client.get("/healthz"), 503)
         started = time.monotonic()
-        response = client.get(
-            "/v1/watchlists", headers={"Authorization": f"Bearer {admin_key}"}
-        )
+        response = client.get("/v1/watchlists", headers={"Authorization": f"Bearer {admin_key}"})
         body = assert_problem(response, 503)
         assert body["type"].endswith("database-unavailable")
         assert response.headers["retry-after"]
@@ -90,15 +86,10 @@ def test_metrics_need_the_scrape_token_or_admin_key(
     assert_problem(client.get("/metrics"), 401)
     assert_problem(client.get("/metrics", headers=alice.headers), 401)
     assert client.get("/metrics", headers=admin.headers).status_code == 200
-    scraped = client.get(
-        "/metrics", headers={"Authorization": f"Bearer {metrics_token}"}
-    )
+    scraped = client.get("/metrics", headers={"Authorization": f"Bearer {metrics_token}"})
     assert scraped.status_code == 200
     text = scraped.text
-    assert (
-        'bbdash_api_requests_total{method="POST",route="/v1/watchlists",status="201"}'
-        in text
-    )
+    assert 'bbdash_api_requests_total{method="POST",route="/v1/watchlists",status="201"}' in text
     # Routes are labelled by template, never by the raw id a client sent.
     assert 'route="/v1/watchlists/{watchlist_id}",status="404"' in text
     assert "424242" not in text
@@ -126,9 +117,7 @@ def test_openapi_document(client: TestClient, alice: ApiUser) -> None:
 def test_settings_read_secrets_from_files(tmp_path: Path) -> None:
     (tmp_path / "dsn").write_text("postgresql://api@db/bbdash\n")
     (tmp_path / "admin").write_text("k" * 40 + "\n")
-    settings = Settings(
-        database_url_file=tmp_path / "dsn", admin_key_file=tmp_path / "admin"
-    )
+    settings = Settings(database_url_file=tmp_path / "dsn", admin_key_file=tmp_path / "admin")
     assert settings.dsn == "postgresql://api@db/bbdash"
     assert settings.admin_key == "k" * 40
     assert settings.metrics_token is None

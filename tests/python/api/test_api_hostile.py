@@ -75,10 +75,7 @@ CASES: list[tuple[str, str, str, dict[str, Any], int]] = [
         "POST",
         "/v1/layouts",
         {
-            "content": b'{"name":"l","layout":'
-            + b"[" * 100_000
-            + b"]" * 100_000
-            + b"}",
+            "content": b'{"name":"l","layout":' + b"[" * 100_000 + b"]" * 100_000 + b"}",
             "headers": {"Content-Type": "application/json"},
         },
         400,
@@ -452,8 +449,6 @@ def test_injection_text_in_a_valid_name_is_stored_verbatim(
 def test_non_latin_names_are_welcome(client: TestClient, alice: ApiUser) -> None:
     # Refusing invisible characters must not refuse other alphabets in names.
     for name in ("Actions françaises", "日本株", "Крипто", "مؤشرات"):
-        response = client.post(
-            "/v1/watchlists", json={"name": name}, headers=alice.headers
-        )
+        response = client.post("/v1/watchlists", json={"name": name}, headers=alice.headers)
         assert response.status_code == 201, (name, response.text)
         assert response.json()["name"] == name

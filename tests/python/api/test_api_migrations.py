@@ -75,7 +75,7 @@ def test_concurrent_upgrades_serialise_on_the_advisory_lock(pg_dsn: str) -> None
     def run() -> None:
         try:
             migrate.upgrade(pg_dsn)
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=run) for _ in range(4)]
@@ -111,10 +111,7 @@ def test_downgrade_to_base_removes_everything_and_upgrade_rebuilds(pg_dsn: str) 
     migrate.upgrade(pg_dsn)
     migrate.downgrade(pg_dsn, "base")
     assert migrate.current_revision(pg_dsn) is None
-    assert (
-        _relations(pg_dsn) & (API_TABLES | {"collected_assets", "active_alert_rules"})
-        == set()
-    )
+    assert _relations(pg_dsn) & (API_TABLES | {"collected_assets", "active_alert_rules"}) == set()
     migrate.upgrade(pg_dsn)
     assert migrate.current_revision(pg_dsn) == migrate.head_revision()
     assert _columns(pg_dsn, "collected_assets") == COLLECTED_ASSETS
@@ -123,9 +120,7 @@ def test_downgrade_to_base_removes_everything_and_upgrade_rebuilds(pg_dsn: str) 
 def test_views_show_only_enabled_watchlists_and_rules(pg_dsn: str) -> None:
     migrate.upgrade(pg_dsn)
     with psycopg.connect(pg_dsn) as conn:
-        user = conn.execute(
-            "INSERT INTO users (name) VALUES ('u') RETURNING id"
-        ).fetchone()
+        user = conn.execute("INSERT INTO users (name) VALUES ('u') RETURNING id").fetchone()
         assert user is not None
         on, off = (
             conn.execute(
@@ -154,9 +149,7 @@ def test_views_show_only_enabled_watchlists_and_rules(pg_dsn: str) -> None:
                 (user[0], name, enabled),
             )
         assets = conn.execute("SELECT * FROM collected_assets").fetchall()
-        rules = conn.execute(
-            "SELECT symbol, channels FROM active_alert_rules"
-        ).fetchall()
+        rules = conn.execute("SELECT symbol, channels FROM active_alert_rules").fetchall()
     # DISTINCT: the same symbol in two watchlists is collected once; disabled ones not at all.
     assert assets == [("BTC/USDT", "crypto", "binance")]
     assert rules == [("AAPL", ["email"])]

@@ -145,9 +145,7 @@ def test_alert_rule_and_user_payloads(
         {**expected_rule, "op": "update"},
         {**expected_rule, "op": "delete"},
     ]
-    user = client.post(
-        "/v1/users", json={"name": "frank"}, headers=admin.headers
-    ).json()
+    user = client.post("/v1/users", json={"name": "frank"}, headers=admin.headers).json()
     client.delete(f"/v1/users/{user['id']}", headers=admin.headers)
     assert listener.drain() == [
         {"entity": "user", "op": "insert", "id": user["id"]},
@@ -174,9 +172,7 @@ def test_sync_notifies_each_change_and_a_repeat_sends_nothing(
     assert listener.drain() == []
     body["items"] = [{"symbol": "AAPL", "asset_type": "stock", "source": "yahoo"}]
     client.put("/v1/watchlists/by-name/s", json=body, headers=alice.headers)
-    assert sorted(
-        (m["entity"], m["op"], m.get("symbol")) for m in listener.drain()
-    ) == [
+    assert sorted((m["entity"], m["op"], m.get("symbol")) for m in listener.drain()) == [
         ("watchlist", "update", None),
         ("watchlist_item", "delete", "MSFT"),
         ("watchlist_item", "update", "AAPL"),

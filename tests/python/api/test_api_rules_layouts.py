@@ -22,17 +22,13 @@ RULE: dict[str, Any] = {
 
 
 def _create_rule(client: TestClient, user: ApiUser, **changes: Any) -> dict[str, Any]:
-    response = client.post(
-        "/v1/alert-rules", json={**RULE, **changes}, headers=user.headers
-    )
+    response = client.post("/v1/alert-rules", json={**RULE, **changes}, headers=user.headers)
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
     return result
 
 
-def test_rule_crud_and_the_feeder_view(
-    client: TestClient, alice: ApiUser, api_dsn: str
-) -> None:
+def test_rule_crud_and_the_feeder_view(client: TestClient, alice: ApiUser, api_dsn: str) -> None:
     rule = _create_rule(client, alice)
     assert rule["symbol"] == "EURUSD=X"
     assert rule["channels"] == ["telegram", "webhook"]
@@ -69,19 +65,10 @@ def test_rule_crud_and_the_feeder_view(
     )
     assert disabled.json()["enabled"] is False
     with psycopg.connect(api_dsn) as conn:
-        assert conn.execute("SELECT count(*) FROM active_alert_rules").fetchone() == (
-            0,
-        )
+        assert conn.execute("SELECT count(*) FROM active_alert_rules").fetchone() == (0,)
 
-    assert (
-        client.delete(
-            f"/v1/alert-rules/{rule['id']}", headers=alice.headers
-        ).status_code
-        == 204
-    )
-    assert_problem(
-        client.get(f"/v1/alert-rules/{rule['id']}", headers=alice.headers), 404
-    )
+    assert client.delete(f"/v1/alert-rules/{rule['id']}", headers=alice.headers).status_code == 204
+    assert_problem(client.get(f"/v1/alert-rules/{rule['id']}", headers=alice.headers), 404)
 
 
 @pytest.mark.parametrize(
@@ -110,9 +97,7 @@ def test_invalid_rules_are_422_naming_the_field(
 
 
 def test_patch_to_pct_move_needs_a_window(client: TestClient, alice: ApiUser) -> None:
-    rule = _create_rule(
-        client, alice, condition="below", window_seconds=None, threshold=1.0
-    )
+    rule = _create_rule(client, alice, condition="below", window_seconds=None, threshold=1.0)
     response = client.patch(
         f"/v1/alert-rules/{rule['id']}",
         json={"condition": "pct_move", "version": 1},
@@ -136,9 +121,7 @@ def test_rule_list_filters(client: TestClient, alice: ApiUser) -> None:
     )
 
     def names(**params: object) -> list[str]:
-        data = client.get(
-            "/v1/alert-rules", params=params, headers=alice.headers
-        ).json()["data"]
+        data = client.get("/v1/alert-rules", params=params, headers=alice.headers).json()["data"]
         return [r["name"] for r in data]
 
     assert names(symbol="AAPL") == ["aapl"]
@@ -153,9 +136,7 @@ def test_rule_sync_is_idempotent(client: TestClient, alice: ApiUser) -> None:
     assert first.json()["changed"] is True and first.json()["created"] is True
     second = client.put(url, json=desired, headers=alice.headers)
     assert second.json()["changed"] is False
-    assert (
-        second.json()["alert_rule"]["version"] == first.json()["alert_rule"]["version"]
-    )
+    assert second.json()["alert_rule"]["version"] == first.json()["alert_rule"]["version"]
     third = client.put(url, json={**desired, "threshold": 2.5}, headers=alice.headers)
     assert third.json()["changed"] is True
     assert third.json()["alert_rule"]["threshold"] == 2.5
@@ -174,9 +155,7 @@ def test_rule_sync_is_idempotent(client: TestClient, alice: ApiUser) -> None:
 
 def test_duplicate_rule_name_is_409(client: TestClient, alice: ApiUser) -> None:
     _create_rule(client, alice)
-    assert_problem(
-        client.post("/v1/alert-rules", json=RULE, headers=alice.headers), 409
-    )
+    assert_problem(client.post("/v1/alert-rules", json=RULE, headers=alice.headers), 409)
 
 
 LAYOUT = {"theme": "amber", "panels": [{"id": "btc", "x": 0, "y": 0, "w": 6, "h": 4}]}
@@ -189,10 +168,7 @@ def test_layout_crud(client: TestClient, alice: ApiUser) -> None:
     assert created.status_code == 201
     layout_id = created.json()["id"]
     assert created.json()["layout"] == LAYOUT
-    assert (
-        client.get(f"/v1/layouts/{layout_id}", headers=alice.headers).json()["layout"]
-        == LAYOUT
-    )
+    assert client.get(f"/v1/layouts/{layout_id}", headers=alice.headers).json()["layout"] == LAYOUT
     changed = client.patch(
         f"/v1/layouts/{layout_id}",
         json={"layout": {"theme": "green"}},
@@ -200,14 +176,9 @@ def test_layout_crud(client: TestClient, alice: ApiUser) -> None:
     )
     assert changed.status_code == 200
     assert changed.json()["layout"] == {"theme": "green"}
-    listed = client.get(
-        "/v1/layouts", params={"name_prefix": "ma"}, headers=alice.headers
-    ).json()
+    listed = client.get("/v1/layouts", params={"name_prefix": "ma"}, headers=alice.headers).json()
     assert [item["name"] for item in listed["data"]] == ["main"]
-    assert (
-        client.delete(f"/v1/layouts/{layout_id}", headers=alice.headers).status_code
-        == 204
-    )
+    assert client.delete(f"/v1/layouts/{layout_id}", headers=alice.headers).status_code == 204
     assert_problem(client.get(f"/v1/layouts/{layout_id}", headers=alice.headers), 404)
 
 
@@ -229,15 +200,7 @@ def test_layout_crud(client: TestClient, alice: ApiUser) -> None:
                                                     "j": {
                                                         "k": {
                                                             "l": {
-                                                                "m": {
-                                                                    "n": {
-                                                                        "o": {
-                                                                            "p": {
-                                                                                "q": 1
-                                                                            }
-                                                                        }
-                                                                    }
-                                                                }
+                                                                "m": {"n": {"o": {"p": {"q": 1}}}}
                                                             }
                                                         }
                                                     }
@@ -260,9 +223,7 @@ def test_layout_crud(client: TestClient, alice: ApiUser) -> None:
     ],
     ids=["too-big", "too-deep", "nul", "huge-int", "array", "string"],
 )
-def test_layout_limits(
-    client: TestClient, alice: ApiUser, layout: object, reason: str
-) -> None:
+def test_layout_limits(client: TestClient, alice: ApiUser, layout: object, reason: str) -> None:
     response = client.post(
         "/v1/layouts", json={"name": "x", "layout": layout}, headers=alice.headers
     )

@@ -18,9 +18,7 @@ from bbdash.watchlist_api.app import create_app
 from fastapi.testclient import TestClient
 
 
-def test_create_read_update_delete(
-    client: TestClient, alice: ApiUser, api_dsn: str
-) -> None:
+def test_create_read_update_delete(client: TestClient, alice: ApiUser, api_dsn: str) -> None:
     created = client.post(
         "/v1/watchlists",
         json={
@@ -65,9 +63,7 @@ def test_create_read_update_delete(
 
     deleted = client.delete(f"/v1/watchlists/{body['id']}", headers=alice.headers)
     assert deleted.status_code == 204
-    assert_problem(
-        client.get(f"/v1/watchlists/{body['id']}", headers=alice.headers), 404
-    )
+    assert_problem(client.get(f"/v1/watchlists/{body['id']}", headers=alice.headers), 404)
     with psycopg.connect(api_dsn) as conn:
         assert conn.execute("SELECT count(*) FROM watchlist_items").fetchone() == (0,)
 
@@ -77,14 +73,10 @@ def test_get_by_name(client: TestClient, alice: ApiUser) -> None:
     got = client.get("/v1/watchlists/by-name/Tech stocks", headers=alice.headers)
     assert got.status_code == 200
     assert got.json()["id"] == created["id"]
-    assert_problem(
-        client.get("/v1/watchlists/by-name/nope", headers=alice.headers), 404
-    )
+    assert_problem(client.get("/v1/watchlists/by-name/nope", headers=alice.headers), 404)
 
 
-def test_items_add_list_filter_delete(
-    client: TestClient, alice: ApiUser, api_dsn: str
-) -> None:
+def test_items_add_list_filter_delete(client: TestClient, alice: ApiUser, api_dsn: str) -> None:
     wl = make_watchlist(client, alice, items=[])
     url = f"/v1/watchlists/{wl['id']}/items"
     for symbol, asset_type, source in [
@@ -102,15 +94,11 @@ def test_items_add_list_filter_delete(
         assert added.status_code == 201, added.text
     assert client.get(url, headers=alice.headers).json()["next_after"] is None
 
-    stocks = client.get(
-        url, params={"asset_type": "stock"}, headers=alice.headers
-    ).json()
+    stocks = client.get(url, params={"asset_type": "stock"}, headers=alice.headers).json()
     assert [i["symbol"] for i in stocks["data"]] == ["AAPL", "MSFT"]
     eth = client.get(url, params={"symbol_prefix": "eth"}, headers=alice.headers).json()
     assert [i["symbol"] for i in eth["data"]] == ["ETH/USDT", "ETH/BTC"]
-    binance = client.get(
-        url, params={"source": "binance"}, headers=alice.headers
-    ).json()
+    binance = client.get(url, params={"source": "binance"}, headers=alice.headers).json()
     assert [i["symbol"] for i in binance["data"]] == ["ETH/USDT"]
 
     # Each item change bumps the watchlist's version: its ETag covers its items.
@@ -121,15 +109,11 @@ def test_items_add_list_filter_delete(
     assert client.delete(f"{url}/{first}", headers=alice.headers).status_code == 204
     assert_problem(client.delete(f"{url}/{first}", headers=alice.headers), 404)
     with psycopg.connect(api_dsn) as conn:
-        symbols = {
-            r[0] for r in conn.execute("SELECT symbol FROM collected_assets").fetchall()
-        }
+        symbols = {r[0] for r in conn.execute("SELECT symbol FROM collected_assets").fetchall()}
     assert symbols == {"MSFT", "ETH/USDT", "ETH/BTC", "GBPUSD=X"}
 
 
-def test_duplicate_item_is_409_and_changes_nothing(
-    client: TestClient, alice: ApiUser
-) -> None:
+def test_duplicate_item_is_409_and_changes_nothing(client: TestClient, alice: ApiUser) -> None:
     wl = make_watchlist(client, alice)
     duplicate = client.post(
         f"/v1/watchlists/{wl['id']}/items",
@@ -143,25 +127,16 @@ def test_duplicate_item_is_409_and_changes_nothing(
     assert len(after["items"]) == 2
 
 
-def test_duplicate_watchlist_name_is_409(
-    client: TestClient, alice: ApiUser, bob: ApiUser
-) -> None:
+def test_duplicate_watchlist_name_is_409(client: TestClient, alice: ApiUser, bob: ApiUser) -> None:
     make_watchlist(client, alice, "same")
-    assert_problem(
-        client.post("/v1/watchlists", json={"name": "same"}, headers=alice.headers), 409
-    )
+    assert_problem(client.post("/v1/watchlists", json={"name": "same"}, headers=alice.headers), 409)
     # Names are unique per user, not globally.
     assert (
-        client.post(
-            "/v1/watchlists", json={"name": "same"}, headers=bob.headers
-        ).status_code
-        == 201
+        client.post("/v1/watchlists", json={"name": "same"}, headers=bob.headers).status_code == 201
     )
 
 
-def test_pagination_walks_every_watchlist_once(
-    client: TestClient, alice: ApiUser
-) -> None:
+def test_pagination_walks_every_watchlist_once(client: TestClient, alice: ApiUser) -> None:
     names = [f"list {i:02d}" for i in range(7)]
     for name in names:
         make_watchlist(client, alice, name, items=[])
@@ -221,9 +196,7 @@ def test_item_limit_per_watchlist(api_dsn: str, secrets_dir, admin_key: str) -> 
                 headers=carol.headers,
             )
             assert added.status_code == 201
-        third = small.post(
-            url, json={"symbol": "C", "asset_type": "stock"}, headers=carol.headers
-        )
+        third = small.post(url, json={"symbol": "C", "asset_type": "stock"}, headers=carol.headers)
         assert assert_problem(third, 409)["type"].endswith("limit-reached")
         too_many = small.put(
             "/v1/watchlists/by-name/big",
@@ -264,9 +237,7 @@ class TestDeclarativeSync:
         assert second.json()["watchlist"]["version"] == version
         assert second.json()["watchlist"]["items"] == first.json()["watchlist"]["items"]
 
-    def test_spelling_variants_are_the_same_state(
-        self, client: TestClient, alice: ApiUser
-    ) -> None:
+    def test_spelling_variants_are_the_same_state(self, client: TestClient, alice: ApiUser) -> None:
         client.put(self.URL, json=self.DESIRED, headers=alice.headers)
         variant = {
             "description": "managed by Ansible",
@@ -304,13 +275,9 @@ class TestDeclarativeSync:
             ("^FCHI", None),
         }
         with psycopg.connect(api_dsn) as conn:
-            assert conn.execute("SELECT count(*) FROM watchlist_items").fetchone() == (
-                2,
-            )
+            assert conn.execute("SELECT count(*) FROM watchlist_items").fetchone() == (2,)
 
-    def test_metadata_change_alone_is_a_change(
-        self, client: TestClient, alice: ApiUser
-    ) -> None:
+    def test_metadata_change_alone_is_a_change(self, client: TestClient, alice: ApiUser) -> None:
         client.put(self.URL, json=self.DESIRED, headers=alice.headers)
         disabled = client.put(
             self.URL, json={**self.DESIRED, "enabled": False}, headers=alice.headers
@@ -318,9 +285,7 @@ class TestDeclarativeSync:
         assert disabled.json()["changed"] is True
         assert disabled.json()["watchlist"]["enabled"] is False
 
-    def test_dry_run_reports_without_writing(
-        self, client: TestClient, alice: ApiUser
-    ) -> None:
+    def test_dry_run_reports_without_writing(self, client: TestClient, alice: ApiUser) -> None:
         dry = client.put(
             self.URL,
             params={"dry_run": "true"},

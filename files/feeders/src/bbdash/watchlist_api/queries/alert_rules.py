@@ -13,7 +13,7 @@ from bbdash.watchlist_api.notify import Op, notify
 from bbdash.watchlist_api.problems import field_error, not_found
 from bbdash.watchlist_api.queries.common import (
     duplicate,
-    fetch_version,
+    fetch_int,
     limit_reached,
     missing_or_stale,
     page,
@@ -135,7 +135,7 @@ async def _notify_rule(conn: Conn, op: Op, rule_id: int, symbol: str, asset_type
 
 async def _insert(conn: Conn, user_id: int, rule: dict[str, Any], max_per_user: int) -> int | None:
     await conn.execute(_LOCK_USER, (user_id,))
-    count = await fetch_version(conn, _COUNT, (user_id,))
+    count = await fetch_int(conn, _COUNT, (user_id,))
     if count is not None and count >= max_per_user:
         raise limit_reached("alert rules per user", max_per_user)
     row = await (await conn.execute(_INSERT, {"user_id": user_id, **rule})).fetchone()
@@ -187,7 +187,7 @@ async def delete(conn: Conn, user_id: int, rule_id: int, expected: Expected | No
     version = expected.version if expected else None
     row = await (await conn.execute(_DELETE, (rule_id, user_id, version, version))).fetchone()
     if row is None:
-        current = await fetch_version(conn, _VERSION, (rule_id, user_id))
+        current = await fetch_int(conn, _VERSION, (rule_id, user_id))
         raise missing_or_stale(current, expected, ALERT_RULE)
     await _notify_rule(conn, "delete", rule_id, row[1], row[2])
 

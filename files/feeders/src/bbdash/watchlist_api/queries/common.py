@@ -18,7 +18,8 @@ def page(rows: list[dict[str, Any]], limit: int) -> dict[str, Any]:
     return {"data": data, "next_after": data[-1]["id"] if more and data else None}
 
 
-async def fetch_version(conn: Conn, sql: str, params: tuple[Any, ...]) -> int | None:
+async def fetch_int(conn: Conn, sql: str, params: tuple[Any, ...]) -> int | None:
+    """The first column of the first row as an int (a version, a count), or None."""
     row = await (await conn.execute(sql, params)).fetchone()
     return None if row is None else int(row[0])
 

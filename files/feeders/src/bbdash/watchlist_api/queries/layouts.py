@@ -15,7 +15,7 @@ from bbdash.watchlist_api.concurrency import Expected
 from bbdash.watchlist_api.db import Conn
 from bbdash.watchlist_api.queries.common import (
     duplicate,
-    fetch_version,
+    fetch_int,
     limit_reached,
     missing_or_stale,
     page,
@@ -79,7 +79,7 @@ async def create(
     conn: Conn, user_id: int, *, name: str, layout: dict[str, Any], max_per_user: int
 ) -> dict[str, Any]:
     await conn.execute(_LOCK_USER, (user_id,))
-    count = await fetch_version(conn, _COUNT, (user_id,))
+    count = await fetch_int(conn, _COUNT, (user_id,))
     if count is not None and count >= max_per_user:
         raise limit_reached("layouts per user", max_per_user)
     try:
@@ -111,7 +111,7 @@ async def update(
     except errors.UniqueViolation as exc:
         raise duplicate(exc, f"a layout named {fields.get('name')!r}") from None
     if row is None:
-        current = await fetch_version(conn, _VERSION, (layout_id, user_id))
+        current = await fetch_int(conn, _VERSION, (layout_id, user_id))
         raise missing_or_stale(current, expected, LAYOUT)
     return _row(row)
 
@@ -120,5 +120,5 @@ async def delete(conn: Conn, user_id: int, layout_id: int, expected: Expected | 
     version = expected.version if expected else None
     row = await (await conn.execute(_DELETE, (layout_id, user_id, version, version))).fetchone()
     if row is None:
-        current = await fetch_version(conn, _VERSION, (layout_id, user_id))
+        current = await fetch_int(conn, _VERSION, (layout_id, user_id))
         raise missing_or_stale(current, expected, LAYOUT)

@@ -14,7 +14,7 @@ from bbdash.watchlist_api.notify import notify
 from bbdash.watchlist_api.problems import ProblemError, not_found
 from bbdash.watchlist_api.queries.common import (
     duplicate,
-    fetch_version,
+    fetch_int,
     limit_reached,
     missing_or_stale,
     page,
@@ -109,7 +109,7 @@ async def update(
     }
     row = await (await conn.execute(_UPDATE, params)).fetchone()
     if row is None:
-        current = await fetch_version(conn, _VERSION, (user_id,))
+        current = await fetch_int(conn, _VERSION, (user_id,))
         raise missing_or_stale(current, expected, USER)
     await notify(conn, "user", "update", user_id)
     return _user(row)
@@ -126,7 +126,7 @@ async def delete(conn: Conn, user_id: int, expected: Expected | None) -> None:
         raise ProblemError(
             409, "the bootstrap admin user cannot be deleted", kind="admin-protected"
         )
-    current = await fetch_version(conn, _VERSION, (user_id,))
+    current = await fetch_int(conn, _VERSION, (user_id,))
     raise missing_or_stale(current, expected, USER)
 
 
@@ -140,7 +140,7 @@ async def create_key(
 ) -> dict[str, Any]:
     if (await (await conn.execute(_LOCK_USER, (user_id,))).fetchone()) is None:
         raise not_found(USER)
-    count = await fetch_version(conn, _COUNT_KEYS, (user_id,))
+    count = await fetch_int(conn, _COUNT_KEYS, (user_id,))
     if count is not None and count >= max_per_user:
         raise limit_reached("API keys per user", max_per_user)
     secret, prefix, digest = new_key()

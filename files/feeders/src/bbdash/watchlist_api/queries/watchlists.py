@@ -14,7 +14,7 @@ from bbdash.watchlist_api.notify import notify
 from bbdash.watchlist_api.problems import conflict, not_found
 from bbdash.watchlist_api.queries.common import (
     duplicate,
-    fetch_version,
+    fetch_int,
     limit_reached,
     missing_or_stale,
     page,
@@ -80,8 +80,12 @@ RETURNING id
 _TOUCH = """
 UPDATE watchlists SET version = version + 1, updated_at = now()
 WHERE id = %s AND user_id = %s AND (%s::integer IS NULL OR version = %s::integer)
-RETURNING (SELECT count(*) FROM watchlist_items WHERE watchlist_id = watchlists.id)
+RETURNING id
 """
+# A separate statement on purpose: under READ COMMITTED a subquery in the UPDATE above
+# would count with the snapshot taken *before* waiting for the lock, missing the items
+# that the previous lock holder committed; a new statement sees them.
+_COUNT_ITEMS = "SELECT count(*) FROM watchlist_items WHERE watchlist_id = %s"
 _LIST_ITEMS = """
 SELECT i.id, i.symbol, i.asset_type, i.source, i.created_at
 FROM watchlist_items AS i
@@ -212,7 +216,7 @@ async def create(
         raise limit_reached("items per watchlist", limits.items_per_watchlist)
     # Lock the owner so two concurrent creates cannot both pass the count check.
     await conn.execute(_LOCK_USER, (user_id,))
-    count = await fetch_version(conn, _COUNT, (user_id,))
+    count = await fetch_int(conn, _COUNT, (user_id,))
     if count is not None and count >= limits.watchlists_per_user:
         raise limit_reached("watchlists per user", limits.watchlists_per_user)
     try:
@@ -248,7 +252,7 @@ async def update(
     except errors.UniqueViolation as exc:
         raise duplicate(exc, f"a watchlist named {fields.get('name')!r}") from None
     if row is None:
-        current = await fetch_version(conn, _VERSION, (watchlist_id, user_id))
+        current = await fetch_int(conn, _VERSION, (watchlist_id, user_id))
         raise missing_or_stale(current, expected, WATCHLIST)
     await notify(conn, "watchlist", "update", watchlist_id)
 
@@ -257,19 +261,18 @@ async def delete(conn: Conn, user_id: int, watchlist_id: int, expected: Expected
     version = expected.version if expected else None
     row = await (await conn.execute(_DELETE, (watchlist_id, user_id, version, version))).fetchone()
     if row is None:
-        current = await fetch_version(conn, _VERSION, (watchlist_id, user_id))
+        current = await fetch_int(conn, _VERSION, (watchlist_id, user_id))
         raise missing_or_stale(current, expected, WATCHLIST)
     await notify(conn, "watchlist", "delete", watchlist_id)
 
 
-async def _touch(conn: Conn, user_id: int, watchlist_id: int, expected: Expected | None) -> int:
-    """Lock and version-bump the parent watchlist; return its item count."""
+async def _touch(conn: Conn, user_id: int, watchlist_id: int, expected: Expected | None) -> None:
+    """Lock and version-bump the parent watchlist (404, 412 or 409 if that fails)."""
     version = expected.version if expected else None
     row = await (await conn.execute(_TOUCH, (watchlist_id, user_id, version, version))).fetchone()
     if row is None:
-        current = await fetch_version(conn, _VERSION, (watchlist_id, user_id))
+        current = await fetch_int(conn, _VERSION, (watchlist_id, user_id))
         raise missing_or_stale(current, expected, WATCHLIST)
-    return int(row[0])
 
 
 async def _insert_item(conn: Conn, watchlist_id: int, item: ItemIn) -> dict[str, Any] | None:
@@ -308,7 +311,7 @@ async def list_items(
     source: str | None,
     symbol_prefix: str | None,
 ) -> dict[str, Any] | None:
-    if await fetch_version(conn, _VERSION, (watchlist_id, user_id)) is None:
+    if await fetch_int(conn, _VERSION, (watchlist_id, user_id)) is None:
         return None
     params = {
         "watchlist_id": watchlist_id,
@@ -342,7 +345,8 @@ async def add_item(
     expected: Expected | None,
     limits: Limits,
 ) -> dict[str, Any]:
-    count = await _touch(conn, user_id, watchlist_id, expected)
+    await _touch(conn, user_id, watchlist_id, expected)
+    count = await fetch_int(conn, _COUNT_ITEMS, (watchlist_id,)) or 0
     if count >= limits.items_per_watchlist:
         raise limit_reached("items per watchlist", limits.items_per_watchlist)
     created = await _insert_item(conn, watchlist_id, item)
@@ -398,7 +402,7 @@ async def sync(
     row = await (await conn.execute(_SYNC_LOCK, (user_id, name))).fetchone()
     if row is None:
         await conn.execute(_LOCK_USER, (user_id,))
-        count = await fetch_version(conn, _COUNT, (user_id,))
+        count = await fetch_int(conn, _COUNT, (user_id,))
         if count is not None and count >= limits.watchlists_per_user:
             raise limit_reached("watchlists per user", limits.watchlists_per_user)
         inserted = await (

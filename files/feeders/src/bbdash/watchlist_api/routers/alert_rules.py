@@ -6,15 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from bbdash.watchlist_api.auth import CurrentPrincipal
+from bbdash.watchlist_api.auth import CurrentCaller
 from bbdash.watchlist_api.concurrency import expected_version
 from bbdash.watchlist_api.problems import not_found
 from bbdash.watchlist_api.queries import alert_rules as q
 from bbdash.watchlist_api.responses import json_response, no_content
 from bbdash.watchlist_api.routers.params import (
     After,
-    AppSettings,
-    Db,
     DryRun,
     IfMatch,
     Limit,
@@ -48,18 +46,17 @@ def _rule(data: dict[str, Any], status: int = 200, **headers: str) -> Response:
 
 @router.get("", response_model=AlertRulePage)
 async def list_alert_rules(
-    principal: CurrentPrincipal,
-    db: Db,
+    caller: CurrentCaller,
     limit: Limit = 50,
     after: After = 0,
     symbol: SymbolFilter = None,
     enabled: bool | None = None,
     condition: Condition | None = None,
 ) -> Response:
-    async with db.read() as conn:
+    async with caller.db.read() as conn:
         result = await q.list_rules(
             conn,
-            principal.user_id,
+            caller.user_id,
             after=after,
             limit=limit,
             symbol=symbol,
@@ -70,32 +67,28 @@ async def list_alert_rules(
 
 
 @router.post("", status_code=201, response_model=AlertRuleOut, responses={409: _ERRORS[409]})
-async def create_alert_rule(
-    principal: CurrentPrincipal, db: Db, settings: AppSettings, body: AlertRuleCreate
-) -> Response:
-    async with db.write() as conn:
+async def create_alert_rule(caller: CurrentCaller, body: AlertRuleCreate) -> Response:
+    async with caller.db.write() as conn:
         rule_id = await q.create(
-            conn, principal.user_id, body.model_dump(), settings.max_alert_rules_per_user
+            conn, caller.user_id, body.model_dump(), caller.settings.max_alert_rules_per_user
         )
-        created = await q.get(conn, principal.user_id, rule_id)
+        created = await q.get(conn, caller.user_id, rule_id)
     assert created is not None
     return _rule(created, 201, Location=f"/v1/alert-rules/{rule_id}")
 
 
 @router.put("/by-name/{name}", response_model=AlertRuleSyncOut, responses={409: _ERRORS[409]})
 async def sync_alert_rule(
-    principal: CurrentPrincipal,
-    db: Db,
-    settings: AppSettings,
+    caller: CurrentCaller,
     name: ResourceName,
     body: AlertRuleSync,
     dry_run: DryRun = False,
 ) -> Response:
     """Declarative sync of one named rule; answers ``changed`` like the watchlist sync."""
     rule = {"name": name, **body.model_dump()}
-    async with db.write(rollback=dry_run) as conn:
-        outcome = await q.sync(conn, principal.user_id, rule, settings.max_alert_rules_per_user)
-        stored = await q.get(conn, principal.user_id, outcome.rule_id)
+    async with caller.db.write(rollback=dry_run) as conn:
+        outcome = await q.sync(conn, caller.user_id, rule, caller.settings.max_alert_rules_per_user)
+        stored = await q.get(conn, caller.user_id, outcome.rule_id)
     assert stored is not None
     result = {
         "changed": outcome.changed,
@@ -108,9 +101,9 @@ async def sync_alert_rule(
 
 
 @router.get("/{rule_id}", response_model=AlertRuleOut, responses={404: _ERRORS[404]})
-async def get_alert_rule(principal: CurrentPrincipal, db: Db, rule_id: RuleId) -> Response:
-    async with db.read() as conn:
-        found = await q.get(conn, principal.user_id, rule_id)
+async def get_alert_rule(caller: CurrentCaller, rule_id: RuleId) -> Response:
+    async with caller.db.read() as conn:
+        found = await q.get(conn, caller.user_id, rule_id)
     if found is None:
         raise not_found(q.ALERT_RULE)
     return _rule(found)
@@ -122,8 +115,7 @@ async def get_alert_rule(principal: CurrentPrincipal, db: Db, rule_id: RuleId) -
     responses={k: _ERRORS[k] for k in (404, 409, 412, 428)},
 )
 async def update_alert_rule(
-    principal: CurrentPrincipal,
-    db: Db,
+    caller: CurrentCaller,
     rule_id: RuleId,
     body: AlertRuleUpdate,
     if_match: IfMatch = None,
@@ -135,18 +127,18 @@ async def update_alert_rule(
         for key, value in body.model_dump(exclude_unset=True, exclude={"version"}).items()
         if value is not None or key == "window_seconds"
     }
-    async with db.write() as conn:
-        await q.update(conn, principal.user_id, rule_id, fields=fields, expected=expected)
-        updated = await q.get(conn, principal.user_id, rule_id)
+    async with caller.db.write() as conn:
+        await q.update(conn, caller.user_id, rule_id, fields=fields, expected=expected)
+        updated = await q.get(conn, caller.user_id, rule_id)
     assert updated is not None
     return _rule(updated)
 
 
 @router.delete("/{rule_id}", status_code=204, responses={k: _ERRORS[k] for k in (404, 409, 412)})
 async def delete_alert_rule(
-    principal: CurrentPrincipal, db: Db, rule_id: RuleId, if_match: IfMatch = None
+    caller: CurrentCaller, rule_id: RuleId, if_match: IfMatch = None
 ) -> Response:
     expected = expected_version(if_match, None, required=False)
-    async with db.write() as conn:
-        await q.delete(conn, principal.user_id, rule_id, expected)
+    async with caller.db.write() as conn:
+        await q.delete(conn, caller.user_id, rule_id, expected)
     return no_content()

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from bbdash.watchlist_api import metrics
-from bbdash.watchlist_api.auth import CurrentPrincipal, require_scraper
+from bbdash.watchlist_api.auth import CurrentCaller, require_scraper
 from bbdash.watchlist_api.migrate import head_revision
 from bbdash.watchlist_api.problems import problem_response
 from bbdash.watchlist_api.responses import json_response
@@ -70,6 +70,6 @@ async def prometheus_metrics(db: Db) -> Response:
 
 
 @router.get("/v1/openapi.json", response_model=dict[str, Any])
-async def openapi_document(request: Request, _: CurrentPrincipal) -> Response:
+async def openapi_document(request: Request, _: CurrentCaller) -> Response:
     """This API's OpenAPI 3.1 document."""
     return json_response(request.app.openapi())

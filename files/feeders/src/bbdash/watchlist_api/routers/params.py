@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Path, Query, Request
+from fastapi import Depends, Header, Path, Query
 from pydantic import AfterValidator
 
 from bbdash.watchlist_api.auth import Authenticator, get_authenticator
 from bbdash.watchlist_api.db import Database, get_database
 from bbdash.watchlist_api.schemas.common import MAX_ID
-from bbdash.watchlist_api.settings import Settings
 from bbdash.watchlist_api.symbols import MAX_SYMBOL_LENGTH
 from bbdash.watchlist_api.text import clean_label, clean_name
 
@@ -78,11 +77,5 @@ ResourceName = Annotated[
 ]
 
 
-async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 Db = Annotated[Database, Depends(get_database)]
-AppSettings = Annotated[Settings, Depends(get_settings)]
 Auth = Annotated[Authenticator, Depends(get_authenticator)]

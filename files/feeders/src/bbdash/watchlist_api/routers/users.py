@@ -11,16 +11,14 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from bbdash.watchlist_api.auth import AdminPrincipal, CurrentPrincipal, Principal
+from bbdash.watchlist_api.auth import AdminCaller, Caller, CurrentCaller
 from bbdash.watchlist_api.concurrency import expected_version
 from bbdash.watchlist_api.problems import not_found
 from bbdash.watchlist_api.queries import users as q
 from bbdash.watchlist_api.responses import json_response, no_content
 from bbdash.watchlist_api.routers.params import (
     After,
-    AppSettings,
     Auth,
-    Db,
     IfMatch,
     KeyId,
     Limit,
@@ -48,8 +46,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _visible(principal: Principal, user_id: int) -> None:
-    if not principal.is_admin and principal.user_id != user_id:
+def _visible(caller: Caller, user_id: int) -> None:
+    if not caller.is_admin and caller.user_id != user_id:
         raise not_found(q.USER)
 
 
@@ -58,9 +56,9 @@ def _user(data: dict[str, Any], status: int = 200, **headers: str) -> Response:
 
 
 @router.get("/v1/me", response_model=UserOut)
-async def who_am_i(principal: CurrentPrincipal, db: Db) -> Response:
-    async with db.read() as conn:
-        user = await q.get(conn, principal.user_id)
+async def who_am_i(caller: CurrentCaller) -> Response:
+    async with caller.db.read() as conn:
+        user = await q.get(conn, caller.user_id)
     if user is None:  # deleted while its key was cached
         raise not_found(q.USER)
     return _user(user)
@@ -68,13 +66,12 @@ async def who_am_i(principal: CurrentPrincipal, db: Db) -> Response:
 
 @router.get("/v1/users", response_model=UserPage, responses={403: _ERRORS[403]})
 async def list_users(
-    _: AdminPrincipal,
-    db: Db,
+    caller: AdminCaller,
     limit: Limit = 50,
     after: After = 0,
     name_prefix: NamePrefix = None,
 ) -> Response:
-    async with db.read() as conn:
+    async with caller.db.read() as conn:
         result = await q.list_users(conn, after=after, limit=limit, name_prefix=name_prefix)
     return json_response(result)
 
@@ -85,16 +82,16 @@ async def list_users(
     response_model=UserOut,
     responses={k: _ERRORS[k] for k in (403, 409)},
 )
-async def create_user(_: AdminPrincipal, db: Db, body: UserCreate) -> Response:
-    async with db.write() as conn:
+async def create_user(caller: AdminCaller, body: UserCreate) -> Response:
+    async with caller.db.write() as conn:
         user = await q.create(conn, name=body.name, display_name=body.display_name)
     return _user(user, 201, Location=f"/v1/users/{user['id']}")
 
 
 @router.get("/v1/users/{user_id}", response_model=UserOut, responses={404: _ERRORS[404]})
-async def get_user(principal: CurrentPrincipal, db: Db, user_id: UserId) -> Response:
-    _visible(principal, user_id)
-    async with db.read() as conn:
+async def get_user(caller: CurrentCaller, user_id: UserId) -> Response:
+    _visible(caller, user_id)
+    async with caller.db.read() as conn:
         user = await q.get(conn, user_id)
     if user is None:
         raise not_found(q.USER)
@@ -107,15 +104,14 @@ async def get_user(principal: CurrentPrincipal, db: Db, user_id: UserId) -> Resp
     responses={k: _ERRORS[k] for k in (404, 409, 412, 428)},
 )
 async def update_user(
-    principal: CurrentPrincipal,
-    db: Db,
+    caller: CurrentCaller,
     user_id: UserId,
     body: UserUpdate,
     if_match: IfMatch = None,
 ) -> Response:
-    _visible(principal, user_id)
+    _visible(caller, user_id)
     expected = expected_version(if_match, body.version, required=True)
-    async with db.write() as conn:
+    async with caller.db.write() as conn:
         user = await q.update(conn, user_id, display_name=body.display_name, expected=expected)
     return _user(user)
 
@@ -126,12 +122,11 @@ async def update_user(
     responses={k: _ERRORS[k] for k in (403, 404, 409, 412)},
 )
 async def delete_user(
-    principal: AdminPrincipal, db: Db, auth: Auth, user_id: UserId, if_match: IfMatch = None
+    caller: AdminCaller, auth: Auth, user_id: UserId, if_match: IfMatch = None
 ) -> Response:
     """Delete a user and everything they own (watchlists, rules, layouts, keys)."""
-    del principal
     expected = expected_version(if_match, None, required=False)
-    async with db.write() as conn:
+    async with caller.db.write() as conn:
         await q.delete(conn, user_id, expected)
     auth.forget_all()
     return no_content()
@@ -141,10 +136,10 @@ async def delete_user(
     "/v1/users/{user_id}/api-keys", response_model=ApiKeyPage, responses={404: _ERRORS[404]}
 )
 async def list_api_keys(
-    principal: CurrentPrincipal, db: Db, user_id: UserId, limit: Limit = 50, after: After = 0
+    caller: CurrentCaller, user_id: UserId, limit: Limit = 50, after: After = 0
 ) -> Response:
-    _visible(principal, user_id)
-    async with db.read() as conn:
+    _visible(caller, user_id)
+    async with caller.db.read() as conn:
         if await q.get(conn, user_id) is None:
             raise not_found(q.USER)
         result = await q.list_keys(conn, user_id, after=after, limit=limit)
@@ -158,21 +153,19 @@ async def list_api_keys(
     responses={k: _ERRORS[k] for k in (404, 409)},
 )
 async def create_api_key(
-    principal: CurrentPrincipal,
-    db: Db,
-    settings: AppSettings,
+    caller: CurrentCaller,
     user_id: UserId,
     body: ApiKeyCreate,
 ) -> Response:
     """Create a key; the response is the only time its secret is shown."""
-    _visible(principal, user_id)
-    async with db.write() as conn:
+    _visible(caller, user_id)
+    async with caller.db.write() as conn:
         key = await q.create_key(
             conn,
             user_id,
             name=body.name,
             expires_at=body.expires_at,
-            max_per_user=settings.max_api_keys_per_user,
+            max_per_user=caller.settings.max_api_keys_per_user,
         )
     location = f"/v1/users/{user_id}/api-keys/{key['id']}"
     return json_response(key, 201, headers={"Location": location, "Cache-Control": "no-store"})
@@ -182,11 +175,11 @@ async def create_api_key(
     "/v1/users/{user_id}/api-keys/{key_id}", status_code=204, responses={404: _ERRORS[404]}
 )
 async def delete_api_key(
-    principal: CurrentPrincipal, db: Db, auth: Auth, user_id: UserId, key_id: KeyId
+    caller: CurrentCaller, auth: Auth, user_id: UserId, key_id: KeyId
 ) -> Response:
     """Revoke a key (at once on this instance; within auth_cache_seconds on others)."""
-    _visible(principal, user_id)
-    async with db.write() as conn:
+    _visible(caller, user_id)
+    async with caller.db.write() as conn:
         await q.delete_key(conn, user_id, key_id)
     auth.forget_all()
     return no_content()

@@ -6,15 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from bbdash.watchlist_api.auth import CurrentPrincipal
+from bbdash.watchlist_api.auth import CurrentCaller
 from bbdash.watchlist_api.concurrency import expected_version
 from bbdash.watchlist_api.problems import not_found
 from bbdash.watchlist_api.queries import watchlists as q
 from bbdash.watchlist_api.responses import json_response, no_content
 from bbdash.watchlist_api.routers.params import (
     After,
-    AppSettings,
-    Db,
     DryRun,
     IfMatch,
     ItemId,
@@ -64,9 +62,9 @@ def _watchlist(data: dict[str, Any], status: int = 200, **headers: str) -> Respo
 # Declared first on purpose: routes are tried in order and this is the hot path (the
 # dashboard polls it). "/{watchlist_id}" cannot capture "/by-name/..." (no slash in ids).
 @router.get("/{watchlist_id}", response_model=WatchlistOut, responses={404: _ERRORS[404]})
-async def get_watchlist(principal: CurrentPrincipal, db: Db, watchlist_id: WatchlistId) -> Response:
-    async with db.read() as conn:
-        found = await q.get(conn, principal.user_id, watchlist_id)
+async def get_watchlist(caller: CurrentCaller, watchlist_id: WatchlistId) -> Response:
+    async with caller.db.read() as conn:
+        found = await q.get(conn, caller.user_id, watchlist_id)
     if found is None:
         raise not_found(q.WATCHLIST)
     return _watchlist(found)
@@ -74,8 +72,7 @@ async def get_watchlist(principal: CurrentPrincipal, db: Db, watchlist_id: Watch
 
 @router.get("", response_model=WatchlistPage)
 async def list_watchlists(
-    principal: CurrentPrincipal,
-    db: Db,
+    caller: CurrentCaller,
     limit: Limit = 50,
     after: After = 0,
     name_prefix: NamePrefix = None,
@@ -83,10 +80,10 @@ async def list_watchlists(
     symbol: SymbolFilter = None,
 ) -> Response:
     """The caller's watchlists (without items), filtered, by ascending id."""
-    async with db.read() as conn:
+    async with caller.db.read() as conn:
         result = await q.list_watchlists(
             conn,
-            principal.user_id,
+            caller.user_id,
             after=after,
             limit=limit,
             name_prefix=name_prefix,
@@ -97,30 +94,26 @@ async def list_watchlists(
 
 
 @router.post("", status_code=201, response_model=WatchlistOut, responses={409: _ERRORS[409]})
-async def create_watchlist(
-    principal: CurrentPrincipal, db: Db, settings: AppSettings, body: WatchlistCreate
-) -> Response:
-    async with db.write() as conn:
+async def create_watchlist(caller: CurrentCaller, body: WatchlistCreate) -> Response:
+    async with caller.db.write() as conn:
         watchlist_id = await q.create(
             conn,
-            principal.user_id,
+            caller.user_id,
             name=body.name,
             description=body.description,
             enabled=body.enabled,
             items=body.items,
-            limits=_limits(settings),
+            limits=_limits(caller.settings),
         )
-        created = await q.get(conn, principal.user_id, watchlist_id)
+        created = await q.get(conn, caller.user_id, watchlist_id)
     assert created is not None
     return _watchlist(created, 201, Location=f"/v1/watchlists/{watchlist_id}")
 
 
 @router.get("/by-name/{name}", response_model=WatchlistOut, responses={404: _ERRORS[404]})
-async def get_watchlist_by_name(
-    principal: CurrentPrincipal, db: Db, name: ResourceName
-) -> Response:
-    async with db.read() as conn:
-        found = await q.get_by_name(conn, principal.user_id, name)
+async def get_watchlist_by_name(caller: CurrentCaller, name: ResourceName) -> Response:
+    async with caller.db.read() as conn:
+        found = await q.get_by_name(conn, caller.user_id, name)
     if found is None:
         raise not_found(q.WATCHLIST)
     return _watchlist(found)
@@ -132,9 +125,7 @@ async def get_watchlist_by_name(
     responses={409: _ERRORS[409]},
 )
 async def sync_watchlist(
-    principal: CurrentPrincipal,
-    db: Db,
-    settings: AppSettings,
+    caller: CurrentCaller,
     name: ResourceName,
     body: WatchlistSync,
     dry_run: DryRun = False,
@@ -143,17 +134,17 @@ async def sync_watchlist(
     listed are removed). Answers 200 with ``changed`` so a caller such as Ansible can
     report truthfully; a repeat of the same call answers ``changed: false`` and writes
     nothing. With ``dry_run=true`` the change is computed and rolled back."""
-    async with db.write(rollback=dry_run) as conn:
+    async with caller.db.write(rollback=dry_run) as conn:
         outcome = await q.sync(
             conn,
-            principal.user_id,
+            caller.user_id,
             name,
             description=body.description,
             enabled=body.enabled,
             items=body.items,
-            limits=_limits(settings),
+            limits=_limits(caller.settings),
         )
-        watchlist = await q.get(conn, principal.user_id, outcome.watchlist_id)
+        watchlist = await q.get(conn, caller.user_id, outcome.watchlist_id)
     assert watchlist is not None
     result = {
         "changed": outcome.changed,
@@ -171,17 +162,16 @@ async def sync_watchlist(
     responses={k: _ERRORS[k] for k in (404, 409, 412, 428)},
 )
 async def update_watchlist(
-    principal: CurrentPrincipal,
-    db: Db,
+    caller: CurrentCaller,
     watchlist_id: WatchlistId,
     body: WatchlistUpdate,
     if_match: IfMatch = None,
 ) -> Response:
     expected = expected_version(if_match, body.version, required=True)
     fields = body.model_dump(exclude_unset=True, exclude={"version"})
-    async with db.write() as conn:
-        await q.update(conn, principal.user_id, watchlist_id, fields=fields, expected=expected)
-        updated = await q.get(conn, principal.user_id, watchlist_id)
+    async with caller.db.write() as conn:
+        await q.update(conn, caller.user_id, watchlist_id, fields=fields, expected=expected)
+        updated = await q.get(conn, caller.user_id, watchlist_id)
     assert updated is not None
     return _watchlist(updated)
 
@@ -190,18 +180,17 @@ async def update_watchlist(
     "/{watchlist_id}", status_code=204, responses={k: _ERRORS[k] for k in (404, 409, 412)}
 )
 async def delete_watchlist(
-    principal: CurrentPrincipal, db: Db, watchlist_id: WatchlistId, if_match: IfMatch = None
+    caller: CurrentCaller, watchlist_id: WatchlistId, if_match: IfMatch = None
 ) -> Response:
     expected = expected_version(if_match, None, required=False)
-    async with db.write() as conn:
-        await q.delete(conn, principal.user_id, watchlist_id, expected)
+    async with caller.db.write() as conn:
+        await q.delete(conn, caller.user_id, watchlist_id, expected)
     return no_content()
 
 
 @router.get("/{watchlist_id}/items", response_model=ItemPage, responses={404: _ERRORS[404]})
 async def list_items(
-    principal: CurrentPrincipal,
-    db: Db,
+    caller: CurrentCaller,
     watchlist_id: WatchlistId,
     limit: Limit = 50,
     after: After = 0,
@@ -209,10 +198,10 @@ async def list_items(
     source: SourceFilter = None,
     symbol_prefix: SymbolPrefix = None,
 ) -> Response:
-    async with db.read() as conn:
+    async with caller.db.read() as conn:
         result = await q.list_items(
             conn,
-            principal.user_id,
+            caller.user_id,
             watchlist_id,
             after=after,
             limit=limit,
@@ -232,9 +221,7 @@ async def list_items(
     responses={k: _ERRORS[k] for k in (404, 409, 412)},
 )
 async def add_item(
-    principal: CurrentPrincipal,
-    db: Db,
-    settings: AppSettings,
+    caller: CurrentCaller,
     watchlist_id: WatchlistId,
     body: ItemIn,
     if_match: IfMatch = None,
@@ -242,14 +229,14 @@ async def add_item(
     """Add one item (409 if the watchlist already has it). If-Match is optional here:
     adding cannot overwrite anyone's edit."""
     expected = expected_version(if_match, None, required=False)
-    async with db.write() as conn:
+    async with caller.db.write() as conn:
         item = await q.add_item(
             conn,
-            principal.user_id,
+            caller.user_id,
             watchlist_id,
             body,
             expected=expected,
-            limits=_limits(settings),
+            limits=_limits(caller.settings),
         )
     location = f"/v1/watchlists/{watchlist_id}/items/{item['id']}"
     return json_response(item, 201, headers={"Location": location})
@@ -261,13 +248,12 @@ async def add_item(
     responses={k: _ERRORS[k] for k in (404, 409, 412)},
 )
 async def delete_item(
-    principal: CurrentPrincipal,
-    db: Db,
+    caller: CurrentCaller,
     watchlist_id: WatchlistId,
     item_id: ItemId,
     if_match: IfMatch = None,
 ) -> Response:
     expected = expected_version(if_match, None, required=False)
-    async with db.write() as conn:
-        await q.delete_item(conn, principal.user_id, watchlist_id, item_id, expected)
+    async with caller.db.write() as conn:
+        await q.delete_item(conn, caller.user_id, watchlist_id, item_id, expected)
     return no_content()
