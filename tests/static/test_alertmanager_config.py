@@ -168,7 +168,12 @@ def ansible_playbook() -> str:
 
 
 def run_role(
-    steps: list[str], base: Path, extra: dict[str, Any], *, check: bool = True
+    steps: list[str],
+    base: Path,
+    extra: dict[str, Any],
+    *,
+    check: bool = True,
+    check_mode: bool = False,
 ) -> dict[str, Any]:
     """Run the alertmanager role's tasks/<step>.yml on localhost into `base` (json callback)."""
     work = base / ".ansible"
@@ -211,7 +216,7 @@ def run_role(
     }
     proc = subprocess.run(
         [ansible_playbook(), "-i", "localhost,", "-c", "local", str(work / "play.yml"),
-         "-e", f"@{work / 'vars.json'}"],
+         "-e", f"@{work / 'vars.json'}", *(["--check", "--diff"] if check_mode else [])],
         capture_output=True, text=True, env=env, timeout=600, check=False,
     )  # fmt: skip
     try:
@@ -465,6 +470,23 @@ def test_all_channels_with_alertmanager_025(all_channels_025: Deployed) -> None:
         "email",
     ]
     assert routes(debian_amtool, config, "alertname=Watchdog", "severity=none") == ["deadman"]
+
+
+def test_check_diff_never_shows_a_secret(tmp_path: Path, current_amtool: str) -> None:
+    """--check --diff on a fresh host, current and 0.25 layouts: no secret in the output."""
+    assert debian_amtool is not None
+    for version, amtool in (("0.34.1", current_amtool), ("0.25.0", debian_amtool)):
+        base = tmp_path / version
+        extra = {
+            **ALL_CHANNELS,
+            "alertmanager_version": version,
+            "alertmanager_amtool_binary": amtool,
+        }
+        result = run_role(["preflight", "configure"], base, extra, check_mode=True)
+        assert "alertmanager : Render the Alertmanager configuration" in changed_tasks(result)
+        for value in SECRETS.values():
+            assert value not in result["stdout"], (version, value)
+        assert not (base / "alertmanager").exists()
 
 
 # --------------------------------------------------------------------------- partial sets

@@ -68,6 +68,7 @@ def run_role(
     extra: dict[str, Any],
     *,
     check: bool = True,
+    check_mode: bool = False,
     dump: list[str] | None = None,
 ) -> dict[str, Any]:
     """Run tasks/<step>.yml of `role` on localhost into `base`; return the json callback output.
@@ -126,7 +127,7 @@ def run_role(
     }
     proc = subprocess.run(
         [ansible_playbook(), "-i", "localhost,", "-c", "local", str(work / "play.yml"),
-         "-e", f"@{work / 'vars.json'}"],
+         "-e", f"@{work / 'vars.json'}", *(["--check", "--diff"] if check_mode else [])],
         capture_output=True, text=True, env=env, timeout=600, check=False,
     )  # fmt: skip
     try:
@@ -420,6 +421,15 @@ def test_config_change_is_validated_before_it_is_live(tmp_path: Path) -> None:
     assert list(failed) == ["prometheus : Render the Prometheus configuration"], failed
     assert "failed to validate" in failed["prometheus : Render the Prometheus configuration"]["msg"]
     assert (tmp_path / "prometheus" / "prometheus.yml").read_text(encoding="utf-8") == deployed
+
+
+def test_check_mode_on_a_fresh_host(tmp_path: Path) -> None:
+    """--check --diff before anything exists: no failure, nothing written."""
+    assert promtool is not None
+    extra = {"prometheus_validate_with": "host", "prometheus_promtool_binary": promtool}
+    result = run_role("prometheus", ["preflight", "configure"], tmp_path, extra, check_mode=True)
+    assert "prometheus : Render the Prometheus configuration" in changed_tasks(result)
+    assert not (tmp_path / "prometheus").exists()
 
 
 # --------------------------------------------------------------------------- role conventions
