@@ -174,6 +174,7 @@ def run_role(
     *,
     check: bool = True,
     check_mode: bool = False,
+    after: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Run the alertmanager role's tasks/<step>.yml on localhost into `base` (json callback)."""
     work = base / ".ansible"
@@ -185,10 +186,15 @@ def run_role(
         "tasks": [
             {
                 "name": f"alertmanager {step}",
-                "ansible.builtin.include_role": {"name": "alertmanager", "tasks_from": step},
+                "ansible.builtin.include_role": {
+                    "name": "alertmanager",
+                    "tasks_from": step,
+                    "public": True,
+                },
             }
             for step in steps
         ]
+        + (after or [])
         # Handlers reload the container through Docker: there is none here.
         + [{"name": "stop before the handlers", "ansible.builtin.meta": "end_play"}],
     }
@@ -690,3 +696,20 @@ def test_container_task() -> None:
     assert container["memory"] == "{{ alertmanager_memory }}"
     handlers = role_file("handlers/main.yml")
     assert {h["listen"] for h in handlers} == {"alertmanager reload", "alertmanager restart"}
+
+
+def test_argument_specs_accept_the_defaults_and_all_channels(tmp_path: Path) -> None:
+    """validate_argument_spec on the templated defaults, as a converge does."""
+    names = list(role_file("defaults/main.yml"))
+    task = {
+        "name": "validate against argument_specs",
+        "ansible.builtin.validate_argument_spec": {
+            "argument_spec": "{{ (lookup('ansible.builtin.file', specs) | from_yaml)"
+            ".argument_specs.main.options }}",
+            "provided_arguments": "{{ dict(names | zip(query('ansible.builtin.vars', *names))) }}",
+        },
+        "vars": {"specs": str(ROLE / "meta" / "argument_specs.yml"), "names": names},
+        "no_log": True,
+    }
+    run_role(["preflight"], tmp_path, {}, after=[task])
+    run_role(["preflight"], tmp_path, ALL_CHANNELS, after=[task])

@@ -70,6 +70,7 @@ def run_role(
     check: bool = True,
     check_mode: bool = False,
     dump: list[str] | None = None,
+    after: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Run tasks/<step>.yml of `role` on localhost into `base`; return the json callback output.
 
@@ -101,6 +102,7 @@ def run_role(
             }
             for _ in range(1 if dump else 0)
         ]
+        + (after or [])
         # Handlers reload containers through Docker: there is none here.
         + [{"name": "stop before the handlers", "ansible.builtin.meta": "end_play"}],
     }
@@ -479,6 +481,26 @@ def test_defaults_match_argument_specs(role: str) -> None:
             assert templated, f"{name}: literal default missing from the spec"
         assert f"`{name}`" in readme, f"README does not document {name}"
     assert all(name.startswith(f"_{role}_") for name in role_file(role, "vars/main.yml"))
+
+
+def spec_validation_task(role: str) -> dict[str, Any]:
+    """validate_argument_spec on the role's templated defaults, as a converge does."""
+    specs = ROLES / role / "meta" / "argument_specs.yml"
+    names = list(role_file(role, "defaults/main.yml"))
+    return {
+        "name": "validate the defaults against argument_specs",
+        "ansible.builtin.validate_argument_spec": {
+            "argument_spec": "{{ (lookup('ansible.builtin.file', specs) | from_yaml)"
+            ".argument_specs.main.options }}",
+            "provided_arguments": "{{ dict(names | zip(query('ansible.builtin.vars', *names))) }}",
+        },
+        "vars": {"specs": str(specs), "names": names},
+    }
+
+
+@pytest.mark.parametrize("role", PIPELINE_ROLES)
+def test_argument_specs_accept_the_defaults(role: str, tmp_path: Path) -> None:
+    run_role(role, ["preflight"], tmp_path, {}, after=[spec_validation_task(role)])
 
 
 @pytest.mark.parametrize("role", PIPELINE_ROLES)
