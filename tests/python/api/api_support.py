@@ -39,6 +39,18 @@ class ApiUser:
         return {"Authorization": f"Bearer {self.key}"}
 
 
+def clone_database(admin_dsn: str, template: str, name: str) -> str:
+    """A new database copied from ``template`` (already migrated): much faster than
+    running the migrations for every test."""
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(
+            psycopg.sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                psycopg.sql.Identifier(name), psycopg.sql.Identifier(template)
+            )
+        )
+    return admin_dsn.rsplit("/", 1)[0] + "/" + name
+
+
 def admin_user(client: TestClient, admin_key: str) -> ApiUser:
     me = client.get("/v1/me", headers={"Authorization": f"Bearer {admin_key}"})
     assert me.status_code == 200, me.text

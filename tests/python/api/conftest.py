@@ -8,15 +8,13 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
-from api_support import ApiUser, admin_user, make_settings, make_user
+from api_support import ApiUser, admin_user, clone_database, make_settings, make_user
 from bbdash.watchlist_api import migrate
 from bbdash.watchlist_api.app import create_app
 from bbdash.watchlist_api.settings import Settings
 from fastapi.testclient import TestClient
 from postgres_server import create_database, drop_database
-from psycopg import sql
 
 _TEMPLATE = "api_template"
 _counter = itertools.count()
@@ -33,13 +31,7 @@ def api_template(pg_admin_dsn: str) -> str:
 def api_dsn(pg_admin_dsn: str, api_template: str) -> Iterator[str]:
     """A database already at the latest schema, private to one test."""
     name = f"api_{next(_counter)}"
-    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(api_template)
-            )
-        )
-    yield pg_admin_dsn.rsplit("/", 1)[0] + "/" + name
+    yield clone_database(pg_admin_dsn, api_template, name)
     drop_database(pg_admin_dsn, name)
 
 

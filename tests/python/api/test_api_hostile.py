@@ -4,11 +4,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from api_support import ApiUser, assert_problem, dump_tables, make_watchlist
+from api_support import (
+    ApiUser,
+    admin_user,
+    assert_problem,
+    clone_database,
+    dump_tables,
+    make_settings,
+    make_user,
+    make_watchlist,
+)
+from bbdash.watchlist_api.app import create_app
 from fastapi.testclient import TestClient
+from postgres_server import drop_database
 
 LIMIT = 256 * 1024  # the default BBDASH_API_MAX_BODY_BYTES
 
@@ -396,11 +408,34 @@ CASES: list[tuple[str, str, str, dict[str, Any], int]] = [
 ]
 
 
-@pytest.fixture
-def world(client: TestClient, alice: ApiUser, bob: ApiUser) -> Iterator[dict[str, Any]]:
-    wl = make_watchlist(client, alice)
-    make_watchlist(client, bob, "bob's")
-    yield {"wid": wl["id"], "uid": alice.id}
+@pytest.fixture(scope="module")
+def hostile(
+    pg_admin_dsn: str,
+    api_template: str,
+    secrets_dir: Path,
+    admin_key: str,
+    metrics_token: str,
+) -> Iterator[dict[str, Any]]:
+    """One database, app and set of users for the whole module: every case must leave
+    the tables exactly as they were (asserted), so sharing them is safe and saves a
+    database per case."""
+    del metrics_token
+    name = "api_hostile"
+    dsn = clone_database(pg_admin_dsn, api_template, name)
+    with TestClient(create_app(make_settings(dsn, secrets_dir))) as client:
+        admin = admin_user(client, admin_key)
+        alice = make_user(client, admin, "alice")
+        bob = make_user(client, admin, "bob")
+        wl = make_watchlist(client, alice)
+        make_watchlist(client, bob, "bob's")
+        yield {
+            "client": client,
+            "dsn": dsn,
+            "admin": admin,
+            "alice": alice,
+            "ids": {"wid": wl["id"], "uid": alice.id},
+        }
+    drop_database(pg_admin_dsn, name)
 
 
 @pytest.mark.parametrize(
@@ -409,27 +444,20 @@ def world(client: TestClient, alice: ApiUser, bob: ApiUser) -> Iterator[dict[str
     ids=[c[0] for c in CASES],
 )
 def test_hostile_request_is_refused_cleanly(
-    client: TestClient,
-    admin: ApiUser,
-    alice: ApiUser,
-    world: dict[str, Any],
-    api_dsn: str,
-    method: str,
-    path: str,
-    kwargs: dict[str, Any],
-    status: int,
+    hostile: dict[str, Any], method: str, path: str, kwargs: dict[str, Any], status: int
 ) -> None:
-    before = dump_tables(api_dsn)
+    client: TestClient = hostile["client"]
+    before = dump_tables(hostile["dsn"])
     kwargs = dict(kwargs)
-    caller = admin if kwargs.pop("as_admin", False) else alice
+    caller: ApiUser = hostile["admin"] if kwargs.pop("as_admin", False) else hostile["alice"]
     headers = {**caller.headers, **kwargs.pop("headers", {})}
-    response = client.request(method, path.format(**world), headers=headers, **kwargs)
+    response = client.request(method, path.format(**hostile["ids"]), headers=headers, **kwargs)
     body = assert_problem(response, status)
     if status == 422:
         # Validation errors name what was wrong.
         assert body["errors"], body
         assert all(e["field"] for e in body["errors"])
-    assert dump_tables(api_dsn) == before
+    assert dump_tables(hostile["dsn"]) == before
 
 
 def test_injection_text_in_a_valid_name_is_stored_verbatim(

@@ -22,7 +22,9 @@ class Listener:
         self.conn = psycopg.connect(dsn, autocommit=True)
         self.conn.execute(f"LISTEN {CHANNEL}")
 
-    def drain(self, timeout: float = 0.5) -> list[dict[str, Any]]:
+    def drain(self, timeout: float = 0.2) -> list[dict[str, Any]]:
+        # Notifications are delivered at commit, before the API answers: by the time a
+        # request returned they are on this socket, so a short wait suffices.
         messages = []
         for notify in self.conn.notifies(timeout=timeout):
             assert notify.channel == CHANNEL
