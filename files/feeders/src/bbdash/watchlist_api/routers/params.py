@@ -21,10 +21,17 @@ Limit = Annotated[int, Query(ge=1, le=200, description="Page size.")]
 After = Annotated[
     int, Query(ge=0, le=MAX_ID, description="Cursor: return ids greater than this (next_after).")
 ]
+
+
+def _clean_prefix(value: str | None) -> str | None:
+    # An absent parameter arrives as None; only text goes through the cleaning rules.
+    return None if value is None else clean_label(value)
+
+
 NamePrefix = Annotated[
     str | None,
     Query(min_length=1, max_length=100, description="Names starting with this."),
-    AfterValidator(clean_label),
+    AfterValidator(_clean_prefix),
 ]
 SymbolFilter = Annotated[
     str | None,
