@@ -220,7 +220,8 @@ def test_promtool_check_config_loads_the_rules(deployed: Path) -> None:
 
 def test_promtool_check_rules(deployed: Path) -> None:
     for path in sorted((deployed / "rules").glob("*.yml")):
-        proc = run_promtool("check", "rules", str(path))
+        # --lint-fatal: duplicate rules (same name and labels) fail too.
+        proc = run_promtool("check", "rules", "--lint-fatal", str(path))
         assert proc.returncode == 0, f"{path.name}: {proc.stdout}{proc.stderr}"
 
 
@@ -423,6 +424,38 @@ def test_config_change_is_validated_before_it_is_live(tmp_path: Path) -> None:
     assert list(failed) == ["prometheus : Render the Prometheus configuration"], failed
     assert "failed to validate" in failed["prometheus : Render the Prometheus configuration"]["msg"]
     assert (tmp_path / "prometheus" / "prometheus.yml").read_text(encoding="utf-8") == deployed
+
+
+def test_grafana_metrics_basic_auth(tmp_path: Path) -> None:
+    """With Grafana's metrics password in the vault: a 0640 file, password_file, no leak."""
+    assert promtool is not None
+    secret = "grafana-metrics-secret-42"
+    extra = {
+        "prometheus_validate_with": "host",
+        "prometheus_promtool_binary": promtool,
+        "vault_grafana_metrics_password": secret,
+    }
+    result = run_role("prometheus", ["preflight", "configure"], tmp_path, extra)
+    assert secret not in json.dumps(result)
+    password = tmp_path / "prometheus" / "secrets" / "grafana_password"
+    assert password.read_text(encoding="utf-8") == secret
+    info = password.stat()
+    assert (oct(info.st_mode & 0o777), info.st_uid, info.st_gid) == ("0o640", 0, 65534)
+    config_path = tmp_path / "prometheus" / "prometheus.yml"
+    assert secret not in config_path.read_text(encoding="utf-8")
+    jobs = {job["job_name"]: job for job in load_yaml(config_path)["scrape_configs"]}
+    assert jobs["grafana"]["basic_auth"] == {
+        "username": "metrics",
+        "password_file": "secrets/grafana_password",
+    }
+    assert all("basic_auth" not in job for name, job in jobs.items() if name != "grafana")
+    proc = run_promtool("check", "config", str(config_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # The password leaves the vault: the file goes, and so does basic auth.
+    extra.pop("vault_grafana_metrics_password")
+    run_role("prometheus", ["configure"], tmp_path, extra)
+    assert not password.exists()
+    assert "basic_auth" not in load_yaml(config_path)["scrape_configs"][4]
 
 
 def test_check_mode_on_a_fresh_host(tmp_path: Path) -> None:
