@@ -36,6 +36,9 @@ from typing import Any
 import pytest
 import yaml
 
+# The `docker run` stand-in is shared with the Prometheus tests (same folder).
+from test_prometheus_rules import docker_shim
+
 REPO = Path(__file__).resolve().parents[2]
 ROLES = REPO / "roles"
 ROLE = ROLES / "alertmanager"
@@ -448,6 +451,42 @@ def test_notification_templates_render(current_amtool: str) -> None:
         )  # fmt: skip
         assert proc.returncode == 0, f"{name}: {proc.stdout}{proc.stderr}"
         assert proc.stdout.strip(), name
+
+
+def test_validate_with_image_runs_amtool_from_the_image(
+    tmp_path: Path, monkeypatch: Any, current_amtool: str
+) -> None:
+    """The default validation: amtool in the Alertmanager image, through `docker run`.
+
+    No Docker here: a stand-in `docker` maps the mounts and runs an amtool from
+    this machine, so the test proves the command line (no pull, no network, the
+    templates and secrets mounted where the configuration names them).
+    """
+    bin_dir, log = docker_shim(tmp_path, {"amtool": current_amtool})
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    extra = {**ALL_CHANNELS, "alertmanager_validate_with": "image"}
+    run_role(["preflight", "configure"], tmp_path / "base", extra)
+    calls = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    assert len(calls) == 1
+    call = calls[0]
+    assert call["image"] == "prom/alertmanager:v0.34.1"
+    assert {"--rm", "--pull=never", "--network=none", "--entrypoint=amtool"} <= set(call["flags"])
+    assert call["args"] == ["check-config", "/etc/alertmanager/alertmanager.yml"]
+    assert {m[1] for m in call["mounts"]} == {
+        "/etc/alertmanager/templates", "/etc/alertmanager/secrets", "/etc/alertmanager/alertmanager.yml",
+    }  # fmt: skip
+    config = load_yaml(tmp_path / "base" / "alertmanager" / "alertmanager.yml")
+    assert config["templates"] == ["/etc/alertmanager/templates/*.tmpl"]
+    secret_paths = {
+        value
+        for receiver in config["receivers"]
+        for configs in receiver.values()
+        if isinstance(configs, list)
+        for entry in configs
+        for key, value in entry.items()
+        if key.endswith("_file")
+    }
+    assert secret_paths and all(p.startswith("/etc/alertmanager/secrets/") for p in secret_paths)
 
 
 # --------------------------------------------------------------------------- Alertmanager 0.25

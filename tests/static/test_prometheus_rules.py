@@ -458,6 +458,75 @@ def test_grafana_metrics_basic_auth(tmp_path: Path) -> None:
     assert "basic_auth" not in load_yaml(config_path)["scrape_configs"][4]
 
 
+DOCKER_SHIM = """#!{python}
+# Test stand-in for `docker run --rm ... --entrypoint=TOOL -v SRC:DST:ro ... IMAGE ARGS`:
+# maps each DST under a scratch root (a symlink to SRC), runs TOOL from this machine
+# with ARGS rewritten onto that root, and logs the call. Only `run` is supported.
+import json, os, subprocess, sys, tempfile
+args = sys.argv[1:]
+assert args[0] == "run", args
+flags, mounts, i = [], [], 1
+while args[i].startswith("-"):
+    if args[i] == "-v":
+        mounts.append(args[i + 1].split(":")); i += 2
+    else:
+        flags.append(args[i]); i += 1
+image, rest = args[i], args[i + 1:]
+tool = next(f.split("=", 1)[1] for f in flags if f.startswith("--entrypoint="))
+root = tempfile.mkdtemp()
+for src, dst, *_ in mounts:
+    os.makedirs(os.path.dirname(root + dst), exist_ok=True)
+    os.symlink(src, root + dst)
+mapped = [root + a if any(a.startswith(m[1]) for m in mounts) else a for a in rest]
+with open({log!r}, "a") as log:
+    log.write(json.dumps({{"flags": flags, "mounts": mounts, "image": image, "args": rest}}) + "\\n")
+sys.exit(subprocess.run([{tools!r}[tool], *mapped]).returncode)
+"""
+
+
+def docker_shim(tmp_path: Path, tools: dict[str, str]) -> tuple[Path, Path]:
+    """A `docker` stand-in on a private PATH directory; returns (bin dir, call log)."""
+    bin_dir, log = tmp_path / "shim-bin", tmp_path / "docker-calls.jsonl"
+    bin_dir.mkdir()
+    shim = bin_dir / "docker"
+    shim.write_text(
+        DOCKER_SHIM.format(python=sys.executable, log=str(log), tools=tools), encoding="utf-8"
+    )
+    shim.chmod(0o755)
+    return bin_dir, log
+
+
+def test_validate_with_image_runs_promtool_from_the_image(tmp_path: Path, monkeypatch: Any) -> None:
+    """The default validation: promtool in the Prometheus image, through `docker run`.
+
+    No Docker here: a stand-in `docker` maps the mounts and runs this machine's
+    promtool, so the test proves the command line (no pull, no network, the
+    rules and secrets mounted where the configuration looks for them).
+    """
+    assert promtool is not None
+    bin_dir, log = docker_shim(tmp_path, {"promtool": promtool})
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    base = tmp_path / "base"
+    run_role("prometheus", ["preflight", "configure"], base, {})
+    calls = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    assert len(calls) == 8, "7 rule files, then the configuration"
+    for call in calls:
+        assert call["image"] == "prom/prometheus:v3.13.4"
+        assert {"--rm", "--pull=never", "--network=none", "--entrypoint=promtool"} <= set(
+            call["flags"]
+        )
+    assert [c["args"][:2] for c in calls] == [["check", "rules"]] * 7 + [["check", "config"]]
+    config_call = calls[-1]
+    assert {m[1] for m in config_call["mounts"]} == {
+        "/etc/prometheus/rules", "/etc/prometheus/secrets", "/etc/prometheus/prometheus.yml",
+    }  # fmt: skip
+    # A configuration promtool rejects fails the same way through the image.
+    result = run_role(
+        "prometheus", ["configure"], base, {"prometheus_scrape_timeout": "5m"}, check=False
+    )
+    assert list(failed_tasks(result)) == ["prometheus : Render the Prometheus configuration"]
+
+
 def test_check_mode_on_a_fresh_host(tmp_path: Path) -> None:
     """--check --diff before anything exists: no failure, nothing written."""
     assert promtool is not None
