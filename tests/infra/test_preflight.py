@@ -21,10 +21,20 @@ def _inventory(tmp: Path, host: str, *, with_vault: bool) -> Path:
     shutil.copytree(REPO / "inventories" / "local", tmp / "inv")
     if not with_vault:
         (tmp / "inv" / "group_vars" / "all" / "vault.yml").unlink(missing_ok=True)
-    hosts = {"all": {"children": {"bloomberg": {"hosts": {host: {
-        "ansible_connection": "community.docker.docker",
-        "ansible_python_interpreter": "/usr/bin/python3",
-    }}}}}}
+    hosts = {
+        "all": {
+            "children": {
+                "bloomberg": {
+                    "hosts": {
+                        host: {
+                            "ansible_connection": "community.docker.docker",
+                            "ansible_python_interpreter": "/usr/bin/python3",
+                        }
+                    }
+                }
+            }
+        }
+    }
     (tmp / "inv" / "hosts.yml").write_text(yaml.safe_dump(hosts))
     return tmp / "inv" / "hosts.yml"
 
@@ -33,7 +43,12 @@ def _site(inventory: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
     return subprocess.run(
         ["ansible-playbook", "-i", str(inventory), str(REPO / "playbooks" / "site.yml"), *extra],
-        capture_output=True, text=True, timeout=600, cwd=REPO, env=env, check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+        env=env,
+        check=False,
     )
 
 
@@ -53,8 +68,11 @@ def test_missing_vault_secret(tmp_path: Path, host_name: str) -> None:
 
 
 def test_missing_admin_ssh_key(tmp_path: Path, host_name: str) -> None:
-    result = _site(_inventory(tmp_path, host_name, with_vault=True),
-                   "-e", '{"common_admin_ssh_public_keys": []}')
+    result = _site(
+        _inventory(tmp_path, host_name, with_vault=True),
+        "-e",
+        '{"common_admin_ssh_public_keys": []}',
+    )
     _assert_stopped_unchanged(result, "common_admin_ssh_public_keys is empty")
 
 
@@ -63,10 +81,15 @@ def focal_host() -> Iterator[str]:
     """A throwaway machine that says it is Ubuntu 20.04 (not supported)."""
     name = "bbdash-verify-focal"
     subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
-    subprocess.run(["docker", "run", "-d", "--name", name, "bbdash-offline/debian:bookworm",
-                    "sleep", "600"], check=True, capture_output=True)
-    release = ('NAME="Ubuntu"\nVERSION="20.04.6 LTS (Focal Fossa)"\nID=ubuntu\nID_LIKE=debian\n'
-               'VERSION_ID="20.04"\nVERSION_CODENAME=focal\n')
+    subprocess.run(
+        ["docker", "run", "-d", "--name", name, "bbdash-offline/debian:bookworm", "sleep", "600"],
+        check=True,
+        capture_output=True,
+    )
+    release = (
+        'NAME="Ubuntu"\nVERSION="20.04.6 LTS (Focal Fossa)"\nID=ubuntu\nID_LIKE=debian\n'
+        'VERSION_ID="20.04"\nVERSION_CODENAME=focal\n'
+    )
     lsb = "DISTRIB_ID=Ubuntu\nDISTRIB_RELEASE=20.04\nDISTRIB_CODENAME=focal\n"
     script = f"printf '%s' '{release}' > /etc/os-release; printf '%s' '{lsb}' > /etc/lsb-release"
     subprocess.run(["docker", "exec", name, "sh", "-c", script], check=True)
