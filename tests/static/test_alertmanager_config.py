@@ -363,9 +363,10 @@ def smtp_without_password(
 
 def test_all_channels_config_is_valid(all_channels: Deployed, current_amtool: str) -> None:
     out = check_config(current_amtool, all_channels.config)
-    assert "7 receivers" in out
+    assert "12 receivers" in out
+    channels = ["telegram", "email", "discord", "slack", "webhook"]
     assert receiver_names(all_channels.config) == [
-        "null", "telegram", "email", "discord", "slack", "webhook", "deadman",
+        "null", *channels, *(f"price-{c}" for c in channels), "deadman",
     ]  # fmt: skip
 
 
@@ -382,13 +383,16 @@ def test_all_channels_routing(all_channels: Deployed, current_amtool: str) -> No
     # No severity at all (a Grafana rule without labels): the fallback channel.
     assert routes(current_amtool, config, "alertname=GrafanaRule") == ["telegram"]
     price = ["alertname=PriceAlert", "severity=warning", "symbol=BTC/USDT", "rule_id=7"]
+    # Price alerts: the same channels through receivers that never send "resolved".
     assert routes(current_amtool, config, *price, "channel=webhook") == [
-        "webhook",
-        "discord",
-        "slack",
-    ]
-    assert routes(current_amtool, config, *price, "channel=telegram") == ["telegram"]
-    assert routes(current_amtool, config, *price, "channel=email") == ["email"]
+        "price-webhook", "price-discord", "price-slack",
+    ]  # fmt: skip
+    assert routes(current_amtool, config, *price, "channel=telegram") == ["price-telegram"]
+    assert routes(current_amtool, config, *price, "channel=email") == ["price-email"]
+    assert routes(current_amtool, config, *price, "channel=sms") == ["price-telegram"]
+    receivers = {r["name"]: r for r in load_yaml(config)["receivers"]}
+    assert receivers["telegram"]["telegram_configs"][0]["send_resolved"] is True
+    assert receivers["price-telegram"]["telegram_configs"][0]["send_resolved"] is False
     assert routes(current_amtool, config, "alertname=Watchdog", "severity=none") == ["deadman"]
 
 
@@ -540,6 +544,9 @@ def test_check_diff_never_shows_a_secret(tmp_path: Path, current_amtool: str) ->
 def test_no_channel(no_channel: Deployed, current_amtool: str) -> None:
     check_config(current_amtool, no_channel.config)
     assert receiver_names(no_channel.config) == ["null"]
+    assert routes(current_amtool, no_channel.config, "alertname=PriceAlert", "channel=sms") == [
+        "null"
+    ]
     for labels in (
         ["alertname=X", "severity=critical"],
         ["alertname=PriceAlert", "channel=telegram"],
@@ -555,11 +562,11 @@ def test_no_channel(no_channel: Deployed, current_amtool: str) -> None:
 def test_only_telegram(only_telegram: Deployed, current_amtool: str) -> None:
     config = only_telegram.config
     check_config(current_amtool, config)
-    assert receiver_names(config) == ["null", "telegram"]
+    assert receiver_names(config) == ["null", "telegram", "price-telegram"]
     # critical asks for telegram and email: email is disabled, telegram remains.
     assert routes(current_amtool, config, "alertname=X", "severity=critical") == ["telegram"]
     price = ["alertname=PriceAlert", "severity=warning", "symbol=AAPL", "rule_id=1"]
-    assert routes(current_amtool, config, *price, "channel=telegram") == ["telegram"]
+    assert routes(current_amtool, config, *price, "channel=telegram") == ["price-telegram"]
     # The user chose email or a webhook for this rule, and none is configured: dropped.
     assert routes(current_amtool, config, *price, "channel=email") == ["null"]
     assert routes(current_amtool, config, *price, "channel=webhook") == ["null"]
@@ -574,7 +581,7 @@ def test_missing_smtp_password_disables_email(
 ) -> None:
     config = smtp_without_password.config
     check_config(current_amtool, config)
-    assert receiver_names(config) == ["null", "telegram"]
+    assert receiver_names(config) == ["null", "telegram", "price-telegram"]
     assert routes(current_amtool, config, "alertname=X", "severity=critical") == ["telegram"]
     assert "smtp_auth_password" not in smtp_without_password.secrets()
     text = "\n".join(warnings(smtp_without_password.result))
@@ -604,7 +611,9 @@ def test_disabling_a_channel_removes_its_secret(tmp_path: Path, current_amtool: 
     assert [p.name for p in (tmp_path / "alertmanager" / "secrets").iterdir()] == [
         "telegram_bot_token"
     ]
-    assert receiver_names(tmp_path / "alertmanager" / "alertmanager.yml") == ["null", "telegram"]
+    assert receiver_names(tmp_path / "alertmanager" / "alertmanager.yml") == [
+        "null", "telegram", "price-telegram",
+    ]  # fmt: skip
 
 
 def test_invalid_config_never_goes_live(tmp_path: Path, current_amtool: str) -> None:
