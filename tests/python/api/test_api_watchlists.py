@@ -327,3 +327,19 @@ class TestDeclarativeSync:
         body = assert_problem(response, 422)
         assert body["errors"][0]["field"].startswith("items")
         assert_problem(client.get(self.URL, headers=alice.headers), 404)
+
+
+def test_rename_onto_an_existing_name_is_409_and_changes_nothing(
+    client: TestClient, alice: ApiUser
+) -> None:
+    make_watchlist(client, alice, "first", items=[])
+    second = make_watchlist(client, alice, "second", items=[])
+    clash = client.patch(
+        f"/v1/watchlists/{second['id']}",
+        json={"name": "first", "version": second["version"]},
+        headers=alice.headers,
+    )
+    assert assert_problem(clash, 409)["type"].endswith("duplicate")
+    after = client.get(f"/v1/watchlists/{second['id']}", headers=alice.headers).json()
+    assert after["name"] == "second"
+    assert after["version"] == second["version"]

@@ -69,11 +69,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Routes are matched in order: the hot ones (watchlist reads) go first.
     for module in (watchlists, alert_rules, layouts, users, meta):
         app.include_router(module.router)
-    _declare_security(app)
+    _finish_openapi(app)
     return app
 
 
-def _declare_security(app: FastAPI) -> None:
+def _finish_openapi(app: FastAPI) -> None:
     """Finish the OpenAPI document: the API-key schemes on every operation but the
     public ones (auth is a plain dependency, which FastAPI cannot describe on its own),
     and every error response as application/problem+json."""
