@@ -29,6 +29,7 @@ for one named alert rule. Watchlists absent from the inventory are left alone
 Modules: ``app`` (factory), ``settings``, ``db`` (pool, injected), ``auth``,
 ``problems`` (RFC 9457), ``limits`` (413), ``metrics``, ``notify``,
 ``concurrency`` (ETag / If-Match), ``symbols``, ``text`` (input hygiene),
-``schemas`` (pydantic), ``queries`` (SQL), ``routers`` (one per resource),
+``schemas`` (pydantic), ``queries`` (SQL; ``queries.watchlist_sync`` the sync),
+``routers`` (one per resource),
 ``migrate`` and ``__main__`` (entry point).
 """

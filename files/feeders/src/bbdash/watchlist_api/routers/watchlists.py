@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response
 from bbdash.watchlist_api.auth import CurrentCaller
 from bbdash.watchlist_api.concurrency import expected_version
 from bbdash.watchlist_api.problems import not_found
+from bbdash.watchlist_api.queries import watchlist_sync
 from bbdash.watchlist_api.queries import watchlists as q
 from bbdash.watchlist_api.responses import json_response, no_content
 from bbdash.watchlist_api.routers.params import (
@@ -135,7 +136,7 @@ async def sync_watchlist(
     report truthfully; a repeat of the same call answers ``changed: false`` and writes
     nothing. With ``dry_run=true`` the change is computed and rolled back."""
     async with caller.db.write(rollback=dry_run) as conn:
-        outcome = await q.sync(
+        outcome = await watchlist_sync.sync(
             conn,
             caller.user_id,
             name,
