@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_VAULT_PASSWORD_FILE ?= $(CURDIR)/.cache/local/vault-pass
 PYTHON ?= python3
 
-.PHONY: help demo test deps venv images secrets lint unit static molecule molecule-destroy demo-destroy rerun bench clean
+.PHONY: help demo test deps venv images secrets lint unit flux-checker molecule molecule-destroy demo-destroy rerun bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -23,6 +23,14 @@ test: lint unit molecule ## Everything CI runs: lint, unit and static tests, the
 deps: ## Install the system packages the tests need (Debian/Ubuntu, as root)
 	bash tests/deps.sh
 	bash tests/images/ensure-docker.sh
+
+# Flux's own parser and type checker (WebAssembly, run by node) for the
+# dashboards' queries: InfluxDB itself cannot be installed here.
+FLUX_LSP := .cache/flux-lsp/node_modules/@influxdata/flux-lsp-browser/package.json
+$(FLUX_LSP):
+	npm install --silent --no-audit --no-fund --prefix .cache/flux-lsp @influxdata/flux-lsp-browser@0.8.40
+
+flux-checker: $(FLUX_LSP) ## Install the Flux type checker used by the dashboard tests
 
 $(BIN)/.installed: requirements-dev.txt files/feeders/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,8 +56,8 @@ lint: venv secrets ## yamllint, ansible-lint (production profile), syntax check,
 	ruff check files/feeders tests bench
 	ruff format --check files/feeders tests bench
 
-unit: venv deps ## Python tests (real PostgreSQL) and static checks of roles, configs, dashboards
-	pytest tests/python tests/static -q
+unit: venv deps flux-checker ## Python tests (real PostgreSQL) and static checks of roles, configs, dashboards
+	pytest tests/python tests/static -q --durations=15
 
 molecule: venv images secrets ## The full molecule sequence against the offline test host
 	molecule test -s default

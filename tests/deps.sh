@@ -11,3 +11,6 @@ apt_install \
   nginx-light \
   openssh-client nmap lynis \
   wrk
+# node runs Flux's type checker; the machine image may already carry a
+# node with its own npm (which Debian's npm package would conflict with).
+command -v npm >/dev/null || apt_install nodejs npm

@@ -30,6 +30,16 @@ build_rootfs_image() {  # name, packages, variant, cmd, keep apt lists (yes/no)
   debootstrap --variant="$variant" --include="$packages" bookworm "$rootfs" "$mirror" >"$rootfs.log" 2>&1 \
     || { tail -n 30 "$rootfs.log" >&2; return 1; }
   rm -f "$rootfs.log"
+  # A fresh VPS also follows security updates (unattended-upgrades and
+  # lynis look for them).
+  if [ "$variant_keep_lists" = yes ]; then
+    local security
+    security=$(debian_security_mirror)
+    if [ -n "$security" ]; then
+      printf 'deb %s bookworm-security main\n' "$security" >> "$rootfs/etc/apt/sources.list"
+      chroot "$rootfs" apt-get update -qq >/dev/null 2>&1 || true
+    fi
+  fi
   # Trust the machine's extra CAs so HTTPS to the package registries works
   # from inside (read at build time, never stored in the repository).
   copy_machine_cas "$rootfs/usr/local/share/ca-certificates"

@@ -19,6 +19,12 @@ debian_mirror() {
   printf '%s\n' "$uri"
 }
 
+# The machine's Debian security mirror (empty when it has none).
+debian_security_mirror() {
+  grep -h '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null \
+    | awk '{print $2}' | grep -- '-security' | head -n1 || true
+}
+
 # Hash of every file that goes into an image, so unchanged inputs skip the build.
 inputs_hash() {
   cat "$@" | sha256sum | cut -c1-16
