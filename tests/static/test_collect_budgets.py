@@ -1,0 +1,306 @@
+"""The collection roles' budget preflight computes exactly what the services compute.
+
+The market feeder refuses at start a CoinGecko configuration over its monthly
+budget (`bbdash.market_feeder.config.coingecko_monthly_calls`); the news feeder
+refuses CryptoPanic and NewsAPI intervals over their quotas
+(`bbdash.news_feeder.config`). The roles mirror those formulas in Jinja
+(`vars/main.yml`) so that such a configuration never reaches the host. Here
+Ansible itself evaluates the roles' expressions for many values (one
+ansible-playbook run, connection local), and each result must equal the
+Python function's; then the real preflight tasks run at the boundary, where
+the last accepted and the first refused interval meet.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bbdash.market_feeder.config import (
+    SECONDS_PER_MONTH,
+    CoinGeckoSettings,
+    coingecko_monthly_calls,
+)
+from bbdash.news_feeder.config import MONTH_S, CryptoPanicSettings, NewsApiSettings
+
+REPO = Path(__file__).resolve().parents[2]
+ROLES = REPO / "roles"
+PLAYBOOK = REPO / ".venv" / "bin" / "ansible-playbook"
+
+INTERVALS = [10, 10.5, 29.99, 60, 61.7, 267, 268, 268.84, 300, 301, 997, 3600, 86400, 2678399,
+             2678400, 2678401, 1e7]  # fmt: skip
+PAGES = [1, 7, 100, 250]
+COINS = [1, 99, 250, 251, 12345]
+BUDGETS = [10_000, 3]
+NEWS_INTERVALS = [0.5, 59, 100, 864, 865, 1800, 25920, 86399, 86400, 86401, 1e6]
+QUOTAS = [1, 99, 100, 3000, 2592000]
+
+
+def _coingecko_cases() -> list[dict[str, Any]]:
+    cases = [
+        {"interval_s": i, "per_page": p, "max_coins": c, "enabled": True, "monthly_budget": b}
+        for i in INTERVALS
+        for p in PAGES
+        for c in COINS
+        for b in BUDGETS
+        if b == BUDGETS[0] or i == INTERVALS[0]
+    ]
+    cases += [
+        {"interval_s": 60, "per_page": 250, "max_coins": 250, "enabled": False, "monthly_budget": 1}
+    ]
+    return cases
+
+
+def _news_cases() -> list[dict[str, Any]]:
+    return [
+        {"interval_s": i, "categories": ["business", "technology", "general"][:n], "limit": q}
+        for i in NEWS_INTERVALS
+        for n in (1, 2, 3)
+        for q in QUOTAS
+    ]
+
+
+def _run(playbook: str, extra: dict[str, Any], tmp: Path) -> subprocess.CompletedProcess[str]:
+    (tmp / "play.yml").write_text(playbook, encoding="utf-8")
+    (tmp / "extra.json").write_text(json.dumps(extra), encoding="utf-8")
+    env = {
+        **os.environ,
+        "ANSIBLE_ROLES_PATH": str(ROLES),
+        "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default",
+        "ANSIBLE_RETRY_FILES_ENABLED": "false",
+        "ANSIBLE_NOCOLOR": "1",
+    }
+    env.pop("ANSIBLE_VAULT_PASSWORD_FILE", None)
+    return subprocess.run(
+        [
+            str(PLAYBOOK),
+            "-i",
+            "localhost,",
+            "-c",
+            "local",
+            "-e",
+            f"@{tmp / 'extra.json'}",
+            "-e",
+            f"ansible_python_interpreter={sys.executable}",
+            str(tmp / "play.yml"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp,
+        timeout=600,
+        check=False,
+    )
+
+
+EVALUATE = """
+- name: Evaluate the roles' budget expressions
+  hosts: localhost
+  gather_facts: false
+  vars_files:
+    - {roles}/market_feeder/vars/main.yml
+    - {roles}/news_feeder/vars/main.yml
+  tasks:
+    - name: CoinGecko calls a month, and the smallest interval that fits
+      ansible.builtin.debug:
+        msg: "{{{{ [_market_feeder_coingecko_monthly_calls | int,
+                   _market_feeder_coingecko_min_interval_s | int] }}}}"
+      loop: "{{{{ coingecko_cases }}}}"
+      register: coingecko
+      vars:
+        market_feeder_coingecko_enabled: "{{{{ item.enabled }}}}"
+        market_feeder_coingecko_interval_s: "{{{{ item.interval_s }}}}"
+        market_feeder_coingecko_per_page: "{{{{ item.per_page }}}}"
+        market_feeder_coingecko_max_coins: "{{{{ item.max_coins }}}}"
+        market_feeder_coingecko_monthly_budget: "{{{{ item.monthly_budget }}}}"
+
+    - name: CryptoPanic requests a month and NewsAPI requests a day
+      ansible.builtin.debug:
+        msg: "{{{{ [_news_feeder_cryptopanic_requests_per_month | int,
+                   _news_feeder_cryptopanic_min_interval_s | int,
+                   _news_feeder_newsapi_requests_per_day | int,
+                   _news_feeder_newsapi_min_interval_s | int] }}}}"
+      loop: "{{{{ news_cases }}}}"
+      register: news
+      vars:
+        news_feeder_cryptopanic_interval_s: "{{{{ item.interval_s }}}}"
+        news_feeder_cryptopanic_monthly_quota: "{{{{ item.limit }}}}"
+        news_feeder_newsapi_interval_s: "{{{{ item.interval_s }}}}"
+        news_feeder_newsapi_categories: "{{{{ item.categories }}}}"
+        news_feeder_newsapi_daily_limit: "{{{{ item.limit }}}}"
+
+    - name: Write the results
+      ansible.builtin.copy:
+        content: >-
+          {{{{ {{'coingecko': coingecko.results | map(attribute='msg') | list,
+                'news': news.results | map(attribute='msg') | list}} | to_json }}}}
+        dest: "{out}"
+        mode: "0644"
+"""
+
+
+@pytest.fixture(scope="module")
+def evaluated() -> dict[str, list[list[int]]]:
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        out = tmp / "results.json"
+        result = _run(
+            EVALUATE.format(roles=ROLES, out=out),
+            {"coingecko_cases": _coingecko_cases(), "news_cases": _news_cases()},
+            tmp,
+        )
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        return json.loads(out.read_text(encoding="utf-8"))
+
+
+def test_coingecko_calls_equal_the_service_function(evaluated: dict[str, Any]) -> None:
+    cases = _coingecko_cases()
+    assert len(evaluated["coingecko"]) == len(cases)
+    for case, (calls, minimum) in zip(cases, evaluated["coingecko"], strict=True):
+        settings = CoinGeckoSettings(**case)
+        assert calls == coingecko_monthly_calls(settings), case
+        assert calls == coingecko_monthly_calls(case), case  # the mapping form too
+        # The smallest interval the role's message names fits the budget, and one
+        # second less does not (none fits when one poll alone is over budget).
+        per_poll = math.ceil(case["max_coins"] / case["per_page"])
+        budget = case["monthly_budget"]
+        if per_poll > budget:
+            assert minimum == 0, case
+            continue
+
+        def fits(interval: float, per_poll: int = per_poll, budget: int = budget) -> bool:
+            return math.ceil(SECONDS_PER_MONTH / interval) * per_poll <= budget
+
+        assert fits(minimum), case
+        assert minimum == 1 or not fits(minimum - 1), case
+
+
+def test_news_budgets_equal_the_service_functions(evaluated: dict[str, Any]) -> None:
+    cases = _news_cases()
+    assert len(evaluated["news"]) == len(cases)
+    for case, (per_month, cp_min, per_day, na_min) in zip(cases, evaluated["news"], strict=True):
+        cryptopanic = CryptoPanicSettings(interval_s=case["interval_s"])
+        newsapi = NewsApiSettings(interval_s=case["interval_s"], categories=case["categories"])
+        assert per_month == cryptopanic.requests_per_month(), case
+        assert per_day == newsapi.requests_per_day(), case
+        # The intervals the roles' messages name fit, and one second less does not.
+        limit, n = case["limit"], len(case["categories"])
+
+        def cp_fits(interval: float, limit: int = limit) -> bool:
+            return math.ceil(MONTH_S / interval) <= limit
+
+        def na_fits(interval: float, limit: int = limit, n: int = n) -> bool:
+            return math.ceil(86_400 / interval) * n <= limit
+
+        assert cp_fits(cp_min), case
+        assert cp_min == 1 or not cp_fits(cp_min - 1), case
+        if n > limit:
+            assert na_min == 0, case
+        else:
+            assert na_fits(na_min), case
+            assert na_min == 1 or not na_fits(na_min - 1), case
+
+
+PREFLIGHT = """
+- name: Run a role's preflight
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Preflight
+      ansible.builtin.include_role:
+        name: "{role}"
+        tasks_from: preflight.yml
+"""
+
+BASE = {
+    "bloomberg_base_dir": "/opt/bloomberg",
+    "docker_network_name": "bloomberg-net",
+    "vault_postgres_feeder_password": "preflight-test-password",
+}
+
+
+def _preflight(role: str, variables: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    with tempfile.TemporaryDirectory() as name:
+        return _run(PREFLIGHT.format(role=role), {**BASE, **variables}, Path(name))
+
+
+@pytest.mark.parametrize(
+    ("interval", "accepted"),
+    [(300, True), (268, True), (267, False), (60, False)],
+)
+def test_market_preflight_refuses_what_the_service_refuses(interval: int, accepted: bool) -> None:
+    calls = coingecko_monthly_calls({"interval_s": interval})
+    assert (calls <= 10_000) is accepted  # the service's own verdict
+    result = _preflight("market_feeder", {"market_feeder_coingecko_interval_s": interval})
+    assert (result.returncode == 0) is accepted, result.stdout[-2000:]
+    if not accepted:
+        assert f"CoinGecko: {calls} calls a month" in result.stdout
+        assert "market_feeder_coingecko_interval_s to at" in result.stdout
+        assert "least 268" in result.stdout
+
+
+def test_market_preflight_skips_the_budget_in_demo_mode() -> None:
+    result = _preflight(
+        "market_feeder",
+        {"market_feeder_coingecko_interval_s": 10, "market_feeder_demo_enabled": True},
+    )
+    assert result.returncode == 0, result.stdout[-2000:]
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        (
+            {"news_feeder_newsapi_key": "k", "news_feeder_newsapi_interval_s": 600},
+            "set news_feeder_newsapi_interval_s to 864 or more",
+        ),
+        (
+            {"news_feeder_cryptopanic_token": "t", "news_feeder_cryptopanic_interval_s": 300},
+            "set news_feeder_cryptopanic_interval_s to 864 or more",
+        ),
+        ({"news_feeder_rss_interval_s": 60}, "set it to 120 or more"),
+    ],
+)
+def test_news_preflight_refuses_over_budget(variables: dict[str, Any], message: str) -> None:
+    result = _preflight("news_feeder", variables)
+    assert result.returncode != 0
+    assert message in " ".join(result.stdout.split())
+    # Secrets are never printed, even in a failure.
+    for value in ("preflight-test-password",):
+        assert value not in result.stdout
+
+
+def test_news_preflight_accepts_the_defaults_with_keys() -> None:
+    result = _preflight(
+        "news_feeder", {"news_feeder_newsapi_key": "k", "news_feeder_cryptopanic_token": "t"}
+    )
+    assert result.returncode == 0, result.stdout[-2000:]
+
+
+def test_defaults_fit_every_budget() -> None:
+    market = yaml.safe_load((ROLES / "market_feeder" / "defaults" / "main.yml").read_text())
+    news = yaml.safe_load((ROLES / "news_feeder" / "defaults" / "main.yml").read_text())
+    calls = coingecko_monthly_calls(
+        {
+            "interval_s": market["market_feeder_coingecko_interval_s"],
+            "per_page": market["market_feeder_coingecko_per_page"],
+            "max_coins": market["market_feeder_coingecko_max_coins"],
+        }
+    )
+    assert calls == 8928 <= market["market_feeder_coingecko_monthly_budget"] == 10_000
+    newsapi = NewsApiSettings(
+        interval_s=news["news_feeder_newsapi_interval_s"],
+        categories=news["news_feeder_newsapi_categories"],
+    )
+    assert newsapi.requests_per_day() <= news["news_feeder_newsapi_daily_limit"] == 100
+    cryptopanic = CryptoPanicSettings(interval_s=news["news_feeder_cryptopanic_interval_s"])
+    assert cryptopanic.requests_per_month() <= news["news_feeder_cryptopanic_monthly_quota"]
