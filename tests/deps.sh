@@ -8,7 +8,7 @@ apt_install \
   docker.io debootstrap \
   postgresql \
   prometheus prometheus-alertmanager \
-  nginx-light \
+  nginx-light prometheus-node-exporter \
   openssh-client nmap lynis \
   wrk
 # node runs Flux's type checker; the machine image may already carry a
