@@ -1,0 +1,435 @@
+"""The influxdb role without a host: its defaults against the seed (buckets and
+retention, limits), its input checks (what InfluxDB would refuse stops in
+preflight, naming the variable), its planning filters (idempotent: what
+matches produces no call) and its downsampling Flux (known buckets only;
+parsed and type-checked by Flux itself when the Flux WebAssembly is installed)."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import importlib.util
+import re
+from pathlib import Path
+from typing import Any
+
+import grafana_flux_wasm
+import jinja2
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+ROLE = ROOT / "roles" / "influxdb"
+DEFAULTS = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+DAY = 86400
+
+_spec = importlib.util.spec_from_file_location(
+    "influxdb_filters", ROLE / "filter_plugins" / "influxdb.py"
+)
+assert _spec is not None and _spec.loader is not None
+F = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(F)
+
+# The seed's "Rétention des Données" table.
+SEED_RETENTION = {
+    "markets": 7 * DAY,
+    "markets_5min": 30 * DAY,
+    "markets_1h": 365 * DAY,
+    "news": 90 * DAY,
+    "infra": 15 * DAY,
+    "custom": 0,
+}
+
+
+def test_buckets_are_the_seeds_table() -> None:
+    got = {b["name"]: F.duration_seconds(b["retention"]) for b in DEFAULTS["influxdb_buckets"]}
+    assert got == SEED_RETENTION
+    assert DEFAULTS["influxdb_org"] == "bloomberg"
+
+
+def test_limits_are_the_seeds() -> None:
+    assert (float(DEFAULTS["influxdb_cpus"]), DEFAULTS["influxdb_memory"]) == (2.0, "3g")
+    postgres = yaml.safe_load((ROOT / "roles" / "postgres" / "defaults" / "main.yml").read_text())
+    assert (float(postgres["postgres_cpus"]), postgres["postgres_memory"]) == (0.5, "512m")
+
+
+def test_image_is_a_pinned_2x() -> None:
+    assert re.fullmatch(r"influxdb:2\.\d+\.\d+", DEFAULTS["influxdb_image"])
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("7d", 7 * DAY),
+        ("1h30m", 5400),
+        ("365d", 365 * DAY),
+        ("2w", 14 * DAY),
+        ("infinite", 0),
+        ("0", 0),
+        (0, 0),
+        (3600, 3600),
+    ],
+)
+def test_durations(text: Any, seconds: int) -> None:
+    assert F.duration_seconds(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["7 days", "1y", "-1h", "h", "1.5h", True])
+def test_invalid_durations(text: Any) -> None:
+    with pytest.raises(F.AnsibleFilterError, match="invalid duration"):
+        F.duration_seconds(text)
+
+
+def test_defaults_pass_every_check() -> None:
+    buckets = DEFAULTS["influxdb_buckets"]
+    assert F.bucket_problems(buckets) == []
+    assert F.task_problems(DEFAULTS["influxdb_downsample_tasks"], buckets) == []
+    assert F.token_problems(DEFAULTS["influxdb_tokens"], buckets) == []
+
+
+@pytest.mark.parametrize(
+    ("bucket", "expected"),
+    [
+        (
+            {"name": "markets", "retention": "30m"},
+            r"influxdb_buckets\[markets\]\.retention is '30m': InfluxDB refuses a retention shorter than 1h",
+        ),
+        (
+            {"name": "markets", "retention": "7 days"},
+            r"influxdb_buckets\[markets\]\.retention: invalid duration",
+        ),
+        (
+            {"name": "markets", "retention": "1d", "shard_group_duration": "7d"},
+            r"shard_group_duration \(7d\) is longer than its retention",
+        ),
+        ({"name": "_markets", "retention": "1d"}, r"names starting with _"),
+        ({"name": "markets"}, r"retention is missing"),
+    ],
+)
+def test_bucket_inputs_influxdb_would_refuse(bucket: dict[str, Any], expected: str) -> None:
+    problems = F.bucket_problems([bucket])
+    assert any(re.search(expected, p) for p in problems), problems
+
+
+def test_task_naming_an_unknown_bucket_is_refused() -> None:
+    task = dict(DEFAULTS["influxdb_downsample_tasks"][0], destination="markets_10min")
+    problems = F.task_problems([task], DEFAULTS["influxdb_buckets"])
+    assert problems == [
+        "influxdb_downsample_tasks[downsample_5min].destination names bucket 'markets_10min', "
+        "which is not in influxdb_buckets (custom, infra, markets, markets_1h, markets_5min, news)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"every": "5 minutes"}, r"\.every must be a duration"),
+        ({"lookback": "1m"}, r"lookback must be at least one window"),
+        ({"fn": "spread"}, r"\.fn must be one of"),
+        ({"source": "markets_5min"}, r"source and destination must be different"),
+    ],
+)
+def test_task_inputs_that_would_fail(change: dict[str, str], expected: str) -> None:
+    task = dict(DEFAULTS["influxdb_downsample_tasks"][0], **change)
+    problems = F.task_problems([task], DEFAULTS["influxdb_buckets"])
+    assert any(re.search(expected, p) for p in problems), problems
+
+
+def test_tokens_are_least_privilege() -> None:
+    tokens = {t["name"]: t for t in DEFAULTS["influxdb_tokens"]}
+    assert tokens["market-feeder"] == {"name": "market-feeder", "write": ["markets"]}
+    assert tokens["news-feeder"] == {"name": "news-feeder", "write": ["news"]}
+    assert tokens["grafana"] == {"name": "grafana", "read": ["*"]}
+    ids = {"markets": "m1", "news": "n1"}
+    assert F.token_permissions(tokens["market-feeder"], ids, "o1") == [
+        {"action": "write", "resource": {"type": "buckets", "orgID": "o1", "id": "m1"}}
+    ]
+    assert F.token_permissions(tokens["grafana"], ids, "o1") == [
+        {"action": "read", "resource": {"type": "buckets", "orgID": "o1"}}
+    ]
+    bad = F.token_problems(
+        [{"name": "x", "write": ["*"]}, {"name": "y", "read": ["nope"]}],
+        DEFAULTS["influxdb_buckets"],
+    )
+    assert any("'*' (every bucket) is not allowed" in p for p in bad)
+    assert any("names bucket 'nope'" in p for p in bad)
+
+
+def _api_bucket(
+    name: str,
+    retention: int,
+    shard: int,
+    org: str = "o1",
+    kind: str = "user",
+    description: str = "",
+) -> dict[str, Any]:
+    rules = (
+        [{"type": "expire", "everySeconds": retention, "shardGroupDurationSeconds": shard}]
+        if retention or shard
+        else []
+    )
+    return {
+        "id": f"id-{name}",
+        "orgID": org,
+        "name": name,
+        "type": kind,
+        "retentionRules": rules,
+        "description": description,
+    }
+
+
+def test_bucket_plan_creates_patches_and_reports() -> None:
+    wanted = [
+        {"name": "markets", "retention": "7d"},
+        {"name": "news", "retention": "90d"},
+        {"name": "custom", "retention": "infinite"},
+    ]
+    existing = [
+        _api_bucket("markets", 3 * DAY, DAY),
+        _api_bucket("_monitoring", 7 * DAY, DAY, kind="system"),
+        _api_bucket("old", DAY, 3600),
+        _api_bucket("news", 90 * DAY, DAY, org="other-org"),
+    ]
+    plan = F.bucket_plan(wanted, existing, "o1")
+    assert [c["name"] for c in plan["to_create"]] == ["news", "custom"]
+    assert plan["to_create"][1]["body"]["retentionRules"] == [{"type": "expire", "everySeconds": 0}]
+    # The shard duration follows InfluxDB's default for the new retention, so a
+    # shorter retention is never refused for an old, longer shard duration.
+    assert plan["to_update"] == [
+        {
+            "name": "markets",
+            "id": "id-markets",
+            "body": {
+                "retentionRules": [
+                    {"type": "expire", "everySeconds": 7 * DAY, "shardGroupDurationSeconds": DAY}
+                ]
+            },
+        }
+    ]
+    assert plan["unmanaged"] == ["old"]
+
+
+def test_bucket_plan_is_empty_when_everything_matches() -> None:
+    wanted = [dict(b) for b in DEFAULTS["influxdb_buckets"]]
+    existing = [
+        _api_bucket(
+            b["name"],
+            F.duration_seconds(b["retention"]),
+            F.default_shard_group_seconds(F.duration_seconds(b["retention"])),
+            description=b["description"],
+        )
+        for b in wanted
+    ]
+    assert F.bucket_plan(wanted, existing, "o1") == {
+        "to_create": [],
+        "to_update": [],
+        "unmanaged": [],
+    }
+
+
+def test_task_plan() -> None:
+    wanted = [
+        {"name": "a", "flux": "A", "status": "active", "description": ""},
+        {"name": "b", "flux": "B2", "status": "active", "description": ""},
+    ]
+    existing = [
+        {
+            "id": "1",
+            "orgID": "o1",
+            "name": "b",
+            "flux": "B1",
+            "status": "active",
+            "createdAt": "2026-01-01",
+        },
+        {
+            "id": "2",
+            "orgID": "o1",
+            "name": "b",
+            "flux": "B1",
+            "status": "active",
+            "createdAt": "2026-01-02",
+        },
+        {"id": "3", "orgID": "o1", "name": "unrelated", "flux": "X", "status": "active"},
+    ]
+    plan = F.task_plan(wanted, existing, "o1")
+    assert [c["name"] for c in plan["to_create"]] == ["a"]
+    assert plan["to_update"] == [{"name": "b", "id": "1", "body": {"flux": "B2"}}]
+    assert plan["to_delete"] == [{"name": "b", "id": "2"}]
+    same = [
+        {
+            "id": "9",
+            "orgID": "o1",
+            "name": w["name"],
+            "flux": w["flux"],
+            "status": "active",
+            "description": "",
+        }
+        for w in wanted
+    ]
+    assert F.task_plan(wanted, same, "o1") == {"to_create": [], "to_update": [], "to_delete": []}
+
+
+def _slurp(name: str, content: str | None) -> dict[str, Any]:
+    if content is None:
+        return {"item": {"name": name}, "failed": False, "msg": "file not found"}
+    return {"item": {"name": name}, "content": base64.b64encode(content.encode()).decode()}
+
+
+def _probe(name: str, status: int, message: str = "", buckets: int = 0) -> dict[str, Any]:
+    return {
+        "item": {"item": {"name": name}},
+        "status": status,
+        "json": {"message": message, "buckets": [{}] * buckets},
+    }
+
+
+def test_token_plan_keeps_valid_tokens_and_replaces_the_rest() -> None:
+    tokens = [
+        {"name": "feeder", "write": ["markets"]},
+        {"name": "grafana", "read": ["*"]},
+        {"name": "new", "write": ["markets"]},
+    ]
+    ids = {"markets": "m1"}
+    perms = {t["name"]: F.token_permissions(t, ids, "o1") for t in tokens}
+    auths = [
+        {
+            "id": "a1",
+            "description": "bbdash:feeder",
+            "status": "active",
+            "permissions": perms["feeder"],
+        },
+        {
+            "id": "a0",
+            "description": "bbdash:feeder",
+            "status": "active",
+            "permissions": perms["feeder"],
+        },
+        # Grafana's authorization has drifted (write added by hand): replaced.
+        {
+            "id": "a2",
+            "description": "bbdash:grafana",
+            "status": "active",
+            "permissions": perms["grafana"] + perms["feeder"],
+        },
+    ]
+    plan = F.token_plan(
+        tokens,
+        [_slurp("feeder", "tok-f"), _slurp("grafana", "tok-g"), _slurp("new", None)],
+        [_slurp("feeder", "a1\n"), _slurp("grafana", "a2"), _slurp("new", None)],
+        [_probe("feeder", 400, "writing requires points"), _probe("grafana", 200, buckets=1)],
+        auths,
+        ids,
+        "o1",
+        "bbdash:",
+    )
+    by_name = {p["name"]: p for p in plan}
+    assert (by_name["feeder"]["action"], by_name["feeder"]["stale_ids"]) == ("keep", ["a0"])
+    assert (by_name["grafana"]["action"], by_name["grafana"]["stale_ids"]) == ("create", ["a2"])
+    assert (by_name["new"]["action"], by_name["new"]["stale_ids"]) == ("create", [])
+
+
+@pytest.mark.parametrize(
+    ("probe", "action"),
+    [
+        (_probe("feeder", 400, "writing requires points"), "keep"),
+        (_probe("feeder", 401, "unauthorized access"), "create"),  # InfluxDB no longer knows it
+        (_probe("feeder", 403, "insufficient permissions for write"), "create"),
+    ],
+)
+def test_token_plan_trusts_only_a_token_that_works(probe: dict[str, Any], action: str) -> None:
+    token = {"name": "feeder", "write": ["markets"]}
+    perms = F.token_permissions(token, {"markets": "m1"}, "o1")
+    plan = F.token_plan(
+        [token],
+        [_slurp("feeder", "t")],
+        [_slurp("feeder", "a1")],
+        [probe],
+        [{"id": "a1", "description": "bbdash:feeder", "status": "active", "permissions": perms}],
+        {"markets": "m1"},
+        "o1",
+        "bbdash:",
+    )
+    assert plan[0]["action"] == action
+
+
+def test_orphan_authorizations() -> None:
+    auths = [
+        {"id": "1", "description": "bbdash:gone"},
+        {"id": "2", "description": "bbdash:grafana"},
+        {"id": "3", "description": "admin's Token"},
+    ]
+    assert F.orphan_authorizations(auths, [{"name": "grafana"}], "bbdash:") == ["1"]
+
+
+def test_influxd_environment() -> None:
+    env = F.influxd_env(DEFAULTS["influxdb_config"], {"log-level": "warn"})
+    assert env["INFLUXD_REPORTING_DISABLED"] == "true"
+    assert env["INFLUXD_STORAGE_CACHE_MAX_MEMORY_SIZE"] == str(256 * 1024 * 1024)
+    assert env["INFLUXD_LOG_LEVEL"] == "warn"
+    assert int(env["INFLUXD_QUERY_MEMORY_BYTES"]) <= int(env["INFLUXD_QUERY_MAX_MEMORY_BYTES"])
+
+
+# --------------------------------------------------------------------------- Flux of the tasks
+
+
+def render(task: dict[str, Any], org: str = "bloomberg") -> str:
+    env = jinja2.Environment(
+        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True
+    )
+    env.filters["regex_replace"] = lambda value, pattern, repl: re.sub(pattern, repl, value)
+    template = env.from_string((ROLE / "templates" / "downsample.flux.j2").read_text())
+    return template.render(task=task, influxdb_org=org)
+
+
+TASK_FLUX = [(t["name"], render(t)) for t in DEFAULTS["influxdb_downsample_tasks"]]
+
+
+@pytest.mark.parametrize(("name", "flux"), TASK_FLUX, ids=[n for n, _ in TASK_FLUX])
+def test_task_flux_reads_and_writes_known_buckets(name: str, flux: str) -> None:
+    buckets = {b["name"] for b in DEFAULTS["influxdb_buckets"]}
+    read = re.findall(r'from\(bucket: "([^"]+)"\)', flux)
+    written = re.findall(r'to\(bucket: "([^"]+)", org: "bloomberg"\)', flux)
+    assert read and written and set(read + written) <= buckets
+    option = re.search(r'option task = \{name: "([^"]+)", every: (\w+)(?:, offset: (\w+))?\}', flux)
+    assert option and option[1] == name
+
+
+def test_the_seed_task_is_kept() -> None:
+    """The seed's downsample_5min: every 5m, last 10 m of markets, mean per 5 m into markets_5min."""
+    flux = dict(TASK_FLUX)["downsample_5min"]
+    for line in (
+        'from(bucket: "markets")',
+        "|> range(start: -10m)",
+        '|> filter(fn: (r) => r._measurement == "market_data")',
+        "|> aggregateWindow(every: 5m, fn: mean, createEmpty: false)",
+        '|> to(bucket: "markets_5min", org: "bloomberg")',
+    ):
+        assert line in flux
+    assert 'option task = {name: "downsample_5min", every: 5m' in flux
+
+
+def test_field_filter() -> None:
+    task = dict(DEFAULTS["influxdb_downsample_tasks"][0], fields=["price", "volume_24h"])
+    assert '|> filter(fn: (r) => r._field == "price" or r._field == "volume_24h")' in render(task)
+
+
+FLUX_UNAVAILABLE = grafana_flux_wasm.unavailable_reason()
+
+
+@functools.lru_cache(maxsize=1)
+def flux_verdicts() -> list[dict[str, object]]:
+    return grafana_flux_wasm.check([flux for _, flux in TASK_FLUX])
+
+
+@pytest.mark.skipif(FLUX_UNAVAILABLE is not None, reason=f"Flux type checker: {FLUX_UNAVAILABLE}")
+@pytest.mark.parametrize("index", range(len(TASK_FLUX)), ids=[n for n, _ in TASK_FLUX])
+def test_task_flux_parses_and_type_checks(index: int) -> None:
+    """Flux's own parser and type checker (WebAssembly build) accept the task."""
+    verdict = flux_verdicts()[index]
+    assert verdict["valid"], f"{TASK_FLUX[index][0]}: {verdict['errors']}\n{TASK_FLUX[index][1]}"
+
+
+@pytest.mark.skipif(FLUX_UNAVAILABLE is not None, reason=f"Flux type checker: {FLUX_UNAVAILABLE}")
+def test_the_type_checker_would_catch_a_broken_task() -> None:
+    broken = render(dict(DEFAULTS["influxdb_downsample_tasks"][0], fn="meen"))
+    assert not grafana_flux_wasm.check([broken])[0]["valid"]
