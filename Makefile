@@ -41,9 +41,10 @@ $(BIN)/.installed: requirements-dev.txt files/feeders/pyproject.toml
 
 venv: $(BIN)/.installed ## Create the virtualenv with the pinned tooling
 
-images: deps ## Build the offline images (test host, stack, test doubles)
+images: deps venv ## Build the offline images (test host, stack, test doubles) and the feeders' wheelhouse
 	bash tests/images/build-base.sh
 	bash tests/images/build-stack.sh
+	bash tests/images/build-wheelhouse.sh
 
 secrets: venv ## Generate the local deployment's SSH key and encrypted vault
 	bash tests/local-secrets.sh
