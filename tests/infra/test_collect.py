@@ -1,0 +1,311 @@
+"""The collection layer on the converged host: market feeder, news feeder, watchlist API.
+
+Containers run healthy with the seed's limits, on bloomberg-net only, with no
+published port; points arrive in InfluxDB (the test double's inspection
+endpoint on these machines); the watchlists declared in the inventory exist in
+the API; a symbol added through the API is collected within 5 seconds (demo
+mode follows the watchlists); secrets are 0600 files owned by the container's
+user and appear neither in the image nor in `docker inspect`.
+
+Requests to the services run on the test host (they are reachable only on
+bloomberg-net, from the host), by a Python snippet that reads the admin key
+from its file itself, so no secret reaches this process or its output.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import REPO
+
+CONTAINERS = {
+    # name: (CPUs, memory bytes, metrics/health port): the seed's table
+    "bloomberg-market-feeder": (0.5, 512 * 1024**2, 9108),
+    "bloomberg-news-feeder": (0.25, 256 * 1024**2, 9109),
+    "bloomberg-watchlist-api": (0.25, 256 * 1024**2, 8000),
+}
+SECRETS = {
+    "market-feeder": {"influx.token", "postgres.dsn"},
+    "news-feeder": {"influx.token", "postgres.dsn"},
+    "watchlist-api": {"database-url", "admin-key", "metrics-token"},
+}
+BASE = "/opt/bloomberg"
+LOCAL_VARS = yaml.safe_load(
+    (REPO / "inventories" / "local" / "group_vars" / "all" / "main.yml").read_text()
+)
+
+
+def inspect(host: Any, *names: str) -> list[dict[str, Any]]:
+    result = host.run("docker inspect " + " ".join(names))
+    assert result.rc == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def on_host(host: Any, script: str, timeout: int = 60) -> Any:
+    """Run a Python snippet on the test host (as root); it prints one JSON value."""
+    prelude = textwrap.dedent(
+        """
+        import json, subprocess, time, urllib.error, urllib.parse, urllib.request
+
+        def address(name):
+            out = subprocess.run(
+                ["docker", "inspect", "-f",
+                 '{{ (index .NetworkSettings.Networks "bloomberg-net").IPAddress }}', name],
+                check=True, capture_output=True, text=True).stdout.strip()
+            assert out, name
+            return out
+
+        API = "http://%s:8000" % address("bloomberg-watchlist-api")
+        INFLUX = "http://%s:8086" % address("bloomberg-influxdb")
+        with open("/opt/bloomberg/secrets/watchlist-api/admin-key") as fh:
+            KEY = fh.read().strip()
+
+        def api(method, path, body=None):
+            data = None if body is None else json.dumps(body).encode()
+            req = urllib.request.Request(API + path, data=data, method=method, headers={
+                "Authorization": "Bearer " + KEY, "Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=10) as resp:
+                    raw = resp.read()
+                    return resp.status, (json.loads(raw) if raw else None)
+            except urllib.error.HTTPError as exc:
+                return exc.code, json.loads(exc.read() or b"null")
+
+        def points(bucket):
+            url = INFLUX + "/__double/points?bucket=" + bucket
+            with urllib.request.urlopen(url, timeout=30) as resp:
+                return json.loads(resp.read())
+        """
+    )
+    code = prelude + textwrap.dedent(script)
+    result = host.run(f"timeout {timeout} python3 - <<'PYEOF'\n{code}\nPYEOF")
+    assert result.rc == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def containers(host: Any) -> dict[str, dict[str, Any]]:
+    return {c["Name"].lstrip("/"): c for c in inspect(host, *CONTAINERS)}
+
+
+@pytest.mark.parametrize("name", sorted(CONTAINERS))
+def test_container_runs_healthy_with_the_seed_limits(
+    containers: dict[str, dict[str, Any]], name: str
+) -> None:
+    c = containers[name]
+    cpus, memory, _port = CONTAINERS[name]
+    assert c["State"]["Running"]
+    assert c["State"]["Health"]["Status"] == "healthy"
+    assert c["HostConfig"]["NanoCpus"] == int(cpus * 1e9)
+    assert c["HostConfig"]["Memory"] == memory
+    assert c["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+    assert c["Config"]["Healthcheck"]["Test"] == ["CMD", "bbdash-healthcheck"]
+
+
+@pytest.mark.parametrize("name", sorted(CONTAINERS))
+def test_container_is_confined(containers: dict[str, dict[str, Any]], name: str) -> None:
+    c = containers[name]
+    assert c["Config"]["User"] == "10001:10001"
+    assert c["HostConfig"]["ReadonlyRootfs"] is True
+    assert c["HostConfig"]["CapDrop"] == ["ALL"]
+    assert "no-new-privileges:true" in c["HostConfig"]["SecurityOpt"]
+    # No published port, and bloomberg-net is its only network.
+    assert not c["HostConfig"]["PortBindings"]
+    assert not any(c["NetworkSettings"]["Ports"].get(p) for p in c["NetworkSettings"]["Ports"])
+    assert list(c["NetworkSettings"]["Networks"]) == ["bloomberg-net"]
+
+
+def test_one_image_built_from_the_shipped_files(
+    host: Any, containers: dict[str, dict[str, Any]]
+) -> None:
+    images = {c["Config"]["Image"] for c in containers.values()}
+    assert len(images) == 1
+    (image,) = images
+    assert image.startswith("bbdash/feeders:")
+    label = inspect(host, image)[0]["Config"]["Labels"]["org.bbdash.inputs"]
+    assert image.endswith(":" + label)
+    assert host.file(f"{BASE}/src/feeders/Dockerfile").exists
+    assert host.file(f"{BASE}/src/feeders/wheels").is_directory
+
+
+def test_feeders_have_their_data_volume(containers: dict[str, dict[str, Any]]) -> None:
+    for name in ("bloomberg-market-feeder", "bloomberg-news-feeder"):
+        mounts = {m["Destination"]: m for m in containers[name]["Mounts"]}
+        assert mounts["/var/lib/bbdash"]["Type"] == "volume"
+        assert mounts["/var/lib/bbdash"]["Name"] == f"{name}-data"
+        assert mounts["/run/secrets/bbdash"]["RW"] is False
+        assert mounts["/etc/bbdash"]["RW"] is False
+
+
+@pytest.mark.parametrize("component", sorted(SECRETS))
+def test_secret_files_are_private_to_the_container_user(host: Any, component: str) -> None:
+    folder = host.file(f"{BASE}/secrets/{component}")
+    assert folder.is_directory and folder.mode == 0o700 and folder.uid == 10001
+    for name in SECRETS[component]:
+        f = host.file(f"{BASE}/secrets/{component}/{name}")
+        assert f.is_file, name
+        assert (f.mode, f.uid, f.gid) == (0o600, 10001, 10001), name
+
+
+def test_no_secret_in_images_environment_or_configuration(
+    host: Any, containers: dict[str, dict[str, Any]]
+) -> None:
+    secrets = {
+        host.file(f"{BASE}/secrets/{component}/{name}").content_string.strip()
+        for component, names in SECRETS.items()
+        for name in names
+    }
+    assert all(len(s) >= 16 for s in secrets)
+    image = next(iter(containers.values()))["Config"]["Image"]
+    seen = [
+        json.dumps(list(containers.values())),
+        json.dumps(inspect(host, image)),
+        host.check_output(f"docker history --no-trunc {image}"),
+        host.file(f"{BASE}/market-feeder/market-feeder.yml").content_string,
+        host.file(f"{BASE}/news-feeder/news-feeder.yml").content_string,
+    ]
+    for text in seen:
+        for secret in secrets:
+            assert secret not in text
+    # The passwords inside the DSNs too.
+    for component in ("market-feeder", "watchlist-api"):
+        dsn_file = "postgres.dsn" if component == "market-feeder" else "database-url"
+        dsn = host.file(f"{BASE}/secrets/{component}/{dsn_file}").content_string.strip()
+        password = dsn.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
+        assert all(password not in text for text in seen)
+
+
+def test_configuration_files_turn_on_demo_mode(host: Any) -> None:
+    for component in ("market-feeder", "news-feeder"):
+        f = host.file(f"{BASE}/{component}/{component}.yml")
+        assert f.mode == 0o644
+        config = yaml.safe_load(f.content_string)
+        assert config["demo"]["enabled"] is True
+        assert config["influx"]["token_file"] == "/run/secrets/bbdash/influx.token"
+
+
+def test_market_points_arrive(host: Any) -> None:
+    got = on_host(
+        host,
+        """
+        before = {p["tags"]["symbol"]: p["time"] for p in points("markets")}
+        time.sleep(3)
+        after = points("markets")
+        newer = sorted({p["tags"]["symbol"] for p in after
+                        if p["time"] > before.get(p["tags"]["symbol"], 0)})
+        sample = next(p for p in reversed(after) if p["tags"]["symbol"] == "BTC/USDT")
+        print(json.dumps({"newer": newer, "sample": sample}))
+        """,
+    )
+    # Every declared symbol (and the demo's own) keeps ticking.
+    declared = {i["symbol"] for w in LOCAL_VARS["watchlist_api_watchlists"] for i in w["items"]}
+    assert declared <= set(got["newer"])
+    sample = got["sample"]
+    assert sample["measurement"] == "market_data"
+    assert sample["tags"]["demo"] == "true"
+    assert sample["tags"]["asset_type"] == "crypto"
+    assert sample["fields"]["price"] > 0
+
+
+def test_news_points_arrive(host: Any) -> None:
+    got = on_host(host, 'print(json.dumps(points("news")[-3:]))')
+    assert got, "no news point"
+    for point in got:
+        assert point["measurement"] == "news_articles"
+        assert point["tags"]["demo"] == "true"
+        assert point["fields"]["title"].startswith("[DEMO]")
+        assert -1 <= point["fields"]["sentiment_score"] <= 1
+
+
+def test_declared_watchlists_are_in_the_api(host: Any) -> None:
+    declared = LOCAL_VARS["watchlist_api_watchlists"]
+    got = on_host(
+        host,
+        f"""
+        out = {{}}
+        for name in {[w["name"] for w in declared]!r}:
+            status, body = api("GET", "/v1/watchlists/by-name/" + urllib.parse.quote(name, safe=""))
+            out[name] = [status, sorted(i["symbol"] for i in (body or {{}}).get("items", []))]
+        print(json.dumps(out))
+        """,
+    )
+    for watchlist in declared:
+        status, symbols = got[watchlist["name"]]
+        assert status == 200
+        assert symbols == sorted(i["symbol"] for i in watchlist["items"])
+
+
+def test_declared_alert_rule_is_in_the_api(host: Any) -> None:
+    (rule,) = LOCAL_VARS["watchlist_api_alert_rules"]
+    got = on_host(
+        host,
+        f"""
+        status, body = api("GET", "/v1/alert-rules?limit=200")
+        print(json.dumps([r for r in body["data"] if r["name"] == {rule["name"]!r}]))
+        """,
+    )
+    assert len(got) == 1
+    assert got[0]["symbol"] == rule["symbol"]
+    assert got[0]["threshold"] == rule["threshold"]
+
+
+def test_a_symbol_added_through_the_api_is_collected_within_5_seconds(host: Any) -> None:
+    got = on_host(
+        host,
+        """
+        name = "verify-dynamic-symbol"
+        symbol = "DOGE/USDT"   # in no declared watchlist and not in the demo defaults
+        status, body = api("GET", "/v1/watchlists/by-name/" + name)
+        if status == 200:  # left over by an interrupted run
+            api("DELETE", "/v1/watchlists/%d" % body["id"])
+            time.sleep(3)
+        # Not collected before: no point of it in the last 3 seconds.
+        before = [p for p in points("markets")
+                  if p["tags"]["symbol"] == symbol and p["time"] > (time.time() - 3) * 1e9]
+        start, start_wall = time.monotonic(), time.time()
+        status, body = api("PUT", "/v1/watchlists/by-name/" + name,
+                           {"items": [{"symbol": "doge-usdt", "asset_type": "crypto"}]})
+        assert status == 200, body
+        seen_after = None
+        while time.monotonic() - start < 10:
+            # Demo points are stamped on the 1 s tick grid: at most 1 s before emission.
+            recent = [p for p in points("markets")
+                      if p["tags"]["symbol"] == symbol and p["time"] >= (start_wall - 1) * 1e9]
+            if recent:
+                seen_after = time.monotonic() - start
+                break
+            time.sleep(0.25)
+        wid = body["watchlist"]["id"]
+        api("DELETE", "/v1/watchlists/%d" % wid)
+        print(json.dumps({"seen_after": seen_after, "before": len(before)}))
+        """,
+    )
+    assert got["before"] == 0, "DOGE/USDT was collected before it was added"
+    assert got["seen_after"] is not None, "DOGE/USDT was never collected"
+    print(f"DOGE/USDT collected {got['seen_after']:.2f} s after the API accepted it")
+    assert got["seen_after"] <= 5.0
+
+
+def test_health_endpoints_answer_on_the_network_only(host: Any) -> None:
+    got = on_host(
+        host,
+        """
+        out = {}
+        for name, port in (("bloomberg-market-feeder", 9108), ("bloomberg-news-feeder", 9109),
+                           ("bloomberg-watchlist-api", 8000)):
+            url = "http://%s:%d/healthz" % (address(name), port)
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                out[name] = resp.status
+        print(json.dumps(out))
+        """,
+    )
+    assert got == dict.fromkeys(CONTAINERS, 200)
+    # Nothing listens on the host for these ports.
+    listening = host.check_output("ss -Htln")
+    for _, _, port in CONTAINERS.values():
+        assert f":{port} " not in listening

@@ -1,0 +1,233 @@
+"""The collection roles (feeders_image, watchlist_api, market_feeder, news_feeder), statically.
+
+What tests/static/test_roles.py checks for every role (defaults = argument_specs
+= README) is not repeated here. These are the collection layer's own rules:
+argument_specs types that fit the defaults, the seed's limits, the container
+task's shape, secrets hidden and in 0600 files for the image's user, every
+vault name the roles read listed in vault.yml.example, restarts only on change,
+and the local inventory in demo mode with the wheelhouse.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+ROLES = REPO / "roles"
+SERVICES = ["watchlist_api", "market_feeder", "news_feeder"]
+ALL = ["feeders_image", *SERVICES]
+SEED_LIMITS = {  # docs/architecture.md, "Resources per container" (the seed's table)
+    "market_feeder": (0.5, "512m"),
+    "news_feeder": (0.25, "256m"),
+    "watchlist_api": (0.25, "256m"),
+}
+CONTAINER = {
+    "market_feeder": "bloomberg-market-feeder",
+    "news_feeder": "bloomberg-news-feeder",
+    "watchlist_api": "bloomberg-watchlist-api",
+}
+TYPES: dict[str, tuple[type, ...]] = {
+    "bool": (bool,),
+    "int": (int,),
+    "float": (int, float),
+    "str": (str,),
+    "list": (list,),
+    "dict": (dict,),
+}
+
+
+def load(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def tasks(role: str, name: str) -> list[dict[str, Any]]:
+    return load(ROLES / role / "tasks" / name) or []
+
+
+def flat(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for task in items:
+        out.append(task)
+        out.extend(flat(task.get("block", [])))
+    return out
+
+
+def all_tasks(role: str) -> list[dict[str, Any]]:
+    return [t for f in sorted((ROLES / role / "tasks").glob("*.yml")) for t in flat(tasks(role, f.name))]
+
+
+def module(task: dict[str, Any]) -> str:
+    return next(k for k in task if "." in k and k.split(".")[0] in ("ansible", "community"))
+
+
+@pytest.mark.parametrize("role", ALL)
+def test_argument_spec_types_fit_the_defaults(role: str) -> None:
+    defaults = load(ROLES / role / "defaults" / "main.yml")
+    options = load(ROLES / role / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]
+    for name, value in defaults.items():
+        spec = options[name]
+        if isinstance(value, str) and "{{" in value:
+            assert "default" not in spec, f"{name}: a templated default is not a spec default"
+            continue
+        assert isinstance(value, TYPES[spec["type"]]), f"{name}: {value!r} is not {spec['type']}"
+        if spec["type"] == "int":
+            assert not isinstance(value, bool), name
+        if spec["type"] == "list":
+            assert "elements" in spec, name
+
+
+@pytest.mark.parametrize("role", SERVICES)
+def test_limits_are_the_seeds(role: str) -> None:
+    defaults = load(ROLES / role / "defaults" / "main.yml")
+    assert (defaults[f"{role}_cpus"], defaults[f"{role}_memory"]) == SEED_LIMITS[role]
+    table = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    label = role.replace("_", " ").replace("api", "API")
+    cpus, memory = SEED_LIMITS[role]
+    assert f"| {label} | {cpus:g} | {int(memory[:-1])} MB |" in table
+
+
+@pytest.mark.parametrize("role", SERVICES)
+def test_main_includes_the_steps_in_order_with_tags(role: str) -> None:
+    main = tasks(role, "main.yml")
+    steps = ["preflight", "install", "configure", "run"]
+    assert [t["ansible.builtin.import_tasks"] for t in main] == [f"{s}.yml" for s in steps]
+    for task, step in zip(main, steps, strict=True):
+        assert role in task["tags"] and f"{role}_{step}" in task["tags"]
+
+
+@pytest.mark.parametrize("role", SERVICES)
+def test_container_task(role: str) -> None:
+    (run,) = [t for t in tasks(role, "run.yml") if "state" in t.get(module(t), {})
+              and t[module(t)]["state"] == "started"]  # fmt: skip
+    c = run["community.docker.docker_container"]
+    vars_ = load(ROLES / role / "vars" / "main.yml")
+    assert vars_[f"_{role}_container_name"] == CONTAINER[role]
+    assert c["image"] == "{{ feeders_image_ref }}" and c["pull"] == "never"
+    assert c["network_mode"] == "{{ docker_network_name }}"
+    assert c["networks"] == [{"name": "{{ docker_network_name }}"}]
+    assert "published_ports" not in c and "ports" not in c
+    assert c["restart_policy"] == "unless-stopped"
+    assert c["cpus"] == f"{{{{ {role}_cpus }}}}" and c["memory"] == f"{{{{ {role}_memory }}}}"
+    assert c["healthcheck"]["test"] == ["CMD", "bbdash-healthcheck"]
+    assert c["read_only"] is True and c["cap_drop"] == ["ALL"]
+    assert c["user"] == f"{{{{ _{role}_uid }}}}:{{{{ _{role}_uid }}}}"
+    assert vars_[f"_{role}_uid"] == 10001  # the image's bbdash user
+    # Restart on change only: an expression of registered results, never a constant.
+    assert "is changed" in c["restart"]
+    assert c["comparisons"]["*"] == "strict"
+
+
+@pytest.mark.parametrize("role", SERVICES)
+def test_waits_for_health_and_registers_for_the_report(role: str) -> None:
+    run = tasks(role, "run.yml")
+    wait = next(t for t in run if "community.docker.docker_container_exec" in t)
+    assert wait["community.docker.docker_container_exec"]["argv"] == ["bbdash-healthcheck"]
+    assert "until" in wait and int(wait["delay"]) > 0
+    report = run[-1]
+    assert report["ansible.builtin.set_fact"]["bloomberg_deployed_containers"].endswith(
+        f"[_{role}_container_name] }}}}"
+    )
+    assert report["tags"] == ["always"]
+
+
+@pytest.mark.parametrize("role", SERVICES)
+def test_secrets_are_hidden_and_private(role: str) -> None:
+    for task in all_tasks(role):
+        text = yaml.safe_dump(task)
+        secretish = re.search(r"item\.value|_password\b|_token\b|_key\b|_dsn\b", text)
+        mod = module(task) if any("." in k for k in task) else ""
+        if secretish and mod in ("ansible.builtin.copy", "ansible.builtin.template"):
+            assert task.get("no_log") is True, task["name"]
+            assert task.get("diff") is False, task["name"]
+            args = task[mod]
+            assert args["mode"] == "0600", task["name"]
+            assert args["owner"] == f"{{{{ _{role}_uid }}}}", task["name"]
+        if mod == "ansible.builtin.uri":
+            assert task.get("no_log") is True, task["name"]
+
+
+@pytest.mark.parametrize("role", SERVICES)
+def test_environment_names_files_not_secrets(role: str) -> None:
+    text = (ROLES / role / "vars" / "main.yml").read_text(encoding="utf-8")
+    text += (ROLES / role / "tasks" / "run.yml").read_text(encoding="utf-8")
+    # Secrets reach the containers only as files: no variable holding one is templated
+    # into an environment or a command line.
+    env_part = re.findall(r"(?s)_env: >-.*?\n\n|env:\n(?:\s{6}.*\n)+", text)
+    for part in env_part:
+        assert not re.search(r"_(password|admin_key|metrics_token|api_key|token|key)\b(?! \|)", part)
+
+
+def test_every_vault_name_is_listed_in_the_example() -> None:
+    example = (REPO / "inventories/production/group_vars/all/vault.yml.example").read_text()
+    listed = set(re.findall(r"^(vault_[a-z0-9_]+):", example, re.M))
+    used: set[str] = set()
+    for role in ALL:
+        for path in (ROLES / role).rglob("*.yml"):
+            used |= set(re.findall(r"\b(vault_[a-z0-9_]+)\b", path.read_text()))
+    assert used and used <= listed, sorted(used - listed)
+
+
+@pytest.mark.parametrize("role", ["market_feeder", "news_feeder"])
+def test_configuration_is_validated_by_the_service(role: str) -> None:
+    (template,) = [t for t in tasks(role, "configure.yml") if "ansible.builtin.template" in t]
+    args = template["ansible.builtin.template"]
+    assert args["validate"] == f"{{{{ _{role}_validate }}}}" and args["mode"] == "0644"
+    validate = load(ROLES / role / "vars" / "main.yml")[f"_{role}_validate"]
+    assert "--network=none" in validate and "--pull=never" in validate
+    assert "load_settings(" in validate and "{{ feeders_image_ref }}" in validate
+    assert template["register"] == f"_{role}_config"
+
+
+@pytest.mark.parametrize("role", ["market_feeder", "news_feeder"])
+def test_missing_token_names_the_role_to_run_first(role: str) -> None:
+    configure = tasks(role, "configure.yml")
+    check = next(t for t in configure if "ansible.builtin.assert" in t)
+    message = " ".join(check["ansible.builtin.assert"]["fail_msg"].split())
+    assert "the influxdb role" in message and "playbooks/data.yml" in message
+    defaults = load(ROLES / role / "defaults" / "main.yml")
+    service = role.replace("_", "-")
+    assert defaults[f"{role}_influxdb_token_path"] == (
+        "{{ bloomberg_base_dir }}/secrets/influxdb/" + service + ".token"
+    )
+
+
+def test_the_image_hash_ignores_what_the_build_ignores() -> None:
+    vars_ = load(ROLES / "feeders_image" / "vars" / "main.yml")
+    ignored = re.compile(vars_["_feeders_image_ignored"])
+    assert ignored.search("/x/src/bbdash/__pycache__/config.cpython-311.pyc")
+    assert ignored.search("/x/src/bbdash.egg-info/PKG-INFO")
+    assert not ignored.search("/x/src/bbdash/common/config.py")
+    dockerignore = (REPO / "files" / "feeders" / ".dockerignore").read_text()
+    allowed = {line[1:] for line in dockerignore.splitlines() if line.startswith("!")}
+    assert set(vars_["_feeders_image_top_files"]) - {"Dockerfile", ".dockerignore"} | {
+        "src",
+        "wheels",
+    } == allowed
+
+
+def test_collect_playbook_runs_the_api_before_the_feeders() -> None:
+    (play,) = load(REPO / "playbooks" / "collect.yml")
+    assert [r["role"] for r in play["roles"]] == ["watchlist_api", "market_feeder", "news_feeder"]
+    preflight = load(REPO / "playbooks" / "preflight.yml")[0]
+    assert set(ALL) <= set(preflight["vars"]["bloomberg_preflight_roles"])
+
+
+def test_local_inventory_runs_the_demo_offline() -> None:
+    local = load(REPO / "inventories" / "local" / "group_vars" / "all" / "main.yml")
+    assert local["market_feeder_demo_enabled"] is True
+    assert local["news_feeder_demo_enabled"] is True
+    assert local["feeders_image_base_image"] == "bbdash-offline/debian:bookworm"
+    assert local["feeders_image_base_image_pull"] is False
+    assert local["feeders_image_wheelhouse_dir"].endswith("/.cache/wheels")
+    assert local["watchlist_api_watchlists"]
+
+
+def test_production_example_declares_every_asset_type() -> None:
+    prod = load(REPO / "inventories" / "production" / "group_vars" / "all" / "main.yml")
+    types = {i["asset_type"] for w in prod["watchlist_api_watchlists"] for i in w["items"]}
+    assert types == {"crypto", "stock", "forex", "index"}
