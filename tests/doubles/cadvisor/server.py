@@ -85,7 +85,12 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt: str, *args: Any) -> None:
         print(json.dumps({"double": "cadvisor", "request": fmt % args}), flush=True)
 
-    def do_GET(self) -> None:
+    def do_HEAD(self) -> None:
+        # `wget --spider` (the role's healthcheck) sends HEAD; cAdvisor's Go
+        # handlers answer it like GET, without a body.
+        self.do_GET(head=True)
+
+    def do_GET(self, head: bool = False) -> None:
         path = self.path.split("?", 1)[0]
         if path == "/healthz":
             body, code, ctype = b"ok", 200, "text/plain"
@@ -101,7 +106,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if not head:
+            self.wfile.write(body)
 
 
 def main() -> None:
