@@ -24,7 +24,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from bbdash.market_feeder.config import (
     SECONDS_PER_MONTH,
     CoinGeckoSettings,
