@@ -1883,7 +1883,7 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("-t", "--token", default=os.environ.get("INFLUX_TOKEN"))
     parser.add_argument("--full", action="store_true")
     parser.add_argument("--compression", default="gzip")
-    args, unknown = parser.parse_known_args(argv)
+    args, unknown = parser.parse_known_intermixed_args(argv)
     if unknown:
         print(f"{BANNER}: unsupported flags {unknown}", file=sys.stderr)
         return 2
