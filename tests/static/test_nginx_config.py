@@ -51,6 +51,7 @@ TEMPLATES = {
     "jail.local": "fail2ban-jail.local.j2",
     "auth-filter.conf": "fail2ban-auth-filter.conf.j2",
     "logrotate": "logrotate.j2",
+    "action.conf": "fail2ban-action.conf.j2",
 }
 SHARED_VARS = {
     "docker_network_name": "bloomberg-net",
@@ -393,11 +394,19 @@ def test_fail2ban_jails_ban_in_docker_user(rendered: dict[str, dict[str, str]]) 
     for name in jail.sections():
         section = jail[name]
         assert section["chain"] == "DOCKER-USER", name
+        assert section["banaction"] == "bloomberg-docker-user", name
         assert section["port"] == "http,https"
         assert section["logpath"].startswith("/var/log/bloomberg/nginx/")
         assert section["backend"] == "auto"  # files, not the journal (the host default)
     assert jail["nginx-limit-req"]["logpath"].endswith("/error.log")
     assert "docker kill --signal=USR1 bloomberg-nginx" in rendered["default"]["logrotate"]
+    action = configparser.ConfigParser(interpolation=None)
+    action.read_string(rendered["default"]["action.conf"])
+    assert action["INCLUDES"]["before"] == "iptables-multiport.conf"
+    ban = action["Definition"]["actionban"].splitlines()
+    # The jump into the jail's chain is restored before the address is added.
+    assert "-I <chain> 1 -p <protocol> -m multiport --dports <port> -j f2b-<name>" in ban[1]
+    assert ban[-1].strip() == "<iptables> -I f2b-<name> 1 -s <ip> -j <blocktype>"
 
 
 def test_auth_filter_matches_failed_logins_only(rendered: dict[str, dict[str, str]]) -> None:
@@ -582,9 +591,9 @@ def test_live_headers_and_grafana_csp_pass_through(live: dict[str, Any]) -> None
     nonce = re.search(r"'nonce-([^']+)'", csp)[1]
     assert f"nonce='{nonce}'".encode() in body, "the page's script carries the header's nonce"
     assert "frame-ancestors 'none'" in csp and "wss://dashboard.example.org/" in csp
-    # Grafana's JSON: no policy added (it would reach Grafana's web workers' scripts).
+    # Grafana's JSON: the strict policy.
     status, headers, _ = get(live["https"], "/api/health")
-    assert status == 200 and "content-security-policy" not in headers
+    assert status == 200 and headers["content-security-policy"].startswith("default-src 'none'")
     assert headers["x-frame-options"] == "DENY"
     # nginx's own responses: the strict policy.
     status, headers, _ = get(live["https"], "/metrics")

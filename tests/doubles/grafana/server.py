@@ -125,7 +125,8 @@ def set_admin_password(value: str) -> None:
         # A stale copy in the other place must not win over this one.
         for other in _state_paths():
             if other != path:
-                other.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    other.unlink()
         return
     raise OSError("no writable place for the admin password")
 
