@@ -14,3 +14,6 @@ apt_install \
 # node runs Flux's type checker; the machine image may already carry a
 # node with its own npm (which Debian's npm package would conflict with).
 command -v npm >/dev/null || apt_install nodejs npm
+# The presentation layer's outside-in checks: a headless browser loading the
+# site through nginx, and testssl.sh's scan beside sslyze's (requirements-dev.txt).
+apt_install chromium testssl.sh
