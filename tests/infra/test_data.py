@@ -135,7 +135,7 @@ def psql(
             "-X",
             "-Atq",
             "-w",
-            f"host=127.0.0.1 dbname={db} user={user}",
+            f"host=bloomberg-postgres dbname={db} user={user}",
             "-c",
             sql,
         ]
