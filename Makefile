@@ -61,16 +61,22 @@ unit: venv deps flux-checker ## Python tests (real PostgreSQL) and static checks
 	pytest tests/python tests/static -q --durations=15
 
 molecule: venv images secrets ## The full molecule sequence against the offline test host
+	# A fresh host means a fresh inner Docker too: molecule's destroy keeps
+	# the named volume, and with it databases set up with another vault.
+	docker rm -f bbdash-test >/dev/null 2>&1 || true
+	docker volume rm -f bbdash-test-docker >/dev/null
 	molecule test -s default
 
-molecule-destroy: venv ## Remove the molecule test host
+molecule-destroy: venv ## Remove the molecule test host and its inner Docker volume
 	molecule destroy -s default
+	docker volume rm -f bbdash-test-docker >/dev/null
 
 rerun: venv secrets ## Rerun the site playbook against the running demo host
 	ansible-playbook -i inventories/local/hosts.yml playbooks/site.yml
 
-demo-destroy: venv ## Remove the demo host
+demo-destroy: venv ## Remove the demo host and its inner Docker volume
 	molecule destroy -s demo
+	docker volume rm -f bbdash-demo-docker >/dev/null
 
 bench: venv deps ## Run every benchmark and rewrite docs/benchmarks.md
 	for b in bench/*/run.py; do $(BIN)/python "$$b"; done
