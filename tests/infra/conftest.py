@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import testinfra.utils.ansible_runner
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 ADMIN_KEY = REPO / ".cache" / "local" / "id_ed25519"
@@ -54,3 +55,17 @@ def require_tool(name: str) -> str:
     if path is None:
         pytest.fail(f"{name} is not installed on the controller: `make deps` installs it")
     return path
+
+
+def local_inventory(tmp: Path, host: str, *, with_vault: bool = True) -> Path:
+    """A copy of the local inventory aimed at `host`, optionally without its vault."""
+    shutil.copytree(REPO / "inventories" / "local", tmp / "inv")
+    if not with_vault:
+        (tmp / "inv" / "group_vars" / "all" / "vault.yml").unlink(missing_ok=True)
+    connection = {
+        "ansible_connection": "community.docker.docker",
+        "ansible_python_interpreter": "/usr/bin/python3",
+    }
+    hosts = {"all": {"children": {"bloomberg": {"hosts": {host: connection}}}}}
+    (tmp / "inv" / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    return tmp / "inv" / "hosts.yml"

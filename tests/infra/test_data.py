@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, local_inventory
 
 SECRETS = "/opt/bloomberg/secrets/influxdb"
 
@@ -171,27 +171,6 @@ def playbook(
 
 def recap_changed(output: str) -> list[int]:
     return [int(n) for n in re.findall(r"changed=(\d+)", output)]
-
-
-def local_inventory(tmp: Path, host: str) -> Path:
-    """The local inventory aimed at the converged host (as test_preflight.py builds it)."""
-    shutil.copytree(REPO / "inventories" / "local", tmp / "inv")
-    hosts = {
-        "all": {
-            "children": {
-                "bloomberg": {
-                    "hosts": {
-                        host: {
-                            "ansible_connection": "community.docker.docker",
-                            "ansible_python_interpreter": "/usr/bin/python3",
-                        }
-                    }
-                }
-            }
-        }
-    }
-    (tmp / "inv" / "hosts.yml").write_text(yaml.safe_dump(hosts))
-    return tmp / "inv" / "hosts.yml"
 
 
 # --------------------------------------------------------------------------- containers

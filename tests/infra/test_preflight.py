@@ -6,37 +6,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import REPO
-
-
-def _inventory(tmp: Path, host: str, *, with_vault: bool) -> Path:
-    """A copy of the local inventory aimed at `host`, optionally without its vault."""
-    shutil.copytree(REPO / "inventories" / "local", tmp / "inv")
-    if not with_vault:
-        (tmp / "inv" / "group_vars" / "all" / "vault.yml").unlink(missing_ok=True)
-    hosts = {
-        "all": {
-            "children": {
-                "bloomberg": {
-                    "hosts": {
-                        host: {
-                            "ansible_connection": "community.docker.docker",
-                            "ansible_python_interpreter": "/usr/bin/python3",
-                        }
-                    }
-                }
-            }
-        }
-    }
-    (tmp / "inv" / "hosts.yml").write_text(yaml.safe_dump(hosts))
-    return tmp / "inv" / "hosts.yml"
+from conftest import REPO, local_inventory
 
 
 def _site(inventory: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -63,13 +38,13 @@ def _assert_stopped_unchanged(result: subprocess.CompletedProcess[str], message:
 
 
 def test_missing_vault_secret(tmp_path: Path, host_name: str) -> None:
-    result = _site(_inventory(tmp_path, host_name, with_vault=False))
+    result = _site(local_inventory(tmp_path, host_name, with_vault=False))
     _assert_stopped_unchanged(result, "vault_common_admin_password is missing")
 
 
 def test_missing_admin_ssh_key(tmp_path: Path, host_name: str) -> None:
     result = _site(
-        _inventory(tmp_path, host_name, with_vault=True),
+        local_inventory(tmp_path, host_name, with_vault=True),
         "-e",
         '{"common_admin_ssh_public_keys": []}',
     )
@@ -98,5 +73,5 @@ def focal_host() -> Iterator[str]:
 
 
 def test_unsupported_os(tmp_path: Path, focal_host: str) -> None:
-    result = _site(_inventory(tmp_path, focal_host, with_vault=True))
+    result = _site(local_inventory(tmp_path, focal_host, with_vault=True))
     _assert_stopped_unchanged(result, "Ubuntu 20.04 is not supported")
