@@ -39,7 +39,9 @@ REPO = Path(__file__).resolve().parents[2]
 ROLES = REPO / "roles"
 ROLE = ROLES / "prometheus"
 PROMTOOL_TESTS = REPO / "tests" / "promtool"
-SHARED_VARS = {"docker_network_name": "bloomberg-net"}
+METRICS_TOKEN = "watchlist-metrics-token-0123456789abcdef"
+# What group_vars give every role: the network, and the API's scrape token (vault).
+SHARED_VARS = {"docker_network_name": "bloomberg-net", "watchlist_api_metrics_token": METRICS_TOKEN}
 
 # Alerts that cannot have a "not firing" case, and why.
 ALWAYS_FIRING = {"Watchdog": "vector(1): the dead man's switch heartbeat"}
@@ -395,6 +397,8 @@ def test_without_cadvisor_no_container_presence_alerts(tmp_path: Path) -> None:
         ("prometheus_validate_with", "docker", "Check how promtool runs"),
         ("prometheus_scrape_targets", [{"job": "x", "target": "http://x:1", "enabled": True}],
          "Check the scrape targets"),
+        ("prometheus_scrape_bearer_tokens", {"watchlist-api": ""},
+         "Check that every bearer-protected target has its token"),
     ],
 )  # fmt: skip
 def test_preflight_rejects_what_prometheus_would_refuse(
@@ -456,6 +460,33 @@ def test_grafana_metrics_basic_auth(tmp_path: Path) -> None:
     run_role("prometheus", ["configure"], tmp_path, extra)
     assert not password.exists()
     assert "basic_auth" not in load_yaml(config_path)["scrape_configs"][4]
+
+
+def test_watchlist_api_bearer_token(tmp_path: Path) -> None:
+    """The API's /metrics wants its scrape token: a 0640 file, credentials_file, no leak."""
+    assert promtool is not None
+    extra = {"prometheus_validate_with": "host", "prometheus_promtool_binary": promtool}
+    result = run_role("prometheus", ["preflight", "configure"], tmp_path, extra)
+    assert METRICS_TOKEN not in json.dumps(result)
+    token = tmp_path / "prometheus" / "secrets" / "watchlist-api_token"
+    assert token.read_text(encoding="utf-8") == METRICS_TOKEN
+    info = token.stat()
+    assert (oct(info.st_mode & 0o777), info.st_uid, info.st_gid) == ("0o640", 0, 65534)
+    config_path = tmp_path / "prometheus" / "prometheus.yml"
+    assert METRICS_TOKEN not in config_path.read_text(encoding="utf-8")
+    jobs = {job["job_name"]: job for job in load_yaml(config_path)["scrape_configs"]}
+    assert jobs["watchlist-api"]["authorization"] == {
+        "type": "Bearer",
+        "credentials_file": "secrets/watchlist-api_token",
+    }
+    assert [name for name, job in jobs.items() if "authorization" in job] == ["watchlist-api"]
+    proc = run_promtool("check", "config", str(config_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # Without the API there is nothing to scrape: the token file goes too.
+    run_role("prometheus", ["preflight", "configure"], tmp_path,
+             {**extra, "watchlist_api_enabled": False})  # fmt: skip
+    assert not token.exists()
+    assert "watchlist-api" not in {j["job_name"] for j in load_yaml(config_path)["scrape_configs"]}
 
 
 DOCKER_SHIM = """#!{python}
