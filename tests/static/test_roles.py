@@ -73,3 +73,44 @@ def test_readme_lists_every_variable(role: Path) -> None:
     readme = (role / "README.md").read_text()
     missing = [name for name in _options(role) if f"`{name}`" not in readme]
     assert not missing, f"{role.name}: README does not document {missing}"
+
+
+def _tasks(role: Path) -> list[dict[str, Any]]:
+    """Every task of the role's task files, blocks flattened."""
+    found: list[dict[str, Any]] = []
+
+    def walk(items: list[dict[str, Any]] | None) -> None:
+        for task in items or []:
+            found.append(task)
+            for key in ("block", "rescue", "always"):
+                walk(task.get(key))
+
+    for path in sorted((role / "tasks").glob("*.yml")):
+        walk(_load(path))
+    return found
+
+
+def test_every_service_container_is_in_the_health_report(role: Path) -> None:
+    """docs/contracts.md, "Health report": a role that keeps a container running
+    registers it, so the final report checks it (a forgotten one would go unseen)."""
+    tasks = _tasks(role)
+    services = [
+        task
+        for task in tasks
+        if (task.get("community.docker.docker_container") or {}).get("state") == "started"
+        and (task["community.docker.docker_container"]).get("detach", True) is not False
+    ]
+    registers = [
+        task
+        for task in tasks
+        if "bloomberg_deployed_containers" in (task.get("ansible.builtin.set_fact") or {})
+    ]
+    if not services:
+        assert not registers, f"{role.name} runs no container but registers one"
+        return
+    assert registers, f"{role.name} starts a container but never registers it for the health report"
+    for task in registers:
+        assert "always" in task.get("tags", []), (
+            f"{role.name}: the registration must be tagged always"
+        )
+        assert task.get("when"), f"{role.name}: register only when the component is enabled"
