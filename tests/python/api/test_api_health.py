@@ -66,16 +66,11 @@ def test_connections_killed_by_a_database_restart_recover(
             "WHERE datname = %s AND pid <> pg_backend_pid()",
             (api_dsn.rsplit("/", 1)[1],),
         )
-    statuses = []
-    for _ in range(20):
+    # The pool checks each connection before handing it out: the dead ones are
+    # replaced, and not one request sees the restart.
+    for _ in range(5):
         response = client.get(f"/v1/watchlists/{wl['id']}", headers=alice.headers)
-        statuses.append(response.status_code)
-        if response.status_code == 200:
-            break
-        time.sleep(0.2)
-    # At most a few 503s while the pool replaces its dead connections, never a 500.
-    assert statuses[-1] == 200
-    assert set(statuses) <= {200, 503}
+        assert response.status_code == 200, response.text
 
 
 def test_metrics_need_the_scrape_token_or_admin_key(
