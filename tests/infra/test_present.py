@@ -647,6 +647,29 @@ def test_flooding_address_is_banned_in_docker_user(
     assert probe.stdout.strip() == "blocked"
 
 
+def test_bans_survive_the_ufw_reload_handler(host) -> None:
+    """What the ufw role's reload handler does (ufw reload, then a fail2ban
+    restart): the reload drops fail2ban's jump from DOCKER-USER, and the restart
+    puts it back with every current ban, read from fail2ban's database."""
+    address = "198.51.100.77"  # TEST-NET-2: never a real client
+    jump = "-A DOCKER-USER -p tcp -m multiport --dports 80,443 -j f2b-nginx-limit-req"
+    host.check_output(f"fail2ban-client set nginx-limit-req banip {address}")
+    try:
+        host.check_output("ufw reload")
+        assert jump not in host.check_output("iptables -S DOCKER-USER")
+        host.check_output("systemctl restart fail2ban")
+        for _ in range(30):
+            rules = host.run("iptables -S DOCKER-USER").stdout
+            banned = host.run("iptables -S f2b-nginx-limit-req").stdout
+            if jump in rules and f"-s {address}/32" in banned:
+                break
+            time.sleep(1)
+        else:
+            pytest.fail(f"ban not re-applied after the restart:\n{rules}\n{banned}")
+    finally:
+        host.run(f"fail2ban-client set nginx-limit-req unbanip {address}")
+
+
 def test_fail2ban_filters_match_nginx_lines(host) -> None:
     """fail2ban's own matcher against lines in nginx's log format."""
     lines = "\n".join(
