@@ -54,8 +54,8 @@ lint: venv secrets ## yamllint, ansible-lint (production profile), syntax check,
 	ansible-lint --profile production
 	for playbook in playbooks/*.yml; do \
 	  ansible-playbook --syntax-check -i inventories/production/hosts.yml "$$playbook" >/dev/null; done
-	ruff check files/feeders tests bench
-	ruff format --check files/feeders tests bench
+	ruff check files/feeders roles tests bench
+	ruff format --check files/feeders roles tests bench
 
 unit: venv deps flux-checker ## Python tests (real PostgreSQL) and static checks of roles, configs, dashboards
 	pytest tests/python tests/static -q --durations=15

@@ -9,9 +9,9 @@ What the queries may read comes from the contracts:
   news, infra, custom);
 - measurements, tags, fields: docs/contracts.md (parsed, see `influx_contract`);
 - PostgreSQL views and columns: docs/contracts.md;
-- PromQL metrics: node-exporter and cAdvisor names listed below, and the
-  bbdash_* names declared in files/feeders/src/bbdash (parsed), plus the few
-  names other roles are expected to emit and do not yet (PENDING_BBDASH_METRICS).
+- PromQL metrics: node-exporter and cAdvisor names listed below, the bbdash_*
+  names declared in files/feeders/src/bbdash (parsed), and the backup metrics
+  the backup role's script writes for node-exporter's textfile collector (parsed).
 """
 
 from __future__ import annotations
@@ -62,24 +62,21 @@ NODE_EXPORTER_METRICS = {
     "node_filesystem_avail_bytes", "node_filesystem_size_bytes", "node_hwmon_temp_celsius",
     "node_load1", "node_load5", "node_load15", "node_memory_MemAvailable_bytes",
     "node_memory_MemTotal_bytes", "node_memory_SwapFree_bytes", "node_memory_SwapTotal_bytes",
-    "node_network_receive_bytes_total", "node_network_receive_errs_total",
-    "node_network_transmit_bytes_total", "node_network_transmit_errs_total",
     "node_time_seconds", "node_uname_info",
 }  # fmt: skip
+# No node_network_*: the node_exporter role turns netdev off (node-exporter runs
+# in its own network namespace); host traffic comes from cAdvisor's root container.
 CADVISOR_METRICS = {
     "container_cpu_usage_seconds_total", "container_last_seen",
     "container_memory_working_set_bytes", "container_network_receive_bytes_total",
-    "container_network_transmit_bytes_total", "container_spec_memory_limit_bytes",
+    "container_network_receive_errors_total", "container_network_transmit_bytes_total",
+    "container_network_transmit_errors_total", "container_spec_memory_limit_bytes",
     "container_start_time_seconds",
 }  # fmt: skip
 PROMETHEUS_METRICS = {"up"}
-# bbdash_* names the dashboards read that no code in this repository emits yet:
-# the backup role is expected to write them (node-exporter textfile collector),
-# labelled `target` (influxdb, postgres). Keep this list short and honest.
-PENDING_BBDASH_METRICS = {
-    "bbdash_backup_last_success_timestamp_seconds",
-    "bbdash_backup_size_bytes",
-}
+# The backup role's script: it writes bbdash_backup_* for node-exporter.
+BACKUP_SCRIPT = REPO / "roles" / "backup" / "files" / "bbdash-backup"
+
 
 # Values the shared inventory gives (docker role, group_vars) and dummy vault values.
 SHARED_VARS: dict[str, Any] = {
@@ -365,13 +362,19 @@ def bbdash_metrics() -> dict[str, str]:
     return found
 
 
+def backup_metrics() -> set[str]:
+    """The bbdash_backup_* names the backup script writes (each in a metric() call)."""
+    text = BACKUP_SCRIPT.read_text(encoding="utf-8")
+    return set(re.findall(r'^\s*(?:metric\()?\s*"(bbdash_backup_\w+)"', text, re.MULTILINE))
+
+
 def known_metrics() -> set[str]:
     return (
         NODE_EXPORTER_METRICS
         | CADVISOR_METRICS
         | PROMETHEUS_METRICS
         | set(bbdash_metrics())
-        | PENDING_BBDASH_METRICS
+        | backup_metrics()
     )
 
 

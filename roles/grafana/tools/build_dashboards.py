@@ -1995,24 +1995,27 @@ def infrastructure() -> dict[str, Any]:
         8,
         8,
     )
-    nic = 'device!~"lo|veth.*|docker.*|br-.*"'
+    # The host's interfaces, from cAdvisor's root container (id="/"): node-exporter
+    # runs in its own network namespace, so its netdev collector is off (see the
+    # node_exporter role) rather than reporting that namespace's eth0.
+    nic = 'job="cadvisor", id="/", interface!~"lo|veth.*|docker.*|br-.*"'
     b.add(
         timeseries(
             "Network",
             [
                 prom_target(
-                    f"sum by (device) (rate(node_network_receive_bytes_total{{{inst}, {nic}}}[$__rate_interval]))",
-                    "{{device}} in",
+                    f"sum by (interface) (rate(container_network_receive_bytes_total{{{nic}}}[$__rate_interval]))",
+                    "{{interface}} in",
                     "A",
                 ),
                 prom_target(
-                    f"-sum by (device) (rate(node_network_transmit_bytes_total{{{inst}, {nic}}}[$__rate_interval]))",
-                    "{{device}} out",
+                    f"-sum by (interface) (rate(container_network_transmit_bytes_total{{{nic}}}[$__rate_interval]))",
+                    "{{interface}} out",
                     "B",
                 ),
                 prom_target(
-                    f"sum by (device) (rate(node_network_receive_errs_total{{{inst}, {nic}}}[$__rate_interval]) + rate(node_network_transmit_errs_total{{{inst}, {nic}}}[$__rate_interval]))",
-                    "{{device}} errors/s",
+                    f"sum by (interface) (rate(container_network_receive_errors_total{{{nic}}}[$__rate_interval]) + rate(container_network_transmit_errors_total{{{nic}}}[$__rate_interval]))",
+                    "{{interface}} errors/s",
                     "C",
                 ),
             ],
@@ -2768,7 +2771,7 @@ def pipeline() -> dict[str, Any]:
             [
                 prom_target(
                     "time() - max without (instance, job) (bbdash_backup_last_success_timestamp_seconds)",
-                    "last backup {{target}}",
+                    "last complete backup",
                     instant=True,
                 )
             ],
@@ -2792,7 +2795,7 @@ def pipeline() -> dict[str, Any]:
             [
                 prom_target(
                     "max without (instance, job) (bbdash_backup_size_bytes)",
-                    "size {{target}}",
+                    "{{kind}}",
                     instant=True,
                 )
             ],

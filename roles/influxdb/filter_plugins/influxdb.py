@@ -45,7 +45,8 @@ def duration_seconds(value: Any) -> int:
     match = _DURATION.match(text)
     if match is None or not any(match.groups()):
         raise AnsibleFilterError(
-            f"invalid duration {value!r}: use a number of w, d, h, m, s such as 7d, 1h30m, or 0 / infinite"
+            f"invalid duration {value!r}: use a number of w, d, h, m, s such as 7d, 1h30m, "
+            "or 0 / infinite"
         )
     return sum(int(n) * _UNITS[u] for n, u in zip(match.groups(), "wdhms", strict=True) if n)
 
@@ -96,8 +97,9 @@ def bucket_problems(buckets: list[dict[str, Any]]) -> list[str]:
             continue
         if 0 < retention < HOUR:
             problems.append(
-                f"{where}.retention is {bucket['retention']!r}: InfluxDB refuses a retention shorter "
-                "than 1h (\"retention policy duration must be at least 1h0m0s\"); use 1h or more, "
+                f"{where}.retention is {bucket['retention']!r}: "
+                "InfluxDB refuses a retention shorter "
+                'than 1h ("retention policy duration must be at least 1h0m0s"); use 1h or more, '
                 "or infinite"
             )
         if bucket.get("shard_group_duration") not in (None, ""):
@@ -110,9 +112,10 @@ def bucket_problems(buckets: list[dict[str, Any]]) -> list[str]:
                 problems.append(f"{where}.shard_group_duration must be 1h or more")
             elif retention and shard > retention:
                 problems.append(
-                    f"{where}.shard_group_duration ({bucket['shard_group_duration']}) is longer than "
-                    f"its retention ({bucket['retention']}): InfluxDB refuses it (\"retention policy "
-                    "duration must be greater than the shard duration\")"
+                    f"{where}.shard_group_duration ({bucket['shard_group_duration']}) "
+                    f"is longer than its retention ({bucket['retention']}): "
+                    'InfluxDB refuses it ("retention policy '
+                    'duration must be greater than the shard duration")'
                 )
     return problems
 
@@ -146,16 +149,25 @@ def task_problems(tasks: list[dict[str, Any]], buckets: list[dict[str, Any]]) ->
         for key in ("every", "window", "lookback"):
             value = task.get(key)
             if value in (None, "") or not _is_duration(value) or duration_seconds(value) == 0:
-                problems.append(f"{where}.{key} must be a duration such as 5m or 1h (got {value!r})")
+                problems.append(
+                    f"{where}.{key} must be a duration such as 5m or 1h (got {value!r})"
+                )
         if task.get("offset") not in (None, "") and not _is_duration(task.get("offset")):
-            problems.append(f"{where}.offset must be a duration such as 30s (got {task.get('offset')!r})")
-        if not problems or all(not p.startswith(where) for p in problems):
-            if duration_seconds(task["lookback"]) < duration_seconds(task["window"]):
-                problems.append(f"{where}.lookback must be at least one window ({task['window']})")
+            problems.append(
+                f"{where}.offset must be a duration such as 30s (got {task.get('offset')!r})"
+            )
+        # Compare the durations only when this task's own are valid.
+        durations_ok = not problems or all(not p.startswith(where) for p in problems)
+        if durations_ok and duration_seconds(task["lookback"]) < duration_seconds(task["window"]):
+            problems.append(f"{where}.lookback must be at least one window ({task['window']})")
         if task.get("fn", "mean") not in TASK_FUNCTIONS:
-            problems.append(f"{where}.fn must be one of {', '.join(TASK_FUNCTIONS)} (got {task.get('fn')!r})")
+            problems.append(
+                f"{where}.fn must be one of {', '.join(TASK_FUNCTIONS)} (got {task.get('fn')!r})"
+            )
         if not _IDENT.match(str(task.get("measurement", ""))):
-            problems.append(f"{where}.measurement must be a measurement name (got {task.get('measurement')!r})")
+            problems.append(
+                f"{where}.measurement must be a measurement name (got {task.get('measurement')!r})"
+            )
         for field in task.get("fields") or []:
             if not _IDENT.match(str(field)):
                 problems.append(f"{where}.fields: {field!r} is not a field name")
@@ -180,7 +192,10 @@ def token_problems(tokens: list[dict[str, Any]], buckets: list[dict[str, Any]]) 
         name = str(token.get("name", ""))
         where = f"influxdb_tokens[{name or index}]"
         if not _TOKEN_NAME.match(name):
-            problems.append(f"{where}: name {name!r} must be lower case letters, digits and dashes (it names the token file)")
+            problems.append(
+                f"{where}: name {name!r} must be lower case letters, digits and dashes "
+                "(it names the token file)"
+            )
         read, write = token.get("read") or [], token.get("write") or []
         if not read and not write:
             problems.append(f"{where} grants nothing: give it read and/or write buckets")
@@ -188,7 +203,9 @@ def token_problems(tokens: list[dict[str, Any]], buckets: list[dict[str, Any]]) 
             problems.append(f"{where}.write: '*' (every bucket) is not allowed; name the buckets")
         for bucket in [*read, *write]:
             if bucket != "*" and bucket not in bucket_names:
-                problems.append(f"{where} names bucket {bucket!r}, which is not in influxdb_buckets")
+                problems.append(
+                    f"{where} names bucket {bucket!r}, which is not in influxdb_buckets"
+                )
     return problems
 
 
@@ -224,7 +241,9 @@ def bucket_plan(
         have_retention = int(rules[0].get("everySeconds", 0)) if rules else 0
         have_shard = int(rules[0].get("shardGroupDurationSeconds", 0) or 0) if rules else 0
         body: dict[str, Any] = {}
-        if have_retention != retention or ("shardGroupDurationSeconds" in rule and have_shard != rule["shardGroupDurationSeconds"]):
+        if have_retention != retention or (
+            "shardGroupDurationSeconds" in rule and have_shard != rule["shardGroupDurationSeconds"]
+        ):
             if "shardGroupDurationSeconds" not in rule:
                 # A shorter retention than the stored shard duration is refused (422):
                 # move the shard duration to InfluxDB's default for the new retention.
@@ -264,7 +283,12 @@ def task_plan(
             create.append(
                 {
                     "name": task["name"],
-                    "body": {"orgID": org_id, "flux": task["flux"], "status": status, "description": description},
+                    "body": {
+                        "orgID": org_id,
+                        "flux": task["flux"],
+                        "status": status,
+                        "description": description,
+                    },
                 }
             )
             continue
@@ -282,7 +306,9 @@ def task_plan(
     return {"to_create": create, "to_update": update, "to_delete": delete}
 
 
-def token_permissions(token: dict[str, Any], bucket_id_by_name: dict[str, str], org_id: str) -> list[dict[str, Any]]:
+def token_permissions(
+    token: dict[str, Any], bucket_id_by_name: dict[str, str], org_id: str
+) -> list[dict[str, Any]]:
     """The InfluxDB permissions of a token spec: read/write on named buckets, or read
     on every bucket of the org ("*")."""
     permissions = []
@@ -355,7 +381,8 @@ def token_plan(
             and auth is not None
             and auth.get("status") == "active"
             and auth.get("description") == description
-            and sorted(map(_permission_key, auth.get("permissions") or [])) == sorted(map(_permission_key, permissions))
+            and sorted(map(_permission_key, auth.get("permissions") or []))
+            == sorted(map(_permission_key, permissions))
             and _probe_ok(token, probes_by_name.get(name))
         )
         stale = [
@@ -375,7 +402,9 @@ def token_plan(
     return plan
 
 
-def orphan_authorizations(authorizations: list[dict[str, Any]], tokens: list[dict[str, Any]], prefix: str) -> list[str]:
+def orphan_authorizations(
+    authorizations: list[dict[str, Any]], tokens: list[dict[str, Any]], prefix: str
+) -> list[str]:
     """IDs of authorizations this role created for tokens no longer configured."""
     wanted = {f"{prefix}{t['name']}" for t in tokens}
     return [
