@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 
 import pytest
@@ -65,6 +66,22 @@ def test_sliding_window_never_exceeds_limit():
     clock.advance(0.1)
     assert limiter.delay() == 0
     assert limiter.remaining() == 3  # all three were recorded at the same instant
+
+
+def test_sliding_window_with_a_minimum_gap_spreads_events_out():
+    """Four a second, a quarter of a second apart: never a burst of four."""
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(4, 1.0, clock=clock, min_gap_s=0.25)
+    times = []
+    for _ in range(12):
+        clock.advance(limiter.delay())
+        times.append(clock())
+        limiter.record()
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) == pytest.approx(0.25)
+    assert max(sum(1 for u in times if t <= u < t + 1.0) for t in times) == 4
+    clock.advance(10)
+    assert limiter.delay() == 0  # an idle limiter lets the next one through at once
 
 
 def test_circuit_breaker_opens_probes_and_backs_off():

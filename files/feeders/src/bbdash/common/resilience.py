@@ -123,11 +123,21 @@ class TokenBucket:
 
 
 class SlidingWindowLimiter:
-    """At most `limit` events in any `window_s` seconds."""
+    """At most `limit` events in any `window_s` seconds, and, with `min_gap_s`, at
+    least that long between two events: spread out rather than in bursts, so that
+    network jitter bunching them on the way cannot push the receiver's count over."""
 
-    def __init__(self, limit: int, window_s: float, clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self,
+        limit: int,
+        window_s: float,
+        clock: Clock = time.monotonic,
+        *,
+        min_gap_s: float = 0.0,
+    ) -> None:
         self.limit = limit
         self.window_s = window_s
+        self.min_gap_s = min_gap_s
         self._clock = clock
         self._events: deque[float] = deque()
 
@@ -139,9 +149,10 @@ class SlidingWindowLimiter:
         """Seconds to wait before the next event would be allowed."""
         now = self._clock()
         self._trim(now)
+        gap = self._events[-1] + self.min_gap_s - now if self._events else 0.0
         if len(self._events) < self.limit:
-            return 0.0
-        return self._events[0] + self.window_s - now
+            return max(gap, 0.0)
+        return max(self._events[0] + self.window_s - now, gap)
 
     def record(self) -> None:
         """Record one event now (call after `delay()` returned 0 or was waited out)."""

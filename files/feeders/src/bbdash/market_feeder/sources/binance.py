@@ -98,7 +98,11 @@ class _Connection:
         self._next_id = 0
         self._pending: dict[int, tuple[str, list[str]]] = {}
         settings = owner.settings
-        self._outgoing = SlidingWindowLimiter(settings.max_outgoing_per_s, 1.0)
+        # Evenly spaced (1/limit s apart): Binance counts what it receives, and
+        # a burst sent at the limit could arrive bunched with the next second's.
+        self._outgoing = SlidingWindowLimiter(
+            settings.max_outgoing_per_s, 1.0, min_gap_s=1.0 / settings.max_outgoing_per_s
+        )
         self._backoff = Backoff(base=settings.reconnect_base_s, cap=settings.reconnect_cap_s)
 
     async def run(self) -> None:
