@@ -430,63 +430,64 @@ def test_config_change_is_validated_before_it_is_live(tmp_path: Path) -> None:
     assert (tmp_path / "prometheus" / "prometheus.yml").read_text(encoding="utf-8") == deployed
 
 
+def deploy_with_secret(
+    tmp_path: Path, extra: dict[str, Any], filename: str, secret: str
+) -> dict[str, dict[str, Any]]:
+    """Run preflight + configure; check the scrape secret lands in a 0640 file
+    (root:65534) and nowhere else (output, prometheus.yml), and that promtool
+    accepts the result. Returns the scrape jobs by name."""
+    result = run_role("prometheus", ["preflight", "configure"], tmp_path, extra)
+    assert secret not in json.dumps(result)
+    path = tmp_path / "prometheus" / "secrets" / filename
+    assert path.read_text(encoding="utf-8") == secret
+    info = path.stat()
+    assert (oct(info.st_mode & 0o777), info.st_uid, info.st_gid) == ("0o640", 0, 65534)
+    config_path = tmp_path / "prometheus" / "prometheus.yml"
+    assert secret not in config_path.read_text(encoding="utf-8")
+    proc = run_promtool("check", "config", str(config_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return {job["job_name"]: job for job in load_yaml(config_path)["scrape_configs"]}
+
+
+def scrape_jobs(tmp_path: Path) -> dict[str, dict[str, Any]]:
+    config = load_yaml(tmp_path / "prometheus" / "prometheus.yml")
+    return {job["job_name"]: job for job in config["scrape_configs"]}
+
+
 def test_grafana_metrics_basic_auth(tmp_path: Path) -> None:
     """With Grafana's metrics password in the vault: a 0640 file, password_file, no leak."""
     assert promtool is not None
     secret = "grafana-metrics-secret-42"
-    extra = {
-        "prometheus_validate_with": "host",
-        "prometheus_promtool_binary": promtool,
-        "vault_grafana_metrics_password": secret,
-    }
-    result = run_role("prometheus", ["preflight", "configure"], tmp_path, extra)
-    assert secret not in json.dumps(result)
-    password = tmp_path / "prometheus" / "secrets" / "grafana_password"
-    assert password.read_text(encoding="utf-8") == secret
-    info = password.stat()
-    assert (oct(info.st_mode & 0o777), info.st_uid, info.st_gid) == ("0o640", 0, 65534)
-    config_path = tmp_path / "prometheus" / "prometheus.yml"
-    assert secret not in config_path.read_text(encoding="utf-8")
-    jobs = {job["job_name"]: job for job in load_yaml(config_path)["scrape_configs"]}
+    extra = {"prometheus_validate_with": "host", "prometheus_promtool_binary": promtool}
+    jobs = deploy_with_secret(
+        tmp_path, {**extra, "vault_grafana_metrics_password": secret}, "grafana_password", secret
+    )
     assert jobs["grafana"]["basic_auth"] == {
         "username": "metrics",
         "password_file": "secrets/grafana_password",
     }
-    assert all("basic_auth" not in job for name, job in jobs.items() if name != "grafana")
-    proc = run_promtool("check", "config", str(config_path))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [name for name, job in jobs.items() if "basic_auth" in job] == ["grafana"]
     # The password leaves the vault: the file goes, and so does basic auth.
-    extra.pop("vault_grafana_metrics_password")
     run_role("prometheus", ["configure"], tmp_path, extra)
-    assert not password.exists()
-    assert "basic_auth" not in load_yaml(config_path)["scrape_configs"][4]
+    assert not (tmp_path / "prometheus" / "secrets" / "grafana_password").exists()
+    assert "basic_auth" not in scrape_jobs(tmp_path)["grafana"]
 
 
 def test_watchlist_api_bearer_token(tmp_path: Path) -> None:
     """The API's /metrics wants its scrape token: a 0640 file, credentials_file, no leak."""
     assert promtool is not None
     extra = {"prometheus_validate_with": "host", "prometheus_promtool_binary": promtool}
-    result = run_role("prometheus", ["preflight", "configure"], tmp_path, extra)
-    assert METRICS_TOKEN not in json.dumps(result)
-    token = tmp_path / "prometheus" / "secrets" / "watchlist-api_token"
-    assert token.read_text(encoding="utf-8") == METRICS_TOKEN
-    info = token.stat()
-    assert (oct(info.st_mode & 0o777), info.st_uid, info.st_gid) == ("0o640", 0, 65534)
-    config_path = tmp_path / "prometheus" / "prometheus.yml"
-    assert METRICS_TOKEN not in config_path.read_text(encoding="utf-8")
-    jobs = {job["job_name"]: job for job in load_yaml(config_path)["scrape_configs"]}
+    jobs = deploy_with_secret(tmp_path, extra, "watchlist-api_token", METRICS_TOKEN)
     assert jobs["watchlist-api"]["authorization"] == {
         "type": "Bearer",
         "credentials_file": "secrets/watchlist-api_token",
     }
     assert [name for name, job in jobs.items() if "authorization" in job] == ["watchlist-api"]
-    proc = run_promtool("check", "config", str(config_path))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
     # Without the API there is nothing to scrape: the token file goes too.
     run_role("prometheus", ["preflight", "configure"], tmp_path,
              {**extra, "watchlist_api_enabled": False})  # fmt: skip
-    assert not token.exists()
-    assert "watchlist-api" not in {j["job_name"] for j in load_yaml(config_path)["scrape_configs"]}
+    assert not (tmp_path / "prometheus" / "secrets" / "watchlist-api_token").exists()
+    assert "watchlist-api" not in scrape_jobs(tmp_path)
 
 
 DOCKER_SHIM = """#!{python}
