@@ -14,8 +14,17 @@ PYTHON ?= python3
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-demo: venv deps images secrets ## Build the local test host and deploy the whole stack into it
-	molecule converge -s demo
+# The demo deploys the pinned upstream images when Docker Hub answers, else the
+# offline kit (tests/images/choose-kit.sh; BBDASH_OFFLINE_KIT=yes|no forces it).
+DEMO_KIT_FILE := .cache/local/demo-kit
+
+demo: venv deps secrets ## Build the local test host and deploy the whole stack into it
+	mkdir -p $(dir $(DEMO_KIT_FILE))
+	bash tests/images/choose-kit.sh > $(DEMO_KIT_FILE)
+	if [ "$$(cat $(DEMO_KIT_FILE))" = offline_kit ]; then \
+	  bash tests/demo-info.sh --offline-banner; $(MAKE) --no-print-directory images; \
+	else bash tests/images/build-base.sh; fi
+	BBDASH_DEMO_KIT=$$(cat $(DEMO_KIT_FILE)) molecule converge -s demo
 	@bash tests/demo-info.sh
 
 test: lint unit molecule ## Everything CI runs: lint, unit and static tests, the full molecule sequence
@@ -71,8 +80,8 @@ molecule-destroy: venv ## Remove the molecule test host and its inner Docker vol
 	molecule destroy -s default
 	docker volume rm -f bbdash-test-docker >/dev/null
 
-rerun: venv secrets ## Rerun the site playbook against the running demo host
-	ansible-playbook -i inventories/local/hosts.yml playbooks/site.yml
+rerun: venv secrets ## Rerun the site playbook against the running demo host (same images as make demo)
+	BBDASH_DEMO_KIT=$$(cat $(DEMO_KIT_FILE) 2>/dev/null || echo offline_kit) molecule converge -s demo
 
 demo-destroy: venv ## Remove the demo host and its inner Docker volume
 	molecule destroy -s demo

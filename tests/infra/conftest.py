@@ -66,6 +66,7 @@ def local_inventory(tmp: Path, host: str, *, with_vault: bool = True) -> Path:
         "ansible_connection": "community.docker.docker",
         "ansible_python_interpreter": "/usr/bin/python3",
     }
-    hosts = {"all": {"children": {"bloomberg": {"hosts": {host: connection}}}}}
+    children = {"bloomberg": {"hosts": {host: connection}}, "offline_kit": {"hosts": {host: {}}}}
+    hosts = {"all": {"children": children}}
     (tmp / "inv" / "hosts.yml").write_text(yaml.safe_dump(hosts))
     return tmp / "inv" / "hosts.yml"
