@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -17,6 +19,7 @@ from bbdash.market_feeder.config import (
 )
 from bbdash.market_feeder.metrics import MarketMetrics
 from bbdash.market_feeder.records import MarketRecord, parse_number
+from bbdash.market_feeder.sources._base import PolledSource
 from bbdash.market_feeder.sources.alphavantage import AlphaVantageSource
 from bbdash.market_feeder.sources.coingecko import CoinGeckoSource, iso_to_ns
 from bbdash.market_feeder.sources.exchangerate import ExchangeRateSource
@@ -148,6 +151,63 @@ def test_yahoo_malformed_response_is_counted():
         )
         == 1
     )
+
+
+async def until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    """Wait (on the loop) until `condition()` holds; fail after `timeout_s`."""
+    async with asyncio.timeout(timeout_s):
+        while not condition():
+            await asyncio.sleep(0.005)
+
+
+def test_polled_source_polls_at_once_and_again_when_new_assets_arrive():
+    client = FakeQuoteClient([{"quoteResponse": {"result": [], "error": None}}])
+    source = YahooSource(YahooSettings(interval_s=3600), lambda r: None, Metrics(), client=client)
+    source.set_assets([AAPL])
+
+    async def scenario() -> None:
+        task = asyncio.create_task(source.run())
+        try:
+            await until(lambda: len(client.calls) == 1)  # first poll: no waiting
+            source.set_assets([AAPL])  # nothing new: no early poll
+            source.set_assets([AAPL, GSPC])  # a new asset: polled now, not in an hour
+            await until(lambda: len(client.calls) == 2)
+            await asyncio.sleep(0.05)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(scenario())
+    assert client.calls == [["AAPL"], ["AAPL", "^GSPC"]]
+
+
+@dataclass
+class _Every:
+    interval_s: float
+
+
+class _CountingSource(PolledSource[_Every]):
+    def __init__(self, interval_s: float) -> None:
+        super().__init__("counting", _Every(interval_s), lambda r: None, Metrics())
+        self.polls = 0
+
+    async def poll_once(self) -> int:
+        self.polls += 1
+        return 0
+
+
+def test_polled_source_polls_again_every_interval():
+    source = _CountingSource(0.01)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(source.run())
+        try:
+            await until(lambda: source.polls >= 3)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(scenario())
 
 
 def test_coingecko_markets_enrich_every_pair_of_a_coin():

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
-from bbdash.news_feeder.sources import PayloadError, cryptopanic, newsapi, rss
+from bbdash.news_feeder.records import MAX_TITLE_CHARS
+from bbdash.news_feeder.sources import (
+    ParseResult,
+    PayloadError,
+    cryptopanic,
+    json_list,
+    load_json_object,
+    newsapi,
+    rss,
+)
 
 NOW = datetime(2024, 2, 13, tzinfo=UTC)
 
@@ -115,3 +125,100 @@ def test_newsapi_rate_limit_error_is_classified(payload):
 def test_newsapi_publisher_suffix_only_when_it_is_the_publisher():
     assert newsapi.strip_publisher("Oil falls - Reuters", "Reuters") == "Oil falls"
     assert newsapi.strip_publisher("Buy - or sell?", "Reuters") == "Buy - or sell?"
+
+
+def test_parse_result_admits_only_a_sane_title_and_an_http_link():
+    result = ParseResult()
+    assert result.admit("Fed holds rates", "https://example.org/fed")
+    assert not result.admit("", "https://example.org/a")
+    assert not result.admit("x" * (MAX_TITLE_CHARS + 1), "https://example.org/b")
+    assert not result.admit("Fed holds rates", "javascript:alert(1)")
+    assert not result.admit("Fed holds rates", "/relative/path")
+    assert result.skipped == {"no_title": 2, "no_link": 2}
+    assert result.articles == []
+
+
+def test_parse_result_add_clamps_the_date_cleans_the_summary_and_counts_undated_items():
+    result = ParseResult()
+    later = datetime(2024, 2, 14, tzinfo=UTC)
+    result.add(
+        "src", "Title", "https://example.org/a", later, fetched=NOW, summary="<b>x</b>" * 600
+    )
+    result.add("src", "Title", "https://example.org/b", None, fetched=NOW, summary="ignored")
+    result.add("src", "Title", "https://example.org/c", NOW, fetched=NOW, summary=None)
+    first, second = result.articles
+    assert first.published_at == NOW  # a date after the fetch is clamped to it
+    assert first.summary == ("x " * 500)[:1000]  # tags stripped, then cut at 1000
+    assert second.summary == ""
+    assert (first.category_hint, first.symbols_hint) == (None, ())
+    assert result.skipped == {"no_date": 1}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [(b"<html>", "demo: invalid JSON"), (b"[1, 2]", "demo: response is not an object")],
+)
+def test_load_json_object_refuses_what_is_not_a_json_object(body, message):
+    with pytest.raises(PayloadError) as err:
+        load_json_object(body, "demo")
+    assert str(err.value).startswith(message)
+    assert err.value.kind == "malformed"
+    assert load_json_object(b'{"a": 1}', "demo") == {"a": 1}
+
+
+def test_json_list_and_objects_walk_the_objects_of_a_listed_key():
+    payload = {"results": [{"title": "a"}, "stray", None, {"title": "b"}], "count": 2}
+    result = ParseResult()
+    assert list(result.objects(json_list(payload, "results", "demo"))) == [
+        {"title": "a"},
+        {"title": "b"},
+    ]
+    assert result.skipped == {"not_an_object": 2}
+    for key in ("count", "missing"):
+        with pytest.raises(PayloadError) as err:
+            json_list(payload, key, "demo")
+        assert str(err.value) == f"demo: {key} is not a list"
+        assert err.value.kind == "malformed"
+
+
+FAR_FUTURE = "9999-12-31T23:59:59-14:00"  # valid RFC 3339, past datetime's range in UTC
+
+
+def test_a_date_out_of_range_skips_that_item_only():
+    """One item dated at the edge of the calendar is counted "no_date"; its
+    neighbours are kept and the payload is not refused."""
+    body = {
+        "status": "ok",
+        "articles": [
+            {
+                "title": "Edge of time",
+                "url": "https://example.org/a",
+                "publishedAt": FAR_FUTURE,
+                "source": {"name": "Wire"},
+            },
+            {
+                "title": "Ordinary news",
+                "url": "https://example.org/b",
+                "publishedAt": "2024-02-12T10:00:00Z",
+                "source": {"name": "Wire"},
+            },
+        ],
+    }
+    result = newsapi.parse_articles(json.dumps(body).encode(), now=NOW)
+    assert [a.title for a in result.articles] == ["Ordinary news"]
+    assert result.skipped == {"no_date": 1}
+
+
+def test_an_atom_date_out_of_range_falls_back_to_the_fetch_time():
+    """feedparser turns this date into year 10000, which datetime refuses."""
+    feed = f"""<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>
+      <entry><title>Edge of time</title><link href="https://example.org/a"/><id>a</id>
+        <updated>{FAR_FUTURE}</updated></entry>
+      <entry><title>Ordinary news</title><link href="https://example.org/b"/><id>b</id>
+        <updated>2024-02-12T10:00:00Z</updated></entry>
+    </feed>""".encode()
+    result = rss.parse_feed(feed, source="x", now=NOW)
+    assert [(a.title, a.published_at) for a in result.articles] == [
+        ("Edge of time", NOW),  # like an undated item: the time it was fetched
+        ("Ordinary news", datetime(2024, 2, 12, 10, tzinfo=UTC)),
+    ]

@@ -11,6 +11,6 @@
 - `health`: `Heartbeat` and `HealthServer` (`/metrics` + `/healthz`).
 - `watchlist`: `WatchlistSync` (collected_assets / active_alert_rules, LISTEN/NOTIFY).
 - `runtime`: `FeederRuntime`, wiring the above for one service.
-- `service`: `run_until_signal` (SIGTERM-aware main).
+- `service`: `run_until_signal` (SIGTERM-aware main), `cancel_and_wait` (task shutdown).
 - `healthcheck`: the container HEALTHCHECK command.
 """

@@ -16,6 +16,8 @@ import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from bbdash.common.resilience import CircuitBreaker, TokenBucket
+
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -168,6 +170,15 @@ class Metrics:
     def source_error(self, source: str, kind: str) -> None:
         """Count one upstream error of `kind`."""
         self.source_errors.labels(source, kind).inc()
+
+    def source_guards(self, source: str, budget: TokenBucket, breaker: CircuitBreaker) -> None:
+        """Export the state of a source's rate budget and circuit breaker as they stand now.
+
+        Every budgeted upstream, market or news, reports the same two gauges the
+        same way, so dashboards and alerts read them alike.
+        """
+        self.source_budget_remaining.labels(source).set(budget.available())
+        self.source_circuit_state.labels(source).set(int(breaker.state))
 
     def value(self, name: str, labels: dict[str, str] | None = None) -> float:
         """Current value of a sample (tests and the bench read metrics through this)."""

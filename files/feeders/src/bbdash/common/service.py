@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -36,3 +37,17 @@ async def run_until_signal(main: Callable[[], Awaitable[None]]) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
+
+
+async def cancel_and_wait(tasks: Sequence[asyncio.Future[Any]]) -> None:
+    """Cancel every task, then await each, swallowing what it raises.
+
+    Shutdown paths run this in `finally`: one task's error (or a cancellation
+    arriving meanwhile) must not stop the others from being cancelled and
+    awaited, nor skip the clean-up that follows.
+    """
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task

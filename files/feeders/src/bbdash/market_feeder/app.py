@@ -9,7 +9,6 @@ heartbeat beats every second from the loop itself, so a blocked loop turns
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable
 
@@ -18,6 +17,7 @@ import httpx
 from bbdash.common.metrics import Metrics
 from bbdash.common.resilience import Backoff
 from bbdash.common.runtime import FeederRuntime
+from bbdash.common.service import cancel_and_wait
 from bbdash.common.sink import AckCallback
 from bbdash.common.watchlist import Asset, WatchlistSnapshot
 from bbdash.market_feeder.alerts import AlertEvaluator, AlertmanagerSender
@@ -182,11 +182,7 @@ class MarketFeeder:
         try:
             await asyncio.gather(*tasks)
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await cancel_and_wait(tasks)
             if self.sender is not None:
                 await self.sender.aclose()
             await self.http.aclose()

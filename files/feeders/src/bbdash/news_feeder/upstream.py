@@ -74,8 +74,7 @@ class Upstream:
         self._export_state()
 
     def _export_state(self) -> None:
-        self._metrics.source_budget_remaining.labels(self.name).set(self._budget.available())
-        self._metrics.source_circuit_state.labels(self.name).set(int(self.breaker.state))
+        self._metrics.source_guards(self.name, self._budget, self.breaker)
 
     async def get(
         self,

@@ -29,12 +29,12 @@ from bbdash.market_feeder.records import (
     parse_price,
 )
 from bbdash.market_feeder.routing import forex_pair
+from bbdash.market_feeder.sources._base import Emit, RestSource
 from bbdash.market_feeder.sources._http import FetchError, get_json
 
 log = logging.getLogger(__name__)
 
 SOURCE = "alphavantage"
-Emit = Callable[[MarketRecord], None]
 
 
 class RateLimitNotice(Exception):  # noqa: N818 - the upstream's own word
@@ -103,7 +103,7 @@ def parse_fx_rate(payload: Any, asset: Asset) -> MarketRecord:
     )
 
 
-class AlphaVantageSource:
+class AlphaVantageSource(RestSource[AlphaVantageSettings]):
     """Fetches fallback quotes on demand, within the daily budget."""
 
     def __init__(
@@ -116,9 +116,7 @@ class AlphaVantageSource:
         client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.settings = settings
-        self._emit = emit
-        self._metrics = metrics
+        super().__init__(SOURCE, settings, emit, metrics)
         self._market_metrics = market_metrics
         self._client = client if client is not None else httpx.AsyncClient()
         self._api_key = settings.api_key_value()
@@ -133,10 +131,6 @@ class AlphaVantageSource:
     def enabled(self) -> bool:
         """On when enabled in the settings and a key is configured."""
         return self.settings.enabled and bool(self._api_key)
-
-    def _invalid(self, reason: str) -> None:
-        self._metrics.records_invalid.labels(SOURCE, reason).inc()
-        self._metrics.source_error(SOURCE, "malformed")
 
     async def fetch(self, assets: Iterable[Asset]) -> list[Asset]:
         """Fetch what the budget allows (stalest first); return the assets not served."""
@@ -155,8 +149,7 @@ class AlphaVantageSource:
             self.budget.try_acquire()
             if not await self._fetch_one(asset, now):
                 unserved.append(asset)
-        self._metrics.source_budget_remaining.labels(SOURCE).set(self.budget.available())
-        self._metrics.source_circuit_state.labels(SOURCE).set(int(self.breaker.state))
+        self._metrics.source_guards(SOURCE, self.budget, self.breaker)
         return unserved
 
     async def _fetch_one(self, asset: Asset, now: float) -> bool:

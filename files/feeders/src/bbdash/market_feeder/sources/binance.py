@@ -22,7 +22,6 @@ Docs: developers.binance.com → Spot → WebSocket Streams.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -34,6 +33,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from bbdash.common.metrics import Metrics
 from bbdash.common.resilience import Backoff, SlidingWindowLimiter
+from bbdash.common.service import cancel_and_wait
 from bbdash.market_feeder.config import BinanceSettings
 from bbdash.market_feeder.metrics import MarketMetrics
 from bbdash.market_feeder.records import (
@@ -182,11 +182,7 @@ class _Connection:
                     self.owner.metrics.source_error(SOURCE, "handler")
                     log.exception("binance frame handling failed", extra={"connection": self.cid})
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await cancel_and_wait(tasks)
 
     def _handle(self, raw: str | bytes) -> None:
         owner = self.owner
@@ -393,8 +389,4 @@ class BinanceStreams:
             self._running = False
             tasks = list(self._tasks.values())
             self._tasks.clear()
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await cancel_and_wait(tasks)

@@ -11,8 +11,6 @@ enforces it at run time, extra polls for newly watched coins included.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -32,6 +30,7 @@ from bbdash.market_feeder.records import (
     parse_price,
 )
 from bbdash.market_feeder.routing import split_pair
+from bbdash.market_feeder.sources._base import Emit, PolledSource
 from bbdash.market_feeder.sources._http import FetchError, get_json
 
 log = logging.getLogger(__name__)
@@ -39,7 +38,6 @@ log = logging.getLogger(__name__)
 SOURCE = "coingecko"
 USD_LIKE = frozenset({"USD", "USDT", "USDC", "BUSD", "FDUSD", "TUSD", "DAI"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-Emit = Callable[[MarketRecord], None]
 
 
 def base_symbol(asset: Asset) -> str:
@@ -126,7 +124,7 @@ def parse_markets(
     return records
 
 
-class CoinGeckoSource:
+class CoinGeckoSource(PolledSource[CoinGeckoSettings]):
     """Polls /coins/markets for every watched crypto asset."""
 
     def __init__(
@@ -138,13 +136,10 @@ class CoinGeckoSource:
         client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.settings = settings
-        self._emit = emit
-        self._metrics = metrics
+        super().__init__(SOURCE, settings, emit, metrics)
         self._client = client if client is not None else httpx.AsyncClient()
         self._api_key = settings.api_key_value()
         self._assets: dict[str, list[Asset]] = {}
-        self._poll_now = asyncio.Event()
         self.budget = TokenBucket(
             settings.monthly_budget / SECONDS_PER_MONTH, capacity=3, clock=clock
         )
@@ -161,10 +156,6 @@ class CoinGeckoSource:
         self._assets = by_base
         if added:
             self._poll_now.set()
-
-    def _invalid(self, reason: str) -> None:
-        self._metrics.records_invalid.labels(SOURCE, reason).inc()
-        self._metrics.source_error(SOURCE, "malformed")
 
     def _requests(self) -> list[dict[str, str]]:
         """Query parameters of each request needed to cover the watched coins."""
@@ -184,14 +175,6 @@ class CoinGeckoSource:
             chunk = ",".join(symbols[start : start + size])
             out.append({**common, "symbols": chunk, "include_tokens": "top"})
         return out
-
-    async def run(self) -> None:
-        """Poll until cancelled."""
-        while True:
-            self._poll_now.clear()
-            await self.poll_once()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poll_now.wait(), timeout=self.settings.interval_s)
 
     async def poll_once(self) -> int:
         """One round; returns how many records were emitted."""
@@ -232,6 +215,5 @@ class CoinGeckoSource:
             for record in parse_markets(payload, assets, self.settings.vs_currency, self._invalid):
                 self._emit(record)
                 emitted += 1
-        self._metrics.source_budget_remaining.labels(SOURCE).set(self.budget.available())
-        self._metrics.source_circuit_state.labels(SOURCE).set(int(self.breaker.state))
+        self._metrics.source_guards(SOURCE, self.budget, self.breaker)
         return emitted

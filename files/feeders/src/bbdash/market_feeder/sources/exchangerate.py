@@ -22,12 +22,12 @@ from bbdash.market_feeder.config import ExchangeRateSettings
 from bbdash.market_feeder.metrics import MarketMetrics
 from bbdash.market_feeder.records import InvalidValueError, MarketRecord, parse_price, seconds_to_ns
 from bbdash.market_feeder.routing import forex_pair
+from bbdash.market_feeder.sources._base import Emit, RestSource
 from bbdash.market_feeder.sources._http import FetchError, get_json
 
 log = logging.getLogger(__name__)
 
 SOURCE = "exchangerate"
-Emit = Callable[[MarketRecord], None]
 
 
 def parse_rates(payload: Any) -> tuple[int, dict[str, float]]:
@@ -54,7 +54,7 @@ def cross_rate(rates: dict[str, float], base: str, quote: str) -> float | None:
     return rates[quote] / rates[base]
 
 
-class ExchangeRateSource:
+class ExchangeRateSource(RestSource[ExchangeRateSettings]):
     """Serves forex pairs from a cached `latest/USD` response."""
 
     def __init__(
@@ -67,9 +67,7 @@ class ExchangeRateSource:
         client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.settings = settings
-        self._emit = emit
-        self._metrics = metrics
+        super().__init__(SOURCE, settings, emit, metrics)
         self._market_metrics = market_metrics
         self._client = client if client is not None else httpx.AsyncClient()
         self._clock = clock
@@ -95,8 +93,7 @@ class ExchangeRateSource:
             self._metrics.source_error(SOURCE, exc.kind)
             log.warning("exchangerate fetch failed", extra={"kind": exc.kind})
         except InvalidValueError as exc:
-            self._metrics.records_invalid.labels(SOURCE, exc.reason).inc()
-            self._metrics.source_error(SOURCE, "malformed")
+            self._invalid(exc.reason)
         else:
             self._metrics.source_ok(SOURCE)
         return self._cache

@@ -14,7 +14,6 @@ down); any failure hands the affected assets to the fallback callback
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -31,12 +30,12 @@ from bbdash.market_feeder.records import (
     parse_price,
     seconds_to_ns,
 )
+from bbdash.market_feeder.sources._base import Emit, PolledSource
 
 log = logging.getLogger(__name__)
 
 SOURCE = "yahoo"
 QUOTE_URL = "https://query1.finance.yahoo.com/v7/finance/quote"
-Emit = Callable[[MarketRecord], None]
 FailureCallback = Callable[[list[Asset]], Awaitable[None]]
 
 
@@ -125,7 +124,7 @@ def parse_quotes(
     return records
 
 
-class YahooSource:
+class YahooSource(PolledSource[YahooSettings]):
     """Polls Yahoo every `interval_s` for the assets routed to it."""
 
     def __init__(
@@ -138,13 +137,10 @@ class YahooSource:
         on_failure: FailureCallback | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.settings = settings
-        self._emit = emit
-        self._metrics = metrics
+        super().__init__(SOURCE, settings, emit, metrics)
         self._client = client if client is not None else YFinanceQuoteClient()
         self._on_failure = on_failure
         self._assets: dict[str, Asset] = {}
-        self._poll_now = asyncio.Event()
         self.budget = TokenBucket.per_period(
             settings.max_requests_per_hour,
             3600.0,
@@ -165,18 +161,6 @@ class YahooSource:
         self._assets = new
         if added:
             self._poll_now.set()
-
-    def _invalid(self, reason: str) -> None:
-        self._metrics.records_invalid.labels(SOURCE, reason).inc()
-        self._metrics.source_error(SOURCE, "malformed")
-
-    async def run(self) -> None:
-        """Poll until cancelled."""
-        while True:
-            self._poll_now.clear()
-            await self.poll_once()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poll_now.wait(), timeout=self.settings.interval_s)
 
     async def poll_once(self) -> int:
         """One round over every asset; returns how many records were emitted."""
@@ -220,8 +204,7 @@ class YahooSource:
             for record in parse_quotes(payload, wanted, self._invalid):
                 self._emit(record)
                 emitted += 1
-        self._metrics.source_budget_remaining.labels(SOURCE).set(self.budget.available())
-        self._metrics.source_circuit_state.labels(SOURCE).set(int(self.breaker.state))
+        self._metrics.source_guards(SOURCE, self.budget, self.breaker)
         if failed and self._on_failure is not None:
             await self._on_failure(failed)
         return emitted

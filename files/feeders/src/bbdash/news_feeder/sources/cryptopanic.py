@@ -9,12 +9,10 @@ Errors come back as `{"status": "api_error", "info": "..."}` or non-2xx.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
-from bbdash.news_feeder.records import MAX_TITLE_CHARS, Article
-from bbdash.news_feeder.sources import ParseResult, PayloadError
-from bbdash.news_feeder.sources.text import clean_text, is_http_url, parse_rfc3339
+from bbdash.news_feeder.sources import ParseResult, PayloadError, json_list, load_json_object
+from bbdash.news_feeder.sources.text import clean_text, parse_rfc3339
 
 SOURCE = "cryptopanic"
 
@@ -34,47 +32,28 @@ def request_params(
 
 def parse_posts(content: bytes, *, now: datetime | None = None) -> ParseResult:
     """Articles of one posts response."""
-    try:
-        payload = json.loads(content)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PayloadError(f"cryptopanic: invalid JSON: {exc}") from exc
-    if not isinstance(payload, dict):
-        raise PayloadError("cryptopanic: response is not an object")
+    payload = load_json_object(content, SOURCE)
     if payload.get("status") == "api_error" or "results" not in payload:
         info = clean_text(payload.get("info") or payload.get("detail") or "no results")
         raise PayloadError(f"cryptopanic: {info[:200]}", kind="api_error")
-    results = payload["results"]
-    if not isinstance(results, list):
-        raise PayloadError("cryptopanic: results is not a list")
+    results = json_list(payload, "results", SOURCE)
     fetched = now or datetime.now(UTC)
     out = ParseResult()
-    for post in results:
-        if not isinstance(post, dict):
-            out.skip("not_an_object")
-            continue
+    for post in out.objects(results):
         title = clean_text(post.get("title"))
         url = str(post.get("original_url") or post.get("url") or "").strip()
         published = parse_rfc3339(post.get("published_at")) or parse_rfc3339(post.get("created_at"))
-        if not title or len(title) > MAX_TITLE_CHARS:
-            out.skip("no_title")
-            continue
-        if not is_http_url(url):
-            out.skip("no_link")
-            continue
-        if published is None:
-            out.skip("no_date")
-            continue
-        out.articles.append(
-            Article(
-                source=SOURCE,
-                title=title,
-                url=url,
-                published_at=min(published, fetched),
-                summary=clean_text(post.get("description"))[:1000],
+        if out.admit(title, url):
+            out.add(
+                SOURCE,
+                title,
+                url,
+                published,
+                fetched=fetched,
+                summary=post.get("description"),
                 category_hint="crypto",
                 symbols_hint=_codes(post),
             )
-        )
     return out
 
 

@@ -7,9 +7,8 @@ from datetime import UTC, datetime
 
 import feedparser
 
-from bbdash.news_feeder.records import MAX_TITLE_CHARS, Article
 from bbdash.news_feeder.sources import ParseResult, PayloadError
-from bbdash.news_feeder.sources.text import clean_text, is_http_url
+from bbdash.news_feeder.sources.text import clean_text
 
 
 def parse_feed(
@@ -27,26 +26,21 @@ def parse_feed(
     for entry in parsed.entries:
         title = clean_text(entry.get("title"))
         link = str(entry.get("link") or "").strip()
-        if not title or len(title) > MAX_TITLE_CHARS:
-            result.skip("no_title")
-            continue
-        if not is_http_url(link):
-            result.skip("no_link")
+        if not result.admit(title, link):
             continue
         published = _entry_time(entry)
         if published is None:
             # Some feeds (central banks' among them) omit item dates; the fetch
             # time is the best honest bound on when we learned of the item.
             published = fetched
-        result.articles.append(
-            Article(
-                source=source,
-                title=title,
-                url=link,
-                published_at=min(published, fetched),
-                summary=clean_text(entry.get("summary"))[:1000],
-                category_hint=category,
-            )
+        result.add(
+            source,
+            title,
+            link,
+            published,
+            fetched=fetched,
+            summary=entry.get("summary"),
+            category_hint=category,
         )
     return result
 
@@ -56,5 +50,10 @@ def _entry_time(entry: feedparser.FeedParserDict) -> datetime | None:
         value = entry.get(key)
         if value:
             # feedparser normalises to a UTC struct_time; timegm reads it as UTC.
-            return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+            try:
+                return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+            except (ValueError, OverflowError, OSError):
+                # Out of datetime's range (year 9999 and a negative offset): this
+                # item's date is unusable, the rest of the feed is not.
+                continue
     return None

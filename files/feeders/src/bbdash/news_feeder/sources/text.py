@@ -28,7 +28,10 @@ def parse_rfc3339(raw: object) -> datetime | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)  # upstreams that omit the zone mean UTC
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-14:00 is past datetime's range in UTC
+        return None
 
 
 def is_http_url(url: str) -> bool:
