@@ -18,19 +18,14 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
+from role_runner import REPO, render_templates
 
-REPO = Path(__file__).resolve().parents[2]
 ROLE = REPO / "roles" / "grafana"
 DASHBOARD_DIR = ROLE / "files" / "dashboards"
 CONTRACTS = REPO / "docs" / "contracts.md"
@@ -132,89 +127,10 @@ def role_vars() -> dict[str, Any]:
     return load_yaml(ROLE / "vars" / "main.yml")
 
 
-def _ansible_playbook() -> str:
-    local = Path(sys.executable).parent / "ansible-playbook"
-    if local.exists():
-        return str(local)
-    found = shutil.which("ansible-playbook")
-    if not found:
-        raise RuntimeError("ansible-playbook not found: run the tests with the project's venv")
-    return found
-
-
 @functools.lru_cache(maxsize=1)
 def render_all() -> dict[str, dict[str, str]]:
     """Render every template in every scenario with ansible-playbook; {scenario: {name: text}}."""
-    tmp = Path(tempfile.mkdtemp(prefix="grafana-render-"))
-    try:
-        out = tmp / "rendered.json"
-        # One play, the role's defaults and vars as vars_files (as a role would
-        # see them), scenario values as template_vars (they win over defaults).
-        # The template lookup renders on the controller: no module runs per file.
-        play = {
-            "name": "render the grafana role's templates",
-            "hosts": "localhost",
-            "gather_facts": False,
-            "vars_files": [str(ROLE / "defaults" / "main.yml"), str(ROLE / "vars" / "main.yml")],
-            "vars": {
-                **SHARED_VARS,
-                "ansible_python_interpreter": sys.executable,
-                "scenarios": SCENARIOS,
-                "templates": {k: str(ROLE / "templates" / v) for k, v in TEMPLATES.items()},
-            },
-            "tasks": [
-                {
-                    "name": "render every template in every scenario",
-                    "ansible.builtin.set_fact": {
-                        "rendered": "{{ rendered | default({}) | combine({item.0.key: {item.1.key: "
-                        "lookup('ansible.builtin.template', item.1.value, template_vars=item.0.value)}}, "
-                        "recursive=True) }}"
-                    },
-                    "loop": "{{ scenarios | dict2items | product(templates | dict2items) | list }}",
-                    "loop_control": {"label": "{{ item.0.key }} {{ item.1.key }}"},
-                },
-                {
-                    "name": "write them",
-                    "ansible.builtin.copy": {
-                        "content": "{{ rendered | to_json }}",
-                        "dest": str(out),
-                        "mode": "0600",
-                    },
-                },
-            ],
-        }
-        (tmp / "ansible.cfg").write_text("[defaults]\n", encoding="utf-8")
-        playbook = tmp / "render.yml"
-        playbook.write_text(yaml.safe_dump([play], sort_keys=False), encoding="utf-8")
-        env = {
-            **os.environ,
-            "ANSIBLE_CONFIG": str(tmp / "ansible.cfg"),
-            "ANSIBLE_LOCALHOST_WARNING": "false",
-            "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_RETRY_FILES_ENABLED": "false",
-            "ANSIBLE_LOCAL_TEMP": str(tmp / ".ansible-tmp"),
-            "ANSIBLE_REMOTE_TEMP": str(tmp / ".ansible-tmp"),
-        }
-        proc = subprocess.run(
-            [_ansible_playbook(), "-i", "localhost,", "-c", "local", str(playbook)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-            check=False,
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(f"rendering failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
-        rendered = json.loads(out.read_text(encoding="utf-8"))
-        missing = {(s, t) for s in SCENARIOS for t in TEMPLATES} - {
-            (s, t) for s, files in rendered.items() for t in files
-        }
-        if missing:
-            raise RuntimeError(f"not rendered: {sorted(missing)}")
-        return rendered
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return render_templates(ROLE, TEMPLATES, SCENARIOS, SHARED_VARS)
 
 
 def rendered_yaml(scenario: str, name: str) -> Any:
@@ -250,45 +166,40 @@ def iter_strings(node: Any) -> Iterator[str]:
             yield from iter_strings(value)
 
 
-def flux_queries(board: dict[str, Any]) -> list[tuple[str, str]]:
-    """(where, flux) for every Flux text in a dashboard: panel targets and variables."""
+def _queries(
+    board: dict[str, Any], ds_type: str, field: str, *, nested_var_query: bool = False
+) -> list[tuple[str, str]]:
+    """(where, query) for every query of one datasource type: panel targets, then variables.
+
+    `field` is where a target keeps its query text; a variable keeps it in "query"
+    (Prometheus variables possibly as {"query": text}: `nested_var_query`).
+    """
     found = []
     for panel in iter_panels(board["panels"]):
         for target in panel.get("targets", []):
             ds = target.get("datasource") or panel.get("datasource") or {}
-            if ds.get("type") == "influxdb":
-                found.append((f"panel {panel['id']} {panel.get('title', '')!r}", target["query"]))
+            if ds.get("type") == ds_type:
+                found.append((f"panel {panel['id']} {panel.get('title', '')!r}", target[field]))
     for var in board["templating"]["list"]:
-        if (var.get("datasource") or {}).get("type") == "influxdb":
-            found.append((f"variable {var['name']}", var["query"]))
-    return found
-
-
-def promql_queries(board: dict[str, Any]) -> list[tuple[str, str]]:
-    found = []
-    for panel in iter_panels(board["panels"]):
-        for target in panel.get("targets", []):
-            ds = target.get("datasource") or panel.get("datasource") or {}
-            if ds.get("type") == "prometheus":
-                found.append((f"panel {panel['id']} {panel.get('title', '')!r}", target["expr"]))
-    for var in board["templating"]["list"]:
-        if (var.get("datasource") or {}).get("type") == "prometheus":
-            query = var["query"]["query"] if isinstance(var["query"], dict) else var["query"]
+        if (var.get("datasource") or {}).get("type") == ds_type:
+            query = var["query"]
+            if nested_var_query and isinstance(query, dict):
+                query = query["query"]
             found.append((f"variable {var['name']}", query))
     return found
 
 
+def flux_queries(board: dict[str, Any]) -> list[tuple[str, str]]:
+    """(where, flux) for every Flux text in a dashboard: panel targets and variables."""
+    return _queries(board, "influxdb", "query")
+
+
+def promql_queries(board: dict[str, Any]) -> list[tuple[str, str]]:
+    return _queries(board, "prometheus", "expr", nested_var_query=True)
+
+
 def sql_queries(board: dict[str, Any]) -> list[tuple[str, str]]:
-    found = []
-    for panel in iter_panels(board["panels"]):
-        for target in panel.get("targets", []):
-            ds = target.get("datasource") or panel.get("datasource") or {}
-            if ds.get("type") == "grafana-postgresql-datasource":
-                found.append((f"panel {panel['id']} {panel.get('title', '')!r}", target["rawSql"]))
-    for var in board["templating"]["list"]:
-        if (var.get("datasource") or {}).get("type") == "grafana-postgresql-datasource":
-            found.append((f"variable {var['name']}", var["query"]))
-    return found
+    return _queries(board, "grafana-postgresql-datasource", "rawSql")
 
 
 # Template variable references: $var, ${var}, ${var:format}, ${var.path}, [[var]].

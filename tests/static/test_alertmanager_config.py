@@ -28,19 +28,18 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import pytest
+import role_runner
 import yaml
+from role_runner import REPO, ROLES, RunOptions, changed_tasks, failed_tasks, task_results
 
 # The `docker run` stand-in is shared with the Prometheus tests (same folder).
 from test_prometheus_rules import docker_shim
 
-REPO = Path(__file__).resolve().parents[2]
-ROLES = REPO / "roles"
 ROLE = ROLES / "alertmanager"
 SHARED_VARS = {"docker_network_name": "bloomberg-net"}
 CACHE = REPO / ".cache" / "amtool-trixie"
@@ -163,100 +162,15 @@ def current_amtool() -> str:
 # --------------------------------------------------------------------------- running the role
 
 
-def ansible_playbook() -> str:
-    local = Path(sys.executable).parent / "ansible-playbook"
-    return (
-        str(local) if local.exists() else (shutil.which("ansible-playbook") or "ansible-playbook")
-    )
-
-
 def run_role(
-    steps: list[str],
-    base: Path,
-    extra: dict[str, Any],
-    *,
-    check: bool = True,
-    check_mode: bool = False,
-    after: list[dict[str, Any]] | None = None,
+    steps: list[str], base: Path, extra: dict[str, Any], **options: Unpack[RunOptions]
 ) -> dict[str, Any]:
-    """Run the alertmanager role's tasks/<step>.yml on localhost into `base` (json callback)."""
-    work = base / ".ansible"
-    work.mkdir(parents=True, exist_ok=True)
-    play = {
-        "name": f"alertmanager {' '.join(steps)}",
-        "hosts": "localhost",
-        "gather_facts": False,
-        "tasks": [
-            {
-                "name": f"alertmanager {step}",
-                "ansible.builtin.include_role": {
-                    "name": "alertmanager",
-                    "tasks_from": step,
-                    "public": True,
-                },
-            }
-            for step in steps
-        ]
-        + (after or [])
-        # Handlers reload the container through Docker: there is none here.
-        + [{"name": "stop before the handlers", "ansible.builtin.meta": "end_play"}],
-    }
-    (work / "play.yml").write_text(yaml.safe_dump([play], sort_keys=False), encoding="utf-8")
-    variables = {
-        **SHARED_VARS,
-        "bloomberg_base_dir": str(base),
-        "ansible_python_interpreter": sys.executable,
-        "alertmanager_validate_with": "host",
-        **extra,
-    }
-    (work / "vars.json").write_text(json.dumps(variables), encoding="utf-8")
-    (work / "ansible.cfg").write_text("[defaults]\n", encoding="utf-8")
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(work / "ansible.cfg"),
-        "ANSIBLE_ROLES_PATH": str(ROLES),
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-        "ANSIBLE_LOCALHOST_WARNING": "false",
-        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_RETRY_FILES_ENABLED": "false",
-        "ANSIBLE_LOCAL_TEMP": str(work / "tmp"),
-        "ANSIBLE_REMOTE_TEMP": str(work / "tmp"),
-    }
-    proc = subprocess.run(
-        [ansible_playbook(), "-i", "localhost,", "-c", "local", str(work / "play.yml"),
-         "-e", f"@{work / 'vars.json'}", *(["--check", "--diff"] if check_mode else [])],
-        capture_output=True, text=True, env=env, timeout=600, check=False,
-    )  # fmt: skip
-    try:
-        result = json.loads(proc.stdout)
-    except json.JSONDecodeError:
-        pytest.fail(
-            f"ansible-playbook output is not JSON:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-        )
-    result["stdout"] = proc.stdout
-    if check and proc.returncode != 0:
-        pytest.fail(
-            f"ansible-playbook failed: {json.dumps(failed_tasks(result), indent=1)[-6000:]}"
-        )
-    return result
+    """Run the alertmanager role's tasks/<step>.yml on localhost into `base` (json callback).
 
-
-def task_results(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {
-        task["task"]["name"]: host
-        for p in result["plays"]
-        for task in p["tasks"]
-        for host in task["hosts"].values()
-    }
-
-
-def failed_tasks(result: dict[str, Any]) -> dict[str, Any]:
-    return {name: host for name, host in task_results(result).items() if host.get("failed")}
-
-
-def changed_tasks(result: dict[str, Any]) -> list[str]:
-    return [name for name, host in task_results(result).items() if host.get("changed")]
+    amtool validates on the controller (`alertmanager_validate_with: host`): no Docker here.
+    """
+    variables = {**SHARED_VARS, "alertmanager_validate_with": "host", **extra}
+    return role_runner.run_role("alertmanager", steps, base, variables, **options)
 
 
 def warnings(result: dict[str, Any]) -> list[str]:

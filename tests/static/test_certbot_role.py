@@ -20,7 +20,6 @@ import configparser
 import datetime
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -31,63 +30,13 @@ from typing import Any
 
 import pytest
 import yaml
+from role_runner import REPO, recap, run_playbook
 
-REPO = Path(__file__).resolve().parents[2]
 ROLE = REPO / "roles" / "certbot"
 SHARED_VARS = {
     "bloomberg_domain": "dashboard.example.org",
     "bloomberg_admin_email": "ops@example.org",
 }
-
-
-def ansible_env(tmp: Path) -> dict[str, str]:
-    (tmp / "ansible.cfg").write_text(
-        f"[defaults]\nstdout_callback = ansible.builtin.default\nroles_path = {REPO / 'roles'}\n",
-        encoding="utf-8",
-    )
-    return {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(tmp / "ansible.cfg"),
-        "ANSIBLE_LOCALHOST_WARNING": "false",
-        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_LOCAL_TEMP": str(tmp / ".ansible-tmp"),
-        "ANSIBLE_REMOTE_TEMP": str(tmp / ".ansible-tmp"),
-    }
-
-
-def playbook(
-    tmp: Path, plays: list[dict[str, Any]], *args: str, extra: dict[str, Any] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """ansible-playbook on localhost; `extra` as extra vars (above the role's vars)."""
-    path = tmp / "play.yml"
-    path.write_text(yaml.safe_dump(plays, sort_keys=False), encoding="utf-8")
-    overrides = tmp / "overrides.json"
-    overrides.write_text(json.dumps(extra or {}), encoding="utf-8")
-    return subprocess.run(
-        [
-            str(Path(sys.executable).parent / "ansible-playbook"),
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            "-e",
-            f"@{overrides}",
-            *args,
-            str(path),
-        ],
-        capture_output=True,
-        text=True,
-        env=ansible_env(tmp),
-        timeout=600,
-        check=False,
-    )
-
-
-def recap(proc: subprocess.CompletedProcess[str]) -> dict[str, int]:
-    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
-    line = re.search(r"localhost\s*:\s*(.*)", proc.stdout.split("PLAY RECAP")[-1])[1]
-    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line)}
 
 
 @pytest.fixture
@@ -155,7 +104,7 @@ def render(tmp: Path, extra: dict[str, Any]) -> dict[str, Any]:
         ],
     }
     # Extra vars: above the role's defaults and vars, like inventory settings.
-    recap(playbook(tmp, [play], extra=extra))
+    recap(run_playbook(tmp, [play], extra_vars=extra))
     return json.loads(out.read_text(encoding="utf-8"))
 
 
@@ -337,7 +286,11 @@ def decide(tmp: Path, extra: dict[str, Any]) -> bool:
         }
     )
     # --check: the decision is all that runs for real (reads only).
-    recap(playbook(tmp, [play], "--check", extra={"_certbot_live_dir": str(tmp / "live"), **extra}))
+    recap(
+        run_playbook(
+            tmp, [play], "--check", extra_vars={"_certbot_live_dir": str(tmp / "live"), **extra}
+        )
+    )
     return json.loads(out.read_text())
 
 
@@ -368,7 +321,7 @@ def test_a_rerun_never_asks_lets_encrypt_again(tmp: Path) -> None:
     ],
 )
 def test_preflight_stops_bad_settings(tmp: Path, extra: dict[str, Any], message: str) -> None:
-    proc = playbook(tmp, [role_play(tmp, "preflight.yml")], extra=extra)
+    proc = run_playbook(tmp, [role_play(tmp, "preflight.yml")], extra_vars=extra)
     assert proc.returncode != 0
     assert message in " ".join(proc.stdout.split()), proc.stdout[-3000:]
 
@@ -405,13 +358,13 @@ def test_selfsigned_issues_a_local_ca_and_is_idempotent(tmp: Path) -> None:
     }
     play = role_play(tmp)
     tags = ("--tags", "certbot_preflight,certbot_configure")
-    dry = recap(playbook(tmp, [play], *tags, "--check", "--diff", extra=extra))
+    dry = recap(run_playbook(tmp, [play], *tags, "--check", "--diff", extra_vars=extra))
     assert dry["failed"] == 0
-    first = recap(playbook(tmp, [play], *tags, extra=extra))
+    first = recap(run_playbook(tmp, [play], *tags, extra_vars=extra))
     assert first["changed"] > 0
-    second = recap(playbook(tmp, [play], *tags, extra=extra))
+    second = recap(run_playbook(tmp, [play], *tags, extra_vars=extra))
     assert second["changed"] == 0, "selfsigned is not idempotent"
-    assert recap(playbook(tmp, [play], *tags, "--check", extra=extra))["changed"] == 0
+    assert recap(run_playbook(tmp, [play], *tags, "--check", extra_vars=extra))["changed"] == 0
 
     opt = tmp / "opt"
     ca = x509.load_pem_x509_certificate((opt / "secrets" / "certbot" / "ca.pem").read_bytes())

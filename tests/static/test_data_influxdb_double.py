@@ -25,6 +25,14 @@ from doubles.influxdb.server import default_shard_group_seconds
 
 SERVER = Path(__file__).resolve().parents[1] / "doubles" / "influxdb" / "server.py"
 ADMIN = "operator-token-for-tests"
+# Onboarding as the influxdb role does it: admin user, org, first bucket, operator token.
+SETUP = {
+    "username": "admin",
+    "password": "secret-password",
+    "org": "bloomberg",
+    "bucket": "markets",
+    "token": ADMIN,
+}
 
 
 def call(
@@ -61,37 +69,19 @@ def fresh(tmp_path: Path) -> Iterator[InfluxDBDouble]:
 
 @pytest.fixture
 def ready(fresh: InfluxDBDouble) -> tuple[InfluxDBDouble, str]:
-    status, result = call(
-        fresh.url,
-        "POST",
-        "/api/v2/setup",
-        body={
-            "username": "admin",
-            "password": "secret-password",
-            "org": "bloomberg",
-            "bucket": "markets",
-            "retentionPeriodSeconds": 7 * 86400,
-            "token": ADMIN,
-        },
-    )
+    body = {**SETUP, "retentionPeriodSeconds": 7 * 86400}
+    status, result = call(fresh.url, "POST", "/api/v2/setup", body=body)
     assert status == 201, result
     return fresh, result["org"]["id"]
 
 
 def test_setup_once(fresh: InfluxDBDouble) -> None:
     assert call(fresh.url, "GET", "/api/v2/setup") == (200, {"allowed": True})
-    body = {
-        "username": "admin",
-        "password": "secret-password",
-        "org": "bloomberg",
-        "bucket": "markets",
-        "token": ADMIN,
-    }
-    status, result = call(fresh.url, "POST", "/api/v2/setup", body=body)
+    status, result = call(fresh.url, "POST", "/api/v2/setup", body=SETUP)
     assert status == 201
     assert result["auth"]["token"] == ADMIN
     assert call(fresh.url, "GET", "/api/v2/setup") == (200, {"allowed": False})
-    status, result = call(fresh.url, "POST", "/api/v2/setup", body=body)
+    status, result = call(fresh.url, "POST", "/api/v2/setup", body=SETUP)
     assert status == 422 and result["code"] == "conflict"
 
 
@@ -276,18 +266,7 @@ def test_tasks(ready: tuple[InfluxDBDouble, str]) -> None:
 
 def test_state_survives_a_restart(tmp_path: Path) -> None:
     double = InfluxDBDouble(token=None, state_dir=tmp_path).start()
-    call(
-        double.url,
-        "POST",
-        "/api/v2/setup",
-        body={
-            "username": "admin",
-            "password": "secret-password",
-            "org": "bloomberg",
-            "bucket": "markets",
-            "token": ADMIN,
-        },
-    )
+    call(double.url, "POST", "/api/v2/setup", body=SETUP)
     assert (
         call(double.url, "POST", "/api/v2/write?org=bloomberg&bucket=markets", ADMIN, raw=b"m v=1")[
             0

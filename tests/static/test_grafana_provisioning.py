@@ -84,12 +84,17 @@ def test_datasources_format_and_fixed_uids() -> None:
     }
 
 
-def test_influxdb_datasource_is_flux_org_bloomberg_read_token() -> None:
-    ds = next(
+def datasource(ds_type: str) -> dict[str, Any]:
+    """The default scenario's (first) datasource of that type."""
+    return next(
         d
         for d in rendered_yaml("default", "datasources.yml")["datasources"]
-        if d["type"] == "influxdb"
+        if d["type"] == ds_type
     )
+
+
+def test_influxdb_datasource_is_flux_org_bloomberg_read_token() -> None:
+    ds = datasource("influxdb")
     assert ds["jsonData"]["version"] == "Flux"
     assert ds["jsonData"]["organization"] == "bloomberg"
     assert ds["jsonData"]["defaultBucket"] == "markets"
@@ -99,11 +104,7 @@ def test_influxdb_datasource_is_flux_org_bloomberg_read_token() -> None:
 
 
 def test_postgres_datasource_is_the_read_only_role() -> None:
-    ds = next(
-        d
-        for d in rendered_yaml("default", "datasources.yml")["datasources"]
-        if d["type"] == "grafana-postgresql-datasource"
-    )
+    ds = datasource("grafana-postgresql-datasource")
     assert ds["user"] == "grafana_ro"
     assert ds["jsonData"]["database"] == "bbdash"
     assert ds["secureJsonData"]["password"] == "$__file{/etc/grafana/secrets/postgres_password}"
@@ -111,11 +112,7 @@ def test_postgres_datasource_is_the_read_only_role() -> None:
 
 
 def test_alertmanager_datasource_does_not_double_send() -> None:
-    ds = next(
-        d
-        for d in rendered_yaml("default", "datasources.yml")["datasources"]
-        if d["type"] == "alertmanager"
-    )
+    ds = datasource("alertmanager")
     assert ds["url"] == "http://bloomberg-alertmanager:9093"
     assert ds["jsonData"]["implementation"] == "prometheus"
     assert ds["jsonData"]["handleGrafanaManagedAlerts"] is False

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
+from typing import Any
 
 import grafana_flux_wasm
 import pytest
@@ -37,10 +39,19 @@ from grafana_helpers import (
 BOARDS = dashboards()
 
 
+def board_queries(
+    queries: Callable[[dict[str, Any]], list[tuple[str, str]]],
+) -> list[tuple[str, str]]:
+    """(where, query) over every dashboard, `where` naming the dashboard too."""
+    return [
+        (f"{name}: {where}", query)
+        for name, board in sorted(BOARDS.items())
+        for where, query in queries(board)
+    ]
+
+
 def all_flux() -> list[tuple[str, str]]:
-    found = []
-    for name, board in sorted(BOARDS.items()):
-        found += [(f"{name}: {where}", flux) for where, flux in flux_queries(board)]
+    found = board_queries(flux_queries)
     for group in rendered_yaml("default", "alert-rules.yml")["groups"]:
         for rule in group["rules"]:
             for item in rule["data"]:
@@ -49,23 +60,9 @@ def all_flux() -> list[tuple[str, str]]:
     return found
 
 
-def all_promql() -> list[tuple[str, str]]:
-    found = []
-    for name, board in sorted(BOARDS.items()):
-        found += [(f"{name}: {where}", expr) for where, expr in promql_queries(board)]
-    return found
-
-
-def all_sql() -> list[tuple[str, str]]:
-    found = []
-    for name, board in sorted(BOARDS.items()):
-        found += [(f"{name}: {where}", sql) for where, sql in sql_queries(board)]
-    return found
-
-
 FLUX = all_flux()
-PROMQL = all_promql()
-SQL = all_sql()
+PROMQL = board_queries(promql_queries)
+SQL = board_queries(sql_queries)
 
 
 def test_contracts_parse() -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from grafana_helpers import ROLE, SHARED_VARS, load_yaml, role_defaults, role_vars
+from role_runner import recap, run_playbook
 
 SECRET_DEFAULTS = {
     "grafana_admin_password": "vault_grafana_admin_password",
@@ -218,58 +218,27 @@ def test_handlers_listen() -> None:
 
 
 def run_configure(base: Path, check: bool) -> subprocess.CompletedProcess[str]:
-    playbook = base / "play.yml"
+    """The whole role (static roles:, so that --tags reach its tasks), preflight and configure."""
     variables = {
         **SHARED_VARS,
         "bloomberg_base_dir": str(base / "opt"),
         "grafana_enabled": False,  # no container, no API: handlers skip
         "ansible_python_interpreter": sys.executable,
     }
-    playbook.write_text(
-        yaml.safe_dump(
-            [
-                {
-                    "hosts": "localhost",
-                    "gather_facts": False,
-                    "vars": variables,
-                    "roles": [{"role": str(ROLE)}],
-                }
-            ]
-        ),
-        encoding="utf-8",
-    )
-    (base / "ansible.cfg").write_text(
-        "[defaults]\nstdout_callback = ansible.builtin.default\n", encoding="utf-8"
-    )
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(base / "ansible.cfg"),
-        "ANSIBLE_LOCALHOST_WARNING": "false",
-        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_PIPELINING": "true",
-        "ANSIBLE_LOCAL_TEMP": str(base / ".tmp"),
-        "ANSIBLE_REMOTE_TEMP": str(base / ".tmp"),
+    play = {
+        "hosts": "localhost",
+        "gather_facts": False,
+        "vars": variables,
+        "roles": [{"role": str(ROLE)}],
     }
-    cmd = [
-        str(Path(sys.executable).parent / "ansible-playbook"),
-        "-i",
-        "localhost,",
-        "-c",
-        "local",
-        "--tags",
-        "grafana_preflight,grafana_configure",
-        str(playbook),
-    ]
-    if check:
-        cmd += ["--check", "--diff"]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, check=False)
-
-
-def recap(proc: subprocess.CompletedProcess[str]) -> dict[str, int]:
-    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
-    line = re.search(r"localhost\s*:\s*(.*)", proc.stdout.split("PLAY RECAP")[-1])[1]
-    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line)}
+    tags = ["--tags", "grafana_preflight,grafana_configure"]
+    return run_playbook(
+        base,
+        [play],
+        *tags,
+        *(["--check", "--diff"] if check else []),
+        env={"ANSIBLE_PIPELINING": "true"},
+    )
 
 
 @pytest.mark.slow

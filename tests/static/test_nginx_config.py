@@ -41,9 +41,9 @@ from typing import Any
 
 import pytest
 import yaml
+from role_runner import REPO, ROLES, render_templates
 
-REPO = Path(__file__).resolve().parents[2]
-ROLE = REPO / "roles" / "nginx"
+ROLE = ROLES / "nginx"
 DOUBLE = REPO / "tests" / "doubles" / "grafana" / "server.py"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 TEMPLATES = {
@@ -100,72 +100,7 @@ def prefix_vars(prefix: Path) -> dict[str, Any]:
 
 def render(scenarios: dict[str, dict[str, Any]]) -> dict[str, dict[str, str]]:
     """Render every template per scenario with ansible-playbook; {scenario: {name: text}}."""
-    tmp = Path(tempfile.mkdtemp(prefix="nginx-render-"))
-    try:
-        out = tmp / "rendered.json"
-        play = {
-            "name": "render the nginx role's templates",
-            "hosts": "localhost",
-            "gather_facts": False,
-            "vars_files": [str(ROLE / "defaults" / "main.yml"), str(ROLE / "vars" / "main.yml")],
-            "vars": {
-                **SHARED_VARS,
-                "ansible_python_interpreter": sys.executable,
-                "scenarios": scenarios,
-                "templates": {k: str(ROLE / "templates" / v) for k, v in TEMPLATES.items()},
-            },
-            "tasks": [
-                {
-                    "name": "render every template in every scenario",
-                    "ansible.builtin.set_fact": {
-                        "rendered": "{{ rendered | default({}) | combine({item.0.key: {item.1.key: "
-                        "lookup('ansible.builtin.template', item.1.value, template_vars=item.0.value)}}, "
-                        "recursive=True) }}"
-                    },
-                    "loop": "{{ scenarios | dict2items | product(templates | dict2items) | list }}",
-                    "loop_control": {"label": "{{ item.0.key }} {{ item.1.key }}"},
-                },
-                {
-                    "name": "write them",
-                    "ansible.builtin.copy": {
-                        "content": "{{ rendered | to_json }}",
-                        "dest": str(out),
-                        "mode": "0600",
-                    },
-                },
-            ],
-        }
-        (tmp / "ansible.cfg").write_text("[defaults]\n", encoding="utf-8")
-        playbook = tmp / "render.yml"
-        playbook.write_text(yaml.safe_dump([play], sort_keys=False), encoding="utf-8")
-        env = {
-            **os.environ,
-            "ANSIBLE_CONFIG": str(tmp / "ansible.cfg"),
-            "ANSIBLE_LOCALHOST_WARNING": "false",
-            "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_LOCAL_TEMP": str(tmp / ".ansible-tmp"),
-            "ANSIBLE_REMOTE_TEMP": str(tmp / ".ansible-tmp"),
-        }
-        proc = subprocess.run(
-            [
-                str(Path(sys.executable).parent / "ansible-playbook"),
-                "-i",
-                "localhost,",
-                "-c",
-                "local",
-                str(playbook),
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-            check=False,
-        )
-        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-        return json.loads(out.read_text(encoding="utf-8"))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return render_templates(ROLE, TEMPLATES, scenarios, SHARED_VARS)
 
 
 def make_prefix(prefix: Path) -> None:

@@ -30,18 +30,22 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import pytest
+import role_runner
 import yaml
+from role_runner import REPO, ROLES, RunOptions, changed_tasks, failed_tasks
 
-REPO = Path(__file__).resolve().parents[2]
-ROLES = REPO / "roles"
 ROLE = ROLES / "prometheus"
 PROMTOOL_TESTS = REPO / "tests" / "promtool"
 METRICS_TOKEN = "watchlist-metrics-token-0123456789abcdef"
-# What group_vars give every role: the network, and the API's scrape token (vault).
-SHARED_VARS = {"docker_network_name": "bloomberg-net", "watchlist_api_metrics_token": METRICS_TOKEN}
+# What group_vars give every role: the network, and the vault's scrape token for the
+# API (read directly: the watchlist_api role is not in Prometheus's play).
+SHARED_VARS = {
+    "docker_network_name": "bloomberg-net",
+    "vault_watchlist_api_metrics_token": METRICS_TOKEN,
+}
 
 # Alerts that cannot have a "not firing" case, and why.
 ALWAYS_FIRING = {"Watchdog": "vector(1): the dead man's switch heartbeat"}
@@ -56,116 +60,14 @@ def load_yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
-def ansible_playbook() -> str:
-    local = Path(sys.executable).parent / "ansible-playbook"
-    return (
-        str(local) if local.exists() else (shutil.which("ansible-playbook") or "ansible-playbook")
-    )
-
-
 def run_role(
-    role: str,
-    steps: list[str],
-    base: Path,
-    extra: dict[str, Any],
-    *,
-    check: bool = True,
-    check_mode: bool = False,
-    dump: list[str] | None = None,
-    after: list[dict[str, Any]] | None = None,
+    role: str, steps: list[str], base: Path, extra: dict[str, Any], **options: Unpack[RunOptions]
 ) -> dict[str, Any]:
-    """Run tasks/<step>.yml of `role` on localhost into `base`; return the json callback output.
+    """Run tasks/<step>.yml of `role` on localhost into `base`, with what group_vars give.
 
-    With check=False a failed run is returned too (see `failed_tasks`). Variables
-    named in `dump` are written, templated, to <base>/.ansible/dump.json.
+    See `role_runner.run_role`: with check=False a failed run is returned too.
     """
-    work = base / ".ansible"
-    work.mkdir(parents=True, exist_ok=True)
-    play = {
-        "name": f"{role} {' '.join(steps)}",
-        "hosts": "localhost",
-        "gather_facts": False,
-        "tasks": [
-            {
-                "name": f"{role} {step}",
-                "ansible.builtin.include_role": {"name": role, "tasks_from": step, "public": True},
-            }
-            for step in steps
-        ]
-        + [
-            {
-                "name": "dump variables",
-                "ansible.builtin.copy": {
-                    "content": "{{ dict(dump | zip(query('ansible.builtin.vars', *dump))) | to_json }}",
-                    "dest": str(work / "dump.json"),
-                    "mode": "0600",
-                },
-                "vars": {"dump": dump},
-            }
-            for _ in range(1 if dump else 0)
-        ]
-        + (after or [])
-        # Handlers reload containers through Docker: there is none here.
-        + [{"name": "stop before the handlers", "ansible.builtin.meta": "end_play"}],
-    }
-    (work / "play.yml").write_text(yaml.safe_dump([play], sort_keys=False), encoding="utf-8")
-    variables = {
-        **SHARED_VARS,
-        "bloomberg_base_dir": str(base),
-        "ansible_python_interpreter": sys.executable,
-        **extra,
-    }
-    (work / "vars.json").write_text(json.dumps(variables), encoding="utf-8")
-    (work / "ansible.cfg").write_text("[defaults]\n", encoding="utf-8")
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(work / "ansible.cfg"),
-        "ANSIBLE_ROLES_PATH": str(ROLES),
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-        "ANSIBLE_LOCALHOST_WARNING": "false",
-        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_RETRY_FILES_ENABLED": "false",
-        "ANSIBLE_LOCAL_TEMP": str(work / "tmp"),
-        "ANSIBLE_REMOTE_TEMP": str(work / "tmp"),
-    }
-    proc = subprocess.run(
-        [ansible_playbook(), "-i", "localhost,", "-c", "local", str(work / "play.yml"),
-         "-e", f"@{work / 'vars.json'}", *(["--check", "--diff"] if check_mode else [])],
-        capture_output=True, text=True, env=env, timeout=600, check=False,
-    )  # fmt: skip
-    try:
-        result = json.loads(proc.stdout)
-    except json.JSONDecodeError:
-        pytest.fail(
-            f"ansible-playbook output is not JSON:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-        )
-    if check and proc.returncode != 0:
-        pytest.fail(
-            f"ansible-playbook failed: {json.dumps(failed_tasks(result), indent=1)[-6000:]}"
-        )
-    return result
-
-
-def failed_tasks(result: dict[str, Any]) -> dict[str, Any]:
-    """{task name: host result} for every failed task."""
-    return {
-        task["task"]["name"]: host
-        for p in result["plays"]
-        for task in p["tasks"]
-        for host in task["hosts"].values()
-        if host.get("failed")
-    }
-
-
-def changed_tasks(result: dict[str, Any]) -> list[str]:
-    return [
-        task["task"]["name"]
-        for p in result["plays"]
-        for task in p["tasks"]
-        for host in task["hosts"].values()
-        if host.get("changed")
-    ]
+    return role_runner.run_role(role, steps, base, {**SHARED_VARS, **extra}, **options)
 
 
 def run_promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -175,11 +77,17 @@ def run_promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedPro
     )
 
 
+def host_promtool() -> dict[str, Any]:
+    """Validation by this machine's promtool instead of `docker run` (no Docker here)."""
+    assert promtool is not None
+    return {"prometheus_validate_with": "host", "prometheus_promtool_binary": promtool}
+
+
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The role's configure step, every component enabled; yields <base>/prometheus."""
     base = tmp_path_factory.mktemp("prometheus-all")
-    extra = {"prometheus_validate_with": "host", "prometheus_promtool_binary": promtool}
+    extra = host_promtool()
     first = run_role("prometheus", ["preflight", "configure"], base, extra)
     assert changed_tasks(first), "the first run must write the files"
     second = run_role("prometheus", ["preflight", "configure"], base, extra)
@@ -340,10 +248,8 @@ def test_feeder_metric_names_exist_in_the_feeders() -> None:
 
 def test_subset_of_components(tmp_path: Path) -> None:
     """Only what is deployed is scraped and watched: no alert for an absent component."""
-    assert promtool is not None
     extra = {
-        "prometheus_validate_with": "host",
-        "prometheus_promtool_binary": promtool,
+        **host_promtool(),
         "grafana_enabled": False,
         "influxdb_enabled": False,
         "postgres_enabled": False,
@@ -374,13 +280,7 @@ def test_subset_of_components(tmp_path: Path) -> None:
 
 def test_without_cadvisor_no_container_presence_alerts(tmp_path: Path) -> None:
     """Without cAdvisor every container would look absent: no presence rule at all."""
-    assert promtool is not None
-    extra = {
-        "prometheus_validate_with": "host",
-        "prometheus_promtool_binary": promtool,
-        "cadvisor_enabled": False,
-        "node_exporter_enabled": False,
-    }
+    extra = {**host_promtool(), "cadvisor_enabled": False, "node_exporter_enabled": False}
     run_role("prometheus", ["preflight", "configure"], tmp_path, extra)
     group = load_yaml(tmp_path / "prometheus" / "rules" / "components.yml")["groups"][0]
     # No cAdvisor: no container presence; no node-exporter: no backup metric either.
@@ -412,8 +312,7 @@ def test_preflight_rejects_what_prometheus_would_refuse(
 
 def test_config_change_is_validated_before_it_is_live(tmp_path: Path) -> None:
     """A configuration promtool rejects never replaces the deployed one."""
-    assert promtool is not None
-    extra = {"prometheus_validate_with": "host", "prometheus_promtool_binary": promtool}
+    extra = host_promtool()
     run_role("prometheus", ["preflight", "configure"], tmp_path, extra)
     deployed = (tmp_path / "prometheus" / "prometheus.yml").read_text(encoding="utf-8")
     # A timeout longer than the interval is only caught by promtool, not by preflight.
@@ -456,9 +355,8 @@ def scrape_jobs(tmp_path: Path) -> dict[str, dict[str, Any]]:
 
 def test_grafana_metrics_basic_auth(tmp_path: Path) -> None:
     """With Grafana's metrics password in the vault: a 0640 file, password_file, no leak."""
-    assert promtool is not None
     secret = "grafana-metrics-secret-42"
-    extra = {"prometheus_validate_with": "host", "prometheus_promtool_binary": promtool}
+    extra = host_promtool()
     jobs = deploy_with_secret(
         tmp_path, {**extra, "vault_grafana_metrics_password": secret}, "grafana_password", secret
     )
@@ -475,8 +373,7 @@ def test_grafana_metrics_basic_auth(tmp_path: Path) -> None:
 
 def test_watchlist_api_bearer_token(tmp_path: Path) -> None:
     """The API's /metrics wants its scrape token: a 0640 file, credentials_file, no leak."""
-    assert promtool is not None
-    extra = {"prometheus_validate_with": "host", "prometheus_promtool_binary": promtool}
+    extra = host_promtool()
     jobs = deploy_with_secret(tmp_path, extra, "watchlist-api_token", METRICS_TOKEN)
     assert jobs["watchlist-api"]["authorization"] == {
         "type": "Bearer",
@@ -561,8 +458,7 @@ def test_validate_with_image_runs_promtool_from_the_image(tmp_path: Path, monkey
 
 def test_check_mode_on_a_fresh_host(tmp_path: Path) -> None:
     """--check --diff before anything exists: no failure, nothing written."""
-    assert promtool is not None
-    extra = {"prometheus_validate_with": "host", "prometheus_promtool_binary": promtool}
+    extra = host_promtool()
     result = run_role("prometheus", ["preflight", "configure"], tmp_path, extra, check_mode=True)
     assert "prometheus : Render the Prometheus configuration" in changed_tasks(result)
     assert not (tmp_path / "prometheus").exists()
@@ -669,6 +565,26 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def host_mounts(textfile: Path) -> dict[str, str]:
+    """The container's mount points, pointed at this machine for the test."""
+    return {
+        "_node_exporter_host_proc": "/proc",
+        "_node_exporter_host_sys": "/sys",
+        "_node_exporter_host_root": "/",
+        "_node_exporter_textfile_mount": str(textfile),
+    }
+
+
+def listening_on(port: int, flags: list[str]) -> list[str]:
+    """The role's node-exporter flags, listening on a free local port instead."""
+    return [
+        f"--web.listen-address=127.0.0.1:{port}"
+        if flag.startswith("--web.listen-address=")
+        else flag
+        for flag in flags
+    ]
+
+
 def scrape(command: list[str], port: int) -> str:
     """Start node-exporter with `command`, return one scrape of /metrics."""
     with subprocess.Popen(
@@ -709,18 +625,11 @@ def test_node_exporter_flags_with_the_real_exporter(tmp_path: Path) -> None:
     """
     assert node_exporter_binary is not None
     textfile = tmp_path / "node-exporter" / "textfile"
-    # The container's mount points, pointed at this machine for the test.
-    extra = {
-        "_node_exporter_host_proc": "/proc",
-        "_node_exporter_host_sys": "/sys",
-        "_node_exporter_host_root": "/",
-        "_node_exporter_textfile_mount": str(textfile),
-    }
     run_role(
         "node_exporter",
         ["preflight", "configure"],
         tmp_path,
-        extra,
+        host_mounts(textfile),
         dump=["_node_exporter_command", "_node_exporter_volumes"],
     )
     assert oct(textfile.stat().st_mode & 0o777) == "0o755"
@@ -731,12 +640,7 @@ def test_node_exporter_flags_with_the_real_exporter(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     port = free_port()
-    command = [
-        f"--web.listen-address=127.0.0.1:{port}"
-        if flag.startswith("--web.listen-address=")
-        else flag
-        for flag in dumped["_node_exporter_command"]
-    ]
+    command = listening_on(port, dumped["_node_exporter_command"])
     metrics = scrape([node_exporter_binary, *command], port)
     names = {
         line.split("{")[0].split(" ")[0] for line in metrics.splitlines() if line[:1].isalpha()
@@ -787,22 +691,11 @@ def test_node_exporter_systemd_collector_flags() -> None:
 @pytest.mark.skipif(node_exporter_binary is None, reason="node-exporter missing")
 def test_node_exporter_systemd_flags_are_accepted(tmp_path: Path) -> None:
     assert node_exporter_binary is not None
-    extra = {
-        "_node_exporter_host_proc": "/proc",
-        "_node_exporter_host_sys": "/sys",
-        "_node_exporter_host_root": "/",
-        "_node_exporter_textfile_mount": str(tmp_path),
-        "node_exporter_systemd_collector": True,
-    }
+    extra = {**host_mounts(tmp_path), "node_exporter_systemd_collector": True}
     run_role("node_exporter", ["preflight"], tmp_path, extra, dump=["_node_exporter_command"])
     dumped = json.loads((tmp_path / ".ansible" / "dump.json").read_text(encoding="utf-8"))
     port = free_port()
-    command = [
-        f"--web.listen-address=127.0.0.1:{port}"
-        if flag.startswith("--web.listen-address=")
-        else flag
-        for flag in dumped["_node_exporter_command"]
-    ]
+    command = listening_on(port, dumped["_node_exporter_command"])
     assert "--collector.systemd" in command
     metrics = scrape([node_exporter_binary, *command], port)
     assert 'node_scrape_collector_success{collector="systemd"}' in metrics
