@@ -238,13 +238,16 @@ def test_collect_playbook_runs_the_api_before_the_feeders() -> None:
 
 
 def test_local_inventory_runs_the_demo_offline() -> None:
+    """Demo sources for every local host; the offline kit builds the feeders image
+    from the local Debian image and wheelhouse (no registry, no PyPI)."""
     local = load(REPO / "inventories" / "local" / "group_vars" / "all" / "main.yml")
     assert local["market_feeder_demo_enabled"] is True
     assert local["news_feeder_demo_enabled"] is True
-    assert local["feeders_image_base_image"] == "bbdash-offline/debian:bookworm"
-    assert local["feeders_image_base_image_pull"] is False
-    assert local["feeders_image_wheelhouse_dir"].endswith("/.cache/wheels")
     assert local["watchlist_api_watchlists"]
+    kit = load(REPO / "inventories" / "local" / "group_vars" / "offline_kit.yml")
+    assert kit["feeders_image_base_image"] == "bbdash-offline/debian:bookworm"
+    assert kit["feeders_image_base_image_pull"] is False
+    assert kit["feeders_image_wheelhouse_dir"].endswith("/.cache/wheels")
 
 
 def test_production_example_declares_every_asset_type() -> None:
