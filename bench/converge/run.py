@@ -56,13 +56,24 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} cores, {mem_kb // 1024 // 1024} GiB, {platform.system()}"
 
 
+def fresh_volume() -> None:
+    """molecule destroy keeps the inner Docker's named volume (and with it the
+    databases of the last run): a first converge starts without it."""
+    subprocess.run(
+        ["docker", "volume", "rm", "-f", "bbdash-test-docker"], capture_output=True, check=False
+    )
+
+
 def main() -> None:
     molecule("destroy")
+    fresh_volume()
+    load = os.getloadavg()
     create_s, _ = molecule("create")
     prepare_s, _ = molecule("prepare")
     converge_s, converge_out = molecule("converge")
     idem_s, idem_out = molecule("idempotence")
     molecule("destroy")
+    fresh_volume()
     tasks, changed = recap(converge_out)
     _, changed_again = recap(idem_out)
     section = "\n".join(
@@ -70,7 +81,8 @@ def main() -> None:
             START,
             "## Converge (`bench/converge/run.py`)",
             "",
-            f"- machine: {machine()}",
+            f"- machine: {machine()} (load average at start: "
+            f"{load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f})",
             f"- date: {datetime.now(tz=UTC):%Y-%m-%d %H:%M} UTC",
             "- what: `playbooks/site.yml` into a fresh offline test host "
             "(molecule default scenario), images already built",
