@@ -23,6 +23,9 @@ START, END = "<!-- bench:converge:start -->", "<!-- bench:converge:end -->"
 
 def molecule(action: str) -> tuple[float, str]:
     env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", NO_COLOR="1")
+    # molecule runs ansible-playbook and ansible-config: the virtualenv's, also when
+    # this script is started directly rather than through `make bench`.
+    env["PATH"] = f"{ROOT / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("ANSIBLE_VAULT_PASSWORD_FILE", str(ROOT / ".cache" / "local" / "vault-pass"))
     began = time.monotonic()
     result = subprocess.run(
