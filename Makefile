@@ -74,7 +74,11 @@ molecule: venv images secrets ## The full molecule sequence against the offline 
 	# the named volume, and with it databases set up with another vault.
 	docker rm -f bbdash-test >/dev/null 2>&1 || true
 	docker volume rm -f bbdash-test-docker >/dev/null
-	molecule test -s default
+	mkdir -p .cache/molecule && rm -f .cache/molecule/verify.xml
+	# CI keeps only the tail: after molecule's recap, say what failed.
+	molecule test -s default 2>&1 | tee .cache/molecule/test.log || { \
+	  $(BIN)/python tests/report_failures.py \
+	    --junit .cache/molecule/verify.xml --log .cache/molecule/test.log; exit 1; }
 
 molecule-destroy: venv ## Remove the molecule test host and its inner Docker volume
 	molecule destroy -s default
