@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from pathlib import Path
@@ -11,8 +12,10 @@ import pytest
 from api_support import ApiUser, assert_problem, make_settings, make_watchlist
 from bbdash.watchlist_api import migrate
 from bbdash.watchlist_api.app import create_app
+from bbdash.watchlist_api.db import check_if_the_server_spoke
 from bbdash.watchlist_api.settings import Settings
 from fastapi.testclient import TestClient
+from psycopg_pool import AsyncConnectionPool
 
 
 def test_healthz_ok(client: TestClient) -> None:
@@ -61,13 +64,16 @@ def test_connections_killed_by_a_database_restart_recover(
 ) -> None:
     wl = make_watchlist(client, alice)
     with psycopg.connect(pg_admin_dsn, autocommit=True) as admin:
-        admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        # As a restart or a restore does: the sessions are over (the call waits
+        # until each backend has exited) before the next request comes.
+        terminated = admin.execute(
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
             "WHERE datname = %s AND pid <> pg_backend_pid()",
             (api_dsn.rsplit("/", 1)[1],),
-        )
-    # The pool checks each connection before handing it out: the dead ones are
-    # replaced, and not one request sees the restart.
+        ).fetchall()
+    assert terminated and all(row[0] for row in terminated)
+    # The pool sees the dead connections before handing them out and replaces
+    # them: not one request sees the restart.
     for _ in range(5):
         response = client.get(f"/v1/watchlists/{wl['id']}", headers=alice.headers)
         assert response.status_code == 200, response.text
@@ -121,3 +127,34 @@ def test_settings_read_secrets_from_files(tmp_path: Path) -> None:
         _ = Settings(database_url="x", admin_key_file=tmp_path / "short").admin_key
     with pytest.raises(ValueError, match="BBDASH_API_DATABASE_URL_FILE"):
         _ = Settings().dsn
+
+
+def test_the_pool_check_costs_a_round_trip_only_when_the_server_spoke(
+    api_dsn: str, pg_admin_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_checks: list[object] = []
+    real_check = AsyncConnectionPool.check_connection
+
+    async def counted(conn: psycopg.AsyncConnection[object]) -> None:
+        real_checks.append(conn)
+        await real_check(conn)
+
+    async def scenario() -> None:
+        healthy = await psycopg.AsyncConnection.connect(api_dsn, autocommit=True)
+        killed = await psycopg.AsyncConnection.connect(api_dsn, autocommit=True)
+        try:
+            with psycopg.connect(pg_admin_dsn, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s, 5000)", (killed.info.backend_pid,))
+            await check_if_the_server_spoke(healthy)  # a silent socket: no query at all
+            assert real_checks == []
+            with pytest.raises(psycopg.OperationalError):
+                await check_if_the_server_spoke(killed)
+            assert real_checks == [killed]
+            await check_if_the_server_spoke(healthy)
+            assert real_checks == [killed]
+        finally:
+            await healthy.close()
+            await killed.close()
+
+    monkeypatch.setattr(AsyncConnectionPool, "check_connection", counted)
+    asyncio.run(scenario())
