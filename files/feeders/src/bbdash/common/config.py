@@ -119,7 +119,9 @@ class WatchlistSettings(BaseModel):
     resync_interval_s: float = Field(300.0, gt=0)
     connect_timeout_s: float = Field(5.0, gt=0)
     retry_base_s: float = Field(1.0, gt=0)
-    retry_cap_s: float = Field(60.0, gt=0)
+    # The database is on the same host: retrying often costs nothing, and after a
+    # restart or a restore the feeders listen again within this many seconds.
+    retry_cap_s: float = Field(10.0, gt=0)
     debounce_s: float = Field(0.2, ge=0)
     # Used only when the database cannot be reached at start-up.
     fallback_assets: list[AssetSpec] = Field(default_factory=list)

@@ -146,7 +146,7 @@ class WatchlistSync:
         self._resync = resync_interval_s
         self._connect_timeout = connect_timeout_s
         self._debounce = debounce_s
-        self._backoff = backoff if backoff is not None else Backoff(base=1.0, cap=60.0)
+        self._backoff = backoff if backoff is not None else Backoff(base=1.0, cap=10.0)
         self.snapshot: WatchlistSnapshot | None = None
         self.connected = asyncio.Event()
 
