@@ -41,7 +41,8 @@ cat <<INFO
 ================================================================================
  Bloomberg Dashboard: local deployment ready (test host: $host, $address)
 
-   Dashboard   https://127.0.0.1:8443/   (or https://$address/)
+   Dashboard   https://localhost:8443/   (the certificate names localhost;
+               https://$address/ works too, with a name warning)
                certificate from a local CA: $trust
    Login       admin / the vault's grafana admin password:
                ansible-vault view --vault-password-file .cache/local/vault-pass \\
