@@ -31,6 +31,7 @@ from datetime import datetime
 
 import psycopg
 
+from bbdash.common.config import WatchlistSettings
 from bbdash.common.metrics import Metrics
 from bbdash.common.resilience import Backoff
 
@@ -40,6 +41,8 @@ CHANNEL = "watchlist_changes"
 # Shown in pg_stat_activity, so an operator can tell the feeders' listeners apart.
 APPLICATION_NAME = "bbdash-watchlist-sync"
 ASSET_TYPES = ("crypto", "stock", "forex", "index")
+# The documented defaults (WatchlistSettings) are the defaults here too: one source.
+_DEFAULTS = WatchlistSettings()
 _ASSETS_SQL = "SELECT symbol, asset_type, source FROM collected_assets"
 _RULES_SQL = (
     "SELECT id, user_id, symbol, condition, threshold, window_seconds, channels, "
@@ -133,9 +136,9 @@ class WatchlistSync:
         metrics: Metrics,
         fallback: Iterable[Asset] = (),
         with_rules: bool = False,
-        resync_interval_s: float = 300.0,
-        connect_timeout_s: float = 5.0,
-        debounce_s: float = 0.2,
+        resync_interval_s: float = _DEFAULTS.resync_interval_s,
+        connect_timeout_s: float = _DEFAULTS.connect_timeout_s,
+        debounce_s: float = _DEFAULTS.debounce_s,
         backoff: Backoff | None = None,
     ) -> None:
         self._dsn = dsn
@@ -146,7 +149,9 @@ class WatchlistSync:
         self._resync = resync_interval_s
         self._connect_timeout = connect_timeout_s
         self._debounce = debounce_s
-        self._backoff = backoff if backoff is not None else Backoff(base=1.0, cap=10.0)
+        if backoff is None:
+            backoff = Backoff(base=_DEFAULTS.retry_base_s, cap=_DEFAULTS.retry_cap_s)
+        self._backoff = backoff
         self.snapshot: WatchlistSnapshot | None = None
         self.connected = asyncio.Event()
 
