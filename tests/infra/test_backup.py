@@ -2,7 +2,8 @@
 configuration, the metric node-exporter exports and Prometheus scrapes, and
 the round trip: backup -> wipe both databases (containers and volumes) ->
 playbooks/restore.yml -> the same PostgreSQL rows and InfluxDB points back,
-with the token files on the host still valid.
+with the token files on the host still valid and the services that use the
+databases healthy again without a rerun.
 
 PostgreSQL is the real server (pg_dump / pg_restore for real). InfluxDB is the
 TEST DOUBLE: `influx backup` / `influx restore --full` are the double's
@@ -114,6 +115,10 @@ def test_backup_wipe_restore(host) -> None:
 
     for name in ("bloomberg-postgres", "bloomberg-influxdb"):
         assert wait_healthy(host, name)["State"]["Health"]["Status"] == "healthy"
+    # The services that use the databases come back on their own, with no rerun.
+    for name in ("bloomberg-watchlist-api", "bloomberg-market-feeder", "bloomberg-news-feeder"):
+        health = wait_healthy(host, name)["State"]["Health"]
+        assert health["Status"] == "healthy", (name, health["Log"][-2:])
     rows = psql(host, "SELECT id, note FROM restore_probe ORDER BY id", "watchlist_api", owner_pw)
     assert rows.stdout.split("\n")[:2] == [f"1|{marker}", "2|second row"], rows.stderr
     # The tokens on the host are the restored server's own: kept, still working.

@@ -23,7 +23,7 @@ import pytest
 import yaml
 from bbdash.common.watchlist import APPLICATION_NAME
 from conftest import REPO
-from test_data import psql
+from test_data import inspect, psql, wait_healthy
 
 CONTAINERS = {
     # name: (CPUs, memory bytes, metrics/health port): the seed's table
@@ -40,12 +40,6 @@ BASE = "/opt/bloomberg"
 LOCAL_VARS = yaml.safe_load(
     (REPO / "inventories" / "local" / "group_vars" / "all" / "main.yml").read_text()
 )
-
-
-def inspect(host: Any, *names: str) -> list[dict[str, Any]]:
-    result = host.run("docker inspect " + " ".join(names))
-    assert result.rc == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 def on_host(host: Any, script: str, timeout: int = 60) -> Any:
@@ -92,7 +86,11 @@ def on_host(host: Any, script: str, timeout: int = 60) -> Any:
 
 @pytest.fixture(scope="module")
 def containers(host: Any) -> dict[str, dict[str, Any]]:
-    return {c["Name"].lstrip("/"): c for c in inspect(host, *CONTAINERS)}
+    # Waits, because verify's backup test ran first: its restore keeps PostgreSQL
+    # away long enough for Docker to mark these containers unhealthy (3 failed
+    # probes), and only their next passing probe, up to 30 s after PostgreSQL is
+    # back, marks them healthy again.
+    return {name: wait_healthy(host, name) for name in CONTAINERS}
 
 
 @pytest.mark.parametrize("name", sorted(CONTAINERS))
@@ -102,7 +100,7 @@ def test_container_runs_healthy_with_the_seed_limits(
     c = containers[name]
     cpus, memory, _port = CONTAINERS[name]
     assert c["State"]["Running"]
-    assert c["State"]["Health"]["Status"] == "healthy"
+    assert c["State"]["Health"]["Status"] == "healthy", c["State"]["Health"]["Log"][-2:]
     assert c["HostConfig"]["NanoCpus"] == int(cpus * 1e9)
     assert c["HostConfig"]["Memory"] == memory
     assert c["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
@@ -129,7 +127,7 @@ def test_one_image_built_from_the_shipped_files(
     assert len(images) == 1
     (image,) = images
     assert image.startswith("bbdash/feeders:")
-    label = inspect(host, image)[0]["Config"]["Labels"]["org.bbdash.inputs"]
+    label = inspect(host, image)["Config"]["Labels"]["org.bbdash.inputs"]
     assert image.endswith(":" + label)
     assert host.file(f"{BASE}/src/feeders/Dockerfile").exists
     assert host.file(f"{BASE}/src/feeders/wheels").is_directory
@@ -259,7 +257,7 @@ def test_declared_alert_rule_is_in_the_api(host: Any) -> None:
 def wait_until_listening(host: Any, container: str, timeout: float = 60) -> None:
     """Until the container's watchlist listener has a session in PostgreSQL (after
     the backup test's restore it reconnects within its retry cap, 10 s)."""
-    networks = inspect(host, container)[0]["NetworkSettings"]["Networks"]
+    networks = inspect(host, container)["NetworkSettings"]["Networks"]
     sql = (
         "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
         f"'{APPLICATION_NAME}' AND client_addr = '{networks['bloomberg-net']['IPAddress']}'"
