@@ -57,6 +57,14 @@ def admin_user(client: TestClient, admin_key: str) -> ApiUser:
     return ApiUser(me.json()["id"], "admin", admin_key)
 
 
+def closed_port_dsn() -> str:
+    """A DSN where nothing listens: the database is unreachable."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"postgresql://postgres@127.0.0.1:{port}/nowhere"
+
+
 def make_settings(dsn: str, secrets_dir: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "database_url": dsn,

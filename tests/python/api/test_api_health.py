@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from pathlib import Path
 
 import psycopg
 import pytest
-from api_support import ApiUser, assert_problem, make_settings, make_watchlist
+from api_support import (
+    ApiUser,
+    assert_problem,
+    closed_port_dsn,
+    make_settings,
+    make_watchlist,
+)
 from bbdash.watchlist_api import migrate
 from bbdash.watchlist_api.app import create_app
 from bbdash.watchlist_api.db import check_if_the_server_spoke
@@ -34,19 +39,11 @@ def test_healthz_fails_when_migrations_are_not_applied(client: TestClient, api_d
     assert "migrations not applied" in body["detail"]
 
 
-def _closed_port_dsn() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    # Nothing listens there once the socket is closed.
-    return f"postgresql://postgres@127.0.0.1:{port}/nowhere"
-
-
 def test_unreachable_database_is_503_not_a_crash(
     secrets_dir: Path, admin_key: str, metrics_token: str
 ) -> None:
     del metrics_token
-    settings = make_settings(_closed_port_dsn(), secrets_dir, db_timeout_seconds=1.0)
+    settings = make_settings(closed_port_dsn(), secrets_dir, db_timeout_seconds=1.0)
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         assert_problem(client.get("/healthz"), 503)
         started = time.monotonic()

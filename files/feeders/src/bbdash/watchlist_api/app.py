@@ -14,6 +14,7 @@ from starlette.middleware import Middleware
 from bbdash.watchlist_api import problems
 from bbdash.watchlist_api.auth import SECURITY_SCHEMES, Authenticator
 from bbdash.watchlist_api.db import Database
+from bbdash.watchlist_api.hot_read import HotReadMiddleware
 from bbdash.watchlist_api.limits import BodyLimitMiddleware
 from bbdash.watchlist_api.metrics import MetricsMiddleware
 from bbdash.watchlist_api.problems import PROBLEM_MEDIA_TYPE, PROBLEM_SCHEMA
@@ -59,6 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         middleware=[
             Middleware(MetricsMiddleware),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+            # The hot read, answered before the framework's routing (hot_read.py).
+            Middleware(HotReadMiddleware),
         ],
     )
     app.state.settings = settings

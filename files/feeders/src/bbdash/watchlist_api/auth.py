@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.datastructures import Headers
 
 from bbdash.watchlist_api.db import Database
 from bbdash.watchlist_api.metrics import AUTH_FAILURES
@@ -125,9 +126,8 @@ async def get_authenticator(request: Request) -> Authenticator:
     return auth
 
 
-def presented_token(request: Request) -> str | None:
+def presented_token(headers: Headers) -> str | None:
     """The key from ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``."""
-    headers = request.headers
     authorization = headers.get("authorization")
     if authorization:
         scheme, _, credentials = authorization.partition(" ")
@@ -158,7 +158,7 @@ class Caller:
 
 
 async def _authenticate(request: Request, db: Database) -> Principal:
-    token = presented_token(request)
+    token = presented_token(request.headers)
     if token is None:
         raise unauthorized()
     authenticator: Authenticator = request.app.state.authenticator
@@ -182,7 +182,7 @@ async def require_admin(caller: Annotated[Caller, Depends(require_caller)]) -> C
 
 async def require_scraper(request: Request) -> None:
     """/metrics: the scrape-only token, or the admin key."""
-    token = presented_token(request)
+    token = presented_token(request.headers)
     if token is None:
         raise unauthorized()
     authenticator: Authenticator = request.app.state.authenticator

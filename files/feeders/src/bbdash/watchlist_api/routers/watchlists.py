@@ -56,7 +56,7 @@ def _limits(settings: Settings) -> q.Limits:
     )
 
 
-def _watchlist(data: dict[str, Any], status: int = 200, **headers: str) -> Response:
+def watchlist_response(data: dict[str, Any], status: int = 200, **headers: str) -> Response:
     return json_response(data, status, version=data["version"], headers=headers)
 
 
@@ -68,7 +68,7 @@ async def get_watchlist(caller: CurrentCaller, watchlist_id: WatchlistId) -> Res
         found = await q.get(conn, caller.user_id, watchlist_id)
     if found is None:
         raise not_found(q.WATCHLIST)
-    return _watchlist(found)
+    return watchlist_response(found)
 
 
 @router.get("", response_model=WatchlistPage)
@@ -108,7 +108,7 @@ async def create_watchlist(caller: CurrentCaller, body: WatchlistCreate) -> Resp
         )
         created = await q.get(conn, caller.user_id, watchlist_id)
     assert created is not None
-    return _watchlist(created, 201, Location=f"/v1/watchlists/{watchlist_id}")
+    return watchlist_response(created, 201, Location=f"/v1/watchlists/{watchlist_id}")
 
 
 @router.get("/by-name/{name}", response_model=WatchlistOut, responses={404: _ERRORS[404]})
@@ -117,7 +117,7 @@ async def get_watchlist_by_name(caller: CurrentCaller, name: ResourceName) -> Re
         found = await q.get_by_name(conn, caller.user_id, name)
     if found is None:
         raise not_found(q.WATCHLIST)
-    return _watchlist(found)
+    return watchlist_response(found)
 
 
 @router.put(
@@ -174,7 +174,7 @@ async def update_watchlist(
         await q.update(conn, caller.user_id, watchlist_id, fields=fields, expected=expected)
         updated = await q.get(conn, caller.user_id, watchlist_id)
     assert updated is not None
-    return _watchlist(updated)
+    return watchlist_response(updated)
 
 
 @router.delete(
