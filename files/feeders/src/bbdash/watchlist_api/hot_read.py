@@ -1,8 +1,8 @@
 """GET /v1/watchlists/{id}, the read the dashboards poll, answered ahead of the framework.
 
 FastAPI's per-request machinery (routing, dependency solving, the exception and
-exit-stack layers) costs more CPU than this read's own work, and one worker must
-serve 1,000 of them a second (issue 5, docs/benchmarks.md). This middleware
+exit-stack layers) takes over a third of this read's CPU, and one worker must
+serve 1,000 of them a second (docs/collection-layer.md). This middleware
 answers that request with the route's own parts: the authenticator, the query,
 the response with its ETag. Whatever is not a plain success it hands to the
 FastAPI route, which stays the one documented in OpenAPI and the one that words
