@@ -353,7 +353,8 @@ def _section(
                 " pool of 10), PostgreSQL 15 on the same machine (fsync off, as in the tests)"
             ),
             (
-                f"- reads: `GET /v1/watchlists/{{id}}` with {READ_ITEMS} items, API key auth, as"
+                f"- reads: `GET /v1/watchlists/{{id}}` with {READ_ITEMS} items, API key auth"
+                " (answered by the hot read middleware, docs/collection-layer.md), as"
                 " fast as the API answers, then paced at a fixed rate (`paced.lua`: late sends"
                 " are sends that found every connection busy at their slot);"
                 " writes: `POST /v1/watchlists/{id}/items`, a new symbol each time"

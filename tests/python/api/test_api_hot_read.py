@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from api_support import (
     ApiUser,
@@ -82,7 +83,8 @@ def test_every_answer_is_the_routes_own(
     # The cases cover the success and each kind of refusal.
     assert set(statuses) >= {200, 401, 404, 422}
     assert statuses[0] == 200
-    assert b'"symbol":"BTC/USDT"' in _answer(client, path, alice.headers)[2]
+    body = client.get(path, headers=alice.headers).json()
+    assert [item["symbol"] for item in body["items"]] == ["BTC/USDT", "AAPL"]
 
 
 def test_a_success_never_reaches_the_route_and_a_refusal_always_does(
@@ -140,3 +142,28 @@ def test_a_hot_read_is_counted_under_its_route(
     for _ in range(3):
         assert client.get(f"/v1/watchlists/{mine['id']}", headers=alice.headers).status_code == 200
     assert count() == before + 3
+
+
+def test_postgresql_renders_a_watchlist_as_the_other_routes_do(
+    client: TestClient, alice: ApiUser, api_dsn: str
+) -> None:
+    """The watchlist's JSON comes from PostgreSQL (queries/watchlists.py), the lists'
+    from orjson: the same values, written the same way, timestamps included (also one
+    on a whole second, where the two could differ)."""
+    mine = make_watchlist(client, alice)
+    with psycopg.connect(api_dsn, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE watchlist_items SET created_at = '2026-01-02 03:04:05+00' "
+            "WHERE watchlist_id = %s AND symbol = 'AAPL'",
+            (mine["id"],),
+        )
+    one = client.get(f"/v1/watchlists/{mine['id']}", headers=alice.headers).json()
+    listed = client.get("/v1/watchlists", headers=alice.headers).json()["data"]
+    items = client.get(f"/v1/watchlists/{mine['id']}/items", headers=alice.headers).json()["data"]
+    assert one["items"] == items
+    assert {k: v for k, v in one.items() if k != "items"} == {
+        k: v for k, v in listed[0].items() if k != "item_count"
+    }
+    assert [item["created_at"] for item in items if item["symbol"] == "AAPL"] == [
+        "2026-01-02T03:04:05+00:00"
+    ]

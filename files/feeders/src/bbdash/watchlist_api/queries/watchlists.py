@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from psycopg import errors
 
 from bbdash.watchlist_api.concurrency import Expected
@@ -24,21 +25,26 @@ from bbdash.watchlist_api.schemas.watchlists import ItemIn
 WATCHLIST = "watchlist"
 ITEM = "watchlist item"
 
-# One round trip for the hot read: the watchlist row repeated beside each of its items.
+# One round trip and one value for the hot read: PostgreSQL renders the watchlist as
+# the API's JSON (WatchlistOut's fields, in its order), so the API neither converts
+# rows nor serialises them. api_timestamp() (migration 0002) writes timestamps as orjson
+# does for the other routes.
 _GET = """
-SELECT w.id, w.name, w.description, w.enabled, w.version, w.created_at, w.updated_at,
-       i.id, i.symbol, i.asset_type, i.source, i.created_at
-FROM watchlists AS w LEFT JOIN watchlist_items AS i ON i.watchlist_id = w.id
+SELECT w.version, json_build_object(
+    'id', w.id, 'name', w.name, 'description', w.description, 'enabled', w.enabled,
+    'version', w.version,
+    'created_at', api_timestamp(w.created_at), 'updated_at', api_timestamp(w.updated_at),
+    'items', COALESCE((
+        SELECT json_agg(json_build_object(
+            'id', i.id, 'watchlist_id', i.watchlist_id, 'symbol', i.symbol,
+            'asset_type', i.asset_type, 'source', i.source,
+            'created_at', api_timestamp(i.created_at)
+        ) ORDER BY i.id)
+        FROM watchlist_items AS i WHERE i.watchlist_id = w.id), '[]'::json))::text
+FROM watchlists AS w
 WHERE w.id = %s AND w.user_id = %s
-ORDER BY i.id
 """
-_GET_BY_NAME = """
-SELECT w.id, w.name, w.description, w.enabled, w.version, w.created_at, w.updated_at,
-       i.id, i.symbol, i.asset_type, i.source, i.created_at
-FROM watchlists AS w LEFT JOIN watchlist_items AS i ON i.watchlist_id = w.id
-WHERE w.user_id = %s AND w.name = %s
-ORDER BY i.id
-"""
+_ID_BY_NAME = "SELECT id FROM watchlists WHERE user_id = %s AND name = %s"
 # Optional filters are NULL-tolerant parameters, so the statement text never changes.
 _LIST = """
 SELECT w.id, w.name, w.description, w.enabled, w.version, w.created_at, w.updated_at,
@@ -113,42 +119,26 @@ class Limits:
     items_per_watchlist: int
 
 
-def _assemble(rows: Sequence[tuple[Any, ...]]) -> dict[str, Any] | None:
-    if not rows:
-        return None
-    head = rows[0]
-    items = [
-        {
-            "id": r[7],
-            "watchlist_id": head[0],
-            "symbol": r[8],
-            "asset_type": r[9],
-            "source": r[10],
-            "created_at": r[11],
-        }
-        for r in rows
-        if r[7] is not None
-    ]
-    return {
-        "id": head[0],
-        "name": head[1],
-        "description": head[2],
-        "enabled": head[3],
-        "version": head[4],
-        "created_at": head[5],
-        "updated_at": head[6],
-        "items": items,
-    }
+@dataclass(frozen=True, slots=True)
+class WatchlistJson:
+    """A watchlist as rendered by PostgreSQL: its version (the ETag) and its JSON."""
+
+    version: int
+    json: orjson.Fragment
 
 
-async def get(conn: Conn, user_id: int, watchlist_id: int) -> dict[str, Any] | None:
-    rows = await (await conn.execute(_GET, (watchlist_id, user_id))).fetchall()
-    return _assemble(rows)
+async def get(conn: Conn, user_id: int, watchlist_id: int) -> WatchlistJson | None:
+    return _rendered(await (await conn.execute(_GET, (watchlist_id, user_id))).fetchone())
 
 
-async def get_by_name(conn: Conn, user_id: int, name: str) -> dict[str, Any] | None:
-    rows = await (await conn.execute(_GET_BY_NAME, (user_id, name))).fetchall()
-    return _assemble(rows)
+async def get_by_name(conn: Conn, user_id: int, name: str) -> WatchlistJson | None:
+    # Two round trips, so that the rendering above is written once (this is no hot path).
+    row = await (await conn.execute(_ID_BY_NAME, (user_id, name))).fetchone()
+    return None if row is None else await get(conn, user_id, row[0])
+
+
+def _rendered(row: tuple[Any, ...] | None) -> WatchlistJson | None:
+    return None if row is None else WatchlistJson(row[0], orjson.Fragment(row[1]))
 
 
 async def list_watchlists(

@@ -56,8 +56,8 @@ def _limits(settings: Settings) -> q.Limits:
     )
 
 
-def watchlist_response(data: dict[str, Any], status: int = 200, **headers: str) -> Response:
-    return json_response(data, status, version=data["version"], headers=headers)
+def watchlist_response(found: q.WatchlistJson, status: int = 200, **headers: str) -> Response:
+    return json_response(found.json, status, version=found.version, headers=headers)
 
 
 # Declared first on purpose: routes are tried in order and this is the hot path (the
@@ -151,10 +151,10 @@ async def sync_watchlist(
         "changed": outcome.changed,
         "created": outcome.created,
         "dry_run": dry_run,
-        "watchlist": watchlist,
+        "watchlist": watchlist.json,
     }
     headers = {"X-Bbdash-Changed": "true" if outcome.changed else "false"}
-    return json_response(result, version=watchlist["version"], headers=headers)
+    return json_response(result, version=watchlist.version, headers=headers)
 
 
 @router.patch(
