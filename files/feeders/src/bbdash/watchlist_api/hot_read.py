@@ -44,8 +44,9 @@ class HotReadMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
             match = _PATH.fullmatch(scope["path"])
-            if match is not None and int(match[1]) <= MAX_ID:
-                response = await self._answer(scope, int(match[1]))
+            watchlist_id = int(match[1]) if match is not None else 0
+            if 0 < watchlist_id <= MAX_ID:
+                response = await self._answer(scope, watchlist_id)
                 if response is not None:
                     # The metrics middleware labels requests by their route.
                     scope["route"] = self.route
