@@ -27,8 +27,8 @@ ITEM = "watchlist item"
 
 # One round trip and one value for the hot read: PostgreSQL renders the watchlist as
 # the API's JSON (WatchlistOut's fields, in its order), so the API neither converts
-# rows nor serialises them. api_timestamp() (migration 0002) writes timestamps as orjson
-# does for the other routes.
+# rows nor serialises them. Every route that answers one watchlist uses it.
+# api_timestamp() (migration 0002) writes timestamps as orjson does for the lists.
 _GET = """
 SELECT w.version, json_build_object(
     'id', w.id, 'name', w.name, 'description', w.description, 'enabled', w.enabled,

@@ -4,12 +4,13 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-24
 
-The hot read has PostgreSQL render a watchlist's JSON (queries/watchlists.py)
-while the other routes serialise rows with orjson. PostgreSQL's own JSON form of
-a timestamp drops the fraction's trailing zeros ("…38.61939+00:00"); orjson
-writes six digits, or none on a whole second. This function writes orjson's
-form, so a client sees one format whichever route answered. A single-statement
-SQL function: the planner inlines it, a call costs no more than its expression.
+PostgreSQL renders the JSON of one watchlist (queries/watchlists.py: the read,
+create, update, sync) while the lists and other resources serialise rows with
+orjson. PostgreSQL's own JSON form of a timestamp drops the fraction's trailing
+zeros ("…38.61939+00:00"); orjson writes six digits, or none on a whole second.
+This function writes orjson's form, so a client sees one format whichever route
+answered. A single-statement SQL function: the planner inlines it, a call costs
+no more than its expression.
 """
 
 from __future__ import annotations
