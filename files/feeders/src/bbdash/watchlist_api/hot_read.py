@@ -28,7 +28,6 @@ from bbdash.watchlist_api.auth import Authenticator, presented_token
 from bbdash.watchlist_api.db import Database
 from bbdash.watchlist_api.queries import watchlists as q
 from bbdash.watchlist_api.routers import watchlists
-from bbdash.watchlist_api.routers.watchlists import watchlist_response
 from bbdash.watchlist_api.schemas.common import MAX_ID
 
 ROUTE_PATH = "/v1/watchlists/{watchlist_id}"
@@ -70,7 +69,7 @@ class HotReadMiddleware:
                 found = await q.get(conn, principal.user_id, watchlist_id)
         except Exception as exc:  # answered by the app's handler for it, as the route would be
             return await _handled(app, scope, exc)
-        return None if found is None else watchlist_response(found)
+        return None if found is None else watchlists.watchlist_response(found)
 
 
 def _the_route() -> APIRoute:
