@@ -338,13 +338,17 @@ def _slurped(result: dict[str, Any]) -> str:
 
 
 def _probe_ok(token: dict[str, Any], probe: dict[str, Any] | None) -> bool:
-    """The write probe answers 400 "writing requires points" to a token that may write
-    (nothing is written); the read probe lists the bucket for a token that may read."""
+    """The write probe (an empty write) answers 204 to a token that may write, and
+    nothing is written: InfluxDB v2.9.1's http/write_handler.go checks the token, the
+    org, the bucket and the write permission, then writes the zero points it parsed.
+    Any other answer (401, 403, 404; v2.0.0's 400 "writing requires points") proves
+    nothing and replaces the token. The read probe lists the bucket for a token that
+    may read."""
     if not probe or probe.get("skipped") or "status" not in probe:
         return False
     body = probe.get("json") or {}
     if token.get("write"):
-        return probe["status"] == 400 and "requires points" in str(body.get("message", ""))
+        return probe["status"] == 204
     return probe["status"] == 200 and len(body.get("buckets") or []) > 0
 
 

@@ -11,9 +11,10 @@ where they were checked (see README.md for the list and the sources):
   InfluxDB's semantics: one point per series (measurement + tag set) and
   timestamp, a later write of the same key merges its fields (last write
   wins). One malformed line rejects the batch (400); a field type conflict
-  gives 422; an empty body 400 "writing requires points"; a token without
-  write permission on the bucket 403 "insufficient permissions for write"
-  (checked before the body is read, as the real handler does).
+  gives 422; an empty body 204 with nothing written (InfluxDB 2.1 and later:
+  the handler parses zero points and writes them); a token without write
+  permission on the bucket 403 "insufficient permissions for write" (checked
+  before the body is read, as the real handler does).
 - Onboarding (`/api/v2/setup`), organisations, buckets with retention rules
   (the real server's validation: no negative values, one rule, a retention of
   at least one hour, a shard-group duration not longer than the retention,
@@ -1829,7 +1830,10 @@ def _make_handler(double: InfluxDBDouble) -> type[BaseHTTPRequestHandler]:
                 return
             bucket = double.check_write(auth, query)
             if not body:
-                raise ApiError(400, "writing requires points")
+                # InfluxDB v2.9.1 http/write_handler.go: token, org, bucket and
+                # write permission are checked, then zero points are written: 204.
+                self._reply(204)
+                return
             try:
                 text = body.decode("utf-8")
             except UnicodeDecodeError:
