@@ -1,0 +1,74 @@
+"""The dashboard model around the panels: uid, title, time, refresh, links, variables.
+
+Every dashboard shares the same envelope (tags, dark style, shared crosshair,
+the "Bloomberg" menu of all dashboards tagged bbdash), so only what differs is
+passed in. No version and a null id: Grafana numbers provisioned dashboards.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .catalog import DASHBOARDS, GRAFANA, SCHEMA_VERSION
+from .layout import Board
+
+
+def dashboard(
+    key: str,
+    tags: list[str],
+    board: Board,
+    variables: list[dict[str, Any]],
+    *,
+    time_from: str = "now-24h",
+    refresh: str = "30s",
+    description: str = "",
+) -> dict[str, Any]:
+    """The full dashboard JSON model for one entry of DASHBOARDS."""
+    uid, _, _, title = DASHBOARDS[key]
+    return {
+        "id": None,
+        "uid": uid,
+        "title": title,
+        "description": description,
+        "tags": ["bbdash", *tags],
+        "style": "dark",
+        "timezone": "",
+        "editable": True,
+        "graphTooltip": 1,
+        "fiscalYearStartMonth": 0,
+        "liveNow": False,
+        "schemaVersion": SCHEMA_VERSION,
+        "time": {"from": time_from, "to": "now"},
+        "timepicker": {"refresh_intervals": ["10s", "30s", "1m", "5m", "15m", "1h"]},
+        "refresh": refresh,
+        "weekStart": "",
+        "annotations": {
+            "list": [
+                {
+                    "builtIn": 1,
+                    "datasource": GRAFANA,
+                    "enable": True,
+                    "hide": True,
+                    "iconColor": "rgba(0, 211, 255, 1)",
+                    "name": "Annotations & Alerts",
+                    "type": "dashboard",
+                }
+            ]
+        },
+        "links": [
+            {
+                "title": "Bloomberg",
+                "type": "dashboards",
+                "tags": ["bbdash"],
+                "asDropdown": True,
+                "includeVars": False,
+                "keepTime": True,
+                "targetBlank": False,
+                "icon": "external link",
+                "tooltip": "",
+                "url": "",
+            }
+        ],
+        "templating": {"list": variables},
+        "panels": board.panels,
+    }
