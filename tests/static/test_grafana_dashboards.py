@@ -103,6 +103,25 @@ def test_panels_do_not_overlap(name: str) -> None:
                 cells[(x, y)] = panel["id"]
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_overrides_can_match_a_field(name: str) -> None:
+    """Grafana's field matchers (packages/grafana-data, fieldMatchers): byName
+    compares the display name verbatim, byRegexp takes a /pattern/, byFrameRefID
+    a query's refId. An override whose matcher does not fit its option matches
+    nothing, silently (the generator once wrote byName for every matcher)."""
+    for panel in iter_panels(BOARDS[name]["panels"]):
+        refs = {t.get("refId") for t in panel.get("targets", [])}
+        for item in panel.get("fieldConfig", {}).get("overrides", []):
+            matcher, option = item["matcher"]["id"], item["matcher"]["options"]
+            where = f"{name} panel {panel.get('title')!r}: {matcher} {option!r}"
+            if matcher == "byName":
+                assert not re.fullmatch(r"/.+/[a-z]*", option), where
+            elif matcher == "byRegexp":
+                re.compile(option.strip("/"))
+            elif matcher == "byFrameRefID":
+                assert option in refs, where
+
+
 def test_json_files_are_what_the_generator_writes() -> None:
     tool = ROLE / "tools" / "build_dashboards.py"
     proc = subprocess.run(

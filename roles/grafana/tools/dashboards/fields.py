@@ -77,16 +77,10 @@ def two_states(zero: str, one: str) -> list[dict[str, Any]]:
     ]
 
 
-def override(matcher: str, name: str, props: dict[str, Any], by: str = "byName") -> dict[str, Any]:
-    """A field override matching fields by ``name``.
-
-    Known defect, kept on purpose: the matcher id written is ``by`` (always
-    byName at the call sites), not ``matcher``, so the overrides asked for with
-    byRegexp or byFrameRefID match no field in Grafana. The committed JSON was
-    built this way; honouring ``matcher`` changes three dashboards' JSON and is a
-    separate change (rebuild and review the overrides it brings to life).
-    """
+def override(matcher: str, name: str, props: dict[str, Any]) -> dict[str, Any]:
+    """A field override: fields matched by ``matcher`` (byName, byRegexp, byFrameRefID)
+    against ``name`` get ``props``."""
     return {
-        "matcher": {"id": by, "options": name},
+        "matcher": {"id": matcher, "options": name},
         "properties": [{"id": k, "value": v} for k, v in props.items()],
     }
