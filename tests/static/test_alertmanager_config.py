@@ -32,6 +32,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Unpack
 
+import container_block
 import pytest
 import role_runner
 import yaml
@@ -639,25 +640,20 @@ def test_secrets_follow_the_vault_pattern() -> None:
 
 
 def test_container_task() -> None:
-    run = role_file("tasks/run.yml")
-    container = next(
-        t["community.docker.docker_container"]
-        for t in run
-        if t.get("community.docker.docker_container", {}).get("state") == "started"
-    )
+    container = container_block.definition("alertmanager")
     assert container["name"] == "{{ _alertmanager_container_name }}"
     assert role_file("vars/main.yml")["_alertmanager_container_name"] == "bloomberg-alertmanager"
-    assert container["network_mode"] == "{{ docker_network_name }}"
-    assert "published_ports" not in container
+    assert container["published_ports"] == []
+    assert container["read_only"] is True and container["cap_drop"] == ["ALL"]
     assert (
         container["volumes"][1]
         == "{{ _alertmanager_volume_name }}:{{ _alertmanager_container_data_dir }}"
     )
-    assert container["healthcheck"]["test"][0] == "CMD"
+    assert container["healthcheck_test"][0] == "CMD"
     assert container["cpus"] == "{{ alertmanager_cpus }}"
     assert container["memory"] == "{{ alertmanager_memory }}"
     handlers = role_file("handlers/main.yml")
-    assert {h["listen"] for h in handlers} == {"alertmanager reload", "alertmanager restart"}
+    assert {h["listen"] for h in handlers} == {"alertmanager reload"}
 
 
 def test_argument_specs_accept_the_defaults_and_all_channels(tmp_path: Path) -> None:

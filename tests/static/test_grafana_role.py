@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import container_block
 import pytest
 from grafana_helpers import ROLE, SHARED_VARS, load_yaml, role_defaults, role_vars
 from role_runner import recap, run_playbook
@@ -179,25 +180,24 @@ def test_admin_password_applied_every_run_idempotently() -> None:
 
 
 def test_container_follows_the_canonical_task() -> None:
-    run = {t["name"]: t for t in tasks("run.yml")}
-    container = run["Run the Grafana container"]["community.docker.docker_container"]
+    container = container_block.definition("grafana")
     assert container["name"] == "{{ _grafana_container_name }}"
     assert role_vars()["_grafana_container_name"] == "bloomberg-grafana"
-    assert container["restart_policy"] == "unless-stopped"
+    assert container["cap_drop"] == ["ALL"]
+    assert container["security_opts"] == ["no-new-privileges:true"]
     assert (
         container["cpus"] == "{{ grafana_cpus }}" and container["memory"] == "{{ grafana_memory }}"
     )
     assert role_defaults()["grafana_cpus"] == 1.0 and role_defaults()["grafana_memory"] == "1g"
     assert container["published_ports"] == ["{{ grafana_host_bind }}:{{ grafana_host_port }}:3000"]
     assert role_defaults()["grafana_host_bind"] == "127.0.0.1"
-    assert "/api/health" in " ".join(container["healthcheck"]["test"])
-    assert container["networks"] == [{"name": "{{ docker_network_name }}"}]
+    assert "/api/health" in " ".join(container["healthcheck_test"])
     assert all(
         v.endswith(":ro") or v.startswith("{{ _grafana_volume_name }}")
         for v in container["volumes"]
     )
     assert "is changed" in container["restart"]
-    assert container["pull"] == "{{ 'missing' if grafana_image_pull else 'never' }}"
+    assert container["pull"] == "{{ grafana_image_pull }}"
     assert re.fullmatch(r"grafana/grafana:12\.\d+\.\d+", role_defaults()["grafana_image"])
 
 

@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Unpack
 
+import container_block
 import pytest
 import role_runner
 import yaml
@@ -478,7 +479,7 @@ def test_role_layout(role: str) -> None:
     for path in (
         "README.md", "defaults/main.yml", "vars/main.yml", "meta/main.yml",
         "meta/argument_specs.yml", "tasks/main.yml", "tasks/preflight.yml",
-        "tasks/install.yml", "tasks/run.yml", "handlers/main.yml",
+        "tasks/install.yml", "tasks/run.yml",
     ):  # fmt: skip
         assert (ROLES / role / path).is_file(), f"{role}/{path}"
     steps = [t["ansible.builtin.import_tasks"] for t in role_file(role, "tasks/main.yml")]
@@ -535,23 +536,19 @@ def test_argument_specs_accept_the_defaults(role: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("role", PIPELINE_ROLES)
 def test_container_task_follows_the_convention(role: str) -> None:
-    run = role_file(role, "tasks/run.yml")
-    task = next(
-        t for t in run if t.get("community.docker.docker_container", {}).get("state") == "started"
-    )
-    container = task["community.docker.docker_container"]
+    container = container_block.definition(role)
     assert container["name"] == f"{{{{ _{role}_container_name }}}}"
     assert container["image"] == f"{{{{ {role}_image }}}}"
-    assert container["network_mode"] == "{{ docker_network_name }}"
-    assert container["restart_policy"] == "unless-stopped"
+    assert container["pull"] == f"{{{{ {role}_image_pull }}}}"
+    assert container["enabled"] == f"{{{{ {role}_enabled }}}}"
     assert (
         container["cpus"] == f"{{{{ {role}_cpus }}}}"
         and container["memory"] == f"{{{{ {role}_memory }}}}"
     )
-    assert container["healthcheck"]["test"][0] == "CMD"
-    assert "published_ports" not in container, "only nginx (and Grafana on 127.0.0.1) publish ports"
-    assert container.get("privileged") is not True
-    assert container["comparisons"]["*"] == "strict"
+    assert container["healthcheck_test"][0] == "CMD"
+    assert container["published_ports"] == [], "only nginx (and Grafana on 127.0.0.1) publish ports"
+    assert container["cap_drop"] == ["ALL"]
+    assert container["security_opts"] == ["no-new-privileges:true"]
     name = role_file(role, "vars/main.yml")[f"_{role}_container_name"]
     assert name == "bloomberg-" + role.replace("_", "-")
 
@@ -748,12 +745,8 @@ def test_cadvisor_container_settings() -> None:
     assert set(defaults["cadvisor_enabled_metrics"]) <= set(variables["_cadvisor_metric_groups"])
     spec = role_file("cadvisor", "meta/argument_specs.yml")["argument_specs"]["main"]["options"]
     assert spec["cadvisor_enabled_metrics"]["choices"] == variables["_cadvisor_metric_groups"]
-    container = next(
-        t["community.docker.docker_container"]
-        for t in role_file("cadvisor", "tasks/run.yml")
-        if t.get("community.docker.docker_container", {}).get("state") == "started"
-    )
-    assert container["privileged"] is False
+    container = container_block.definition("cadvisor")
+    assert "privileged" not in container
     assert (
         container["cap_drop"] == ["ALL"]
         and container["capabilities"] == "{{ cadvisor_capabilities }}"
@@ -761,7 +754,7 @@ def test_cadvisor_container_settings() -> None:
     assert defaults["cadvisor_capabilities"] == ["SYSLOG"]
     assert container["cgroupns_mode"] == "host"
     assert "/dev/kmsg:/dev/kmsg:r" in container["devices"]
-    assert "8081/healthz" in container["healthcheck"]["test"][-1]
+    assert "8081/healthz" in container["healthcheck_test"][-1]
     assert variables["_cadvisor_volumes"] == [
         "/:/rootfs:ro", "/var/run:/var/run:ro", "/sys:/sys:ro", "/var/lib/docker/:/var/lib/docker:ro",
     ]  # fmt: skip
