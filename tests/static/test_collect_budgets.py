@@ -1,14 +1,17 @@
-"""The collection roles' budget preflight computes exactly what the services compute.
+"""The collection roles' budget preflight runs the services' own rule, and agrees with them.
 
 The market feeder refuses at start a CoinGecko configuration over its monthly
-budget (`bbdash.market_feeder.config.coingecko_monthly_calls`); the news feeder
-refuses CryptoPanic and NewsAPI intervals over their quotas
-(`bbdash.news_feeder.config`). The roles mirror those formulas in Jinja
-(`vars/main.yml`) so that such a configuration never reaches the host. Here
-Ansible itself evaluates the roles' expressions for many values (one
-ansible-playbook run, connection local), and each result must equal the
-Python function's; then the real preflight tasks run at the boundary, where
-the last accepted and the first refused interval meet.
+budget; the news feeder refuses RSS, CryptoPanic and NewsAPI intervals over
+their quotas. The rule is written once, in Python (`bbdash.common.budgets`):
+the services' settings call it, and the roles' filter plugins load it on the
+controller (`market_feeder_budget_problems`, `news_feeder_budget_problems`)
+over the settings the role renders. Here Ansible itself evaluates the roles'
+variables for a few hundred configurations (one ansible-playbook run,
+connection local); each verdict must be the service's (`load_settings`), each
+message the service's with the role's variable names, and the arithmetic
+is checked independently (calls, and the smallest interval that fits: it
+fits, one second less does not). Then the real preflight tasks run at the
+boundary, where the last accepted and the first refused interval meet.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -24,24 +28,28 @@ from typing import Any
 
 import pytest
 import yaml
+from bbdash.common.budgets import SECONDS_PER_DAY, SECONDS_PER_MONTH
+from bbdash.common.config import ConfigError, load_settings
 from bbdash.market_feeder.config import (
-    SECONDS_PER_MONTH,
     CoinGeckoSettings,
+    MarketFeederSettings,
     coingecko_monthly_calls,
 )
-from bbdash.news_feeder.config import MONTH_S, CryptoPanicSettings, NewsApiSettings
+from bbdash.news_feeder.config import CryptoPanicSettings, NewsApiSettings, NewsSettings
 
 REPO = Path(__file__).resolve().parents[2]
 ROLES = REPO / "roles"
 PLAYBOOK = REPO / ".venv" / "bin" / "ansible-playbook"
+FILTERS = f"{ROLES / 'market_feeder' / 'filter_plugins'}:{ROLES / 'news_feeder' / 'filter_plugins'}"
 
 INTERVALS = [10, 10.5, 29.99, 60, 61.7, 267, 268, 268.84, 300, 301, 997, 3600, 86400, 2678399,
              2678400, 2678401, 1e7]  # fmt: skip
 PAGES = [1, 7, 100, 250]
 COINS = [1, 99, 250, 251, 12345]
 BUDGETS = [10_000, 3]
-NEWS_INTERVALS = [0.5, 59, 100, 864, 865, 1800, 25920, 86399, 86400, 86401, 1e6]
-QUOTAS = [1, 99, 100, 3000, 2592000]
+NEWS_INTERVALS = [0.5, 59, 100, 864, 865, 892, 893, 1800, 25920, 86399, 86400, 86401, 1e6]
+QUOTAS = [1, 99, 100, 3000, 2592000, 2678400]
+MONTH = "31 days"  # the one month length of every monthly quota (SECONDS_PER_MONTH)
 
 
 def _coingecko_cases() -> list[dict[str, Any]]:
@@ -68,7 +76,9 @@ def _news_cases() -> list[dict[str, Any]]:
     ]
 
 
-def _run(playbook: str, extra: dict[str, Any], tmp: Path) -> subprocess.CompletedProcess[str]:
+def _run(
+    playbook: str, extra: dict[str, Any], tmp: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     (tmp / "play.yml").write_text(playbook, encoding="utf-8")
     (tmp / "extra.json").write_text(json.dumps(extra), encoding="utf-8")
     env = {
@@ -77,6 +87,7 @@ def _run(playbook: str, extra: dict[str, Any], tmp: Path) -> subprocess.Complete
         "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default",
         "ANSIBLE_RETRY_FILES_ENABLED": "false",
         "ANSIBLE_NOCOLOR": "1",
+        **(env or {}),
     }
     env.pop("ANSIBLE_VAULT_PASSWORD_FILE", None)
     return subprocess.run(
@@ -101,18 +112,21 @@ def _run(playbook: str, extra: dict[str, Any], tmp: Path) -> subprocess.Complete
     )
 
 
+# The roles' own variables (defaults, then vars), evaluated by Ansible with the
+# roles' filter plugins: the role holds no arithmetic of its own any more.
 EVALUATE = """
-- name: Evaluate the roles' budget expressions
+- name: Evaluate the roles' budget checks
   hosts: localhost
   gather_facts: false
   vars_files:
+    - {roles}/market_feeder/defaults/main.yml
     - {roles}/market_feeder/vars/main.yml
+    - {roles}/news_feeder/defaults/main.yml
     - {roles}/news_feeder/vars/main.yml
   tasks:
-    - name: CoinGecko calls a month, and the smallest interval that fits
+    - name: CoinGecko
       ansible.builtin.debug:
-        msg: "{{{{ [_market_feeder_coingecko_monthly_calls | int,
-                   _market_feeder_coingecko_min_interval_s | int] }}}}"
+        msg: "{{{{ _market_feeder_budget_problems }}}}"
       loop: "{{{{ coingecko_cases }}}}"
       register: coingecko
       vars:
@@ -122,17 +136,16 @@ EVALUATE = """
         market_feeder_coingecko_max_coins: "{{{{ item.max_coins }}}}"
         market_feeder_coingecko_monthly_budget: "{{{{ item.monthly_budget }}}}"
 
-    - name: CryptoPanic requests a month and NewsAPI requests a day
+    - name: CryptoPanic and NewsAPI, both keyed
       ansible.builtin.debug:
-        msg: "{{{{ [_news_feeder_cryptopanic_requests_per_month | int,
-                   _news_feeder_cryptopanic_min_interval_s | int,
-                   _news_feeder_newsapi_requests_per_day | int,
-                   _news_feeder_newsapi_min_interval_s | int] }}}}"
+        msg: "{{{{ _news_feeder_budget_problems }}}}"
       loop: "{{{{ news_cases }}}}"
       register: news
       vars:
+        news_feeder_cryptopanic_token: t
         news_feeder_cryptopanic_interval_s: "{{{{ item.interval_s }}}}"
         news_feeder_cryptopanic_monthly_quota: "{{{{ item.limit }}}}"
+        news_feeder_newsapi_key: k
         news_feeder_newsapi_interval_s: "{{{{ item.interval_s }}}}"
         news_feeder_newsapi_categories: "{{{{ item.categories }}}}"
         news_feeder_newsapi_daily_limit: "{{{{ item.limit }}}}"
@@ -148,65 +161,122 @@ EVALUATE = """
 
 
 @pytest.fixture(scope="module")
-def evaluated() -> dict[str, list[list[int]]]:
+def evaluated() -> dict[str, list[list[str]]]:
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         out = tmp / "results.json"
         result = _run(
             EVALUATE.format(roles=ROLES, out=out),
-            {"coingecko_cases": _coingecko_cases(), "news_cases": _news_cases()},
+            {**BASE, "coingecko_cases": _coingecko_cases(), "news_cases": _news_cases()},
             tmp,
+            {"ANSIBLE_FILTER_PLUGINS": FILTERS},
         )
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         return json.loads(out.read_text(encoding="utf-8"))
 
 
-def test_coingecko_calls_equal_the_service_function(evaluated: dict[str, Any]) -> None:
+def _as_service(message: str, role: str, sections: tuple[str, ...]) -> str:
+    """A role's message with the service's setting names (`market_feeder_coingecko_x` -> `coingecko.x`)."""
+    for section in sections:
+        message = message.replace(f"{role}_{section}_", f"{section}.")
+    return message
+
+
+def _service_refusal(cls: type, **settings: Any) -> str | None:
+    try:
+        load_settings(cls, **settings)
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
+def test_coingecko_verdicts_and_messages_are_the_services(evaluated: dict[str, Any]) -> None:
     cases = _coingecko_cases()
     assert len(evaluated["coingecko"]) == len(cases)
-    for case, (calls, minimum) in zip(cases, evaluated["coingecko"], strict=True):
+    refused = 0
+    for case, problems in zip(cases, evaluated["coingecko"], strict=True):
         settings = CoinGeckoSettings(**case)
-        assert calls == coingecko_monthly_calls(settings), case
-        assert calls == coingecko_monthly_calls(case), case  # the mapping form too
-        # The smallest interval the role's message names fits the budget, and one
-        # second less does not (none fits when one poll alone is over budget).
+        calls = coingecko_monthly_calls(settings)
+        assert calls == coingecko_monthly_calls(case)  # the mapping form too
         per_poll = math.ceil(case["max_coins"] / case["per_page"])
         budget = case["monthly_budget"]
-        if per_poll > budget:
-            assert minimum == 0, case
+        # Independent arithmetic: ceil(31 days / interval) polls of per_poll calls.
+        assert calls == (
+            math.ceil(SECONDS_PER_MONTH / case["interval_s"]) * per_poll if case["enabled"] else 0
+        ), case
+        service = _service_refusal(MarketFeederSettings, coingecko=case)
+        if calls <= budget:
+            assert problems == [] and service is None, case
             continue
+        refused += 1
+        (message,) = problems
+        assert message.startswith(f"CoinGecko: {calls} calls a month ({MONTH}"), message
+        assert "market_feeder_coingecko_interval_s=" in message
+        assert service is not None and _as_service(message, "market_feeder", ("coingecko",)) in (
+            service
+        ), (message, service)
+        # The smallest interval the message names fits the budget, and one second
+        # less does not (none fits when one poll alone is over budget).
+        if per_poll > budget:
+            assert "a single poll is over budget: lower market_feeder_coingecko_max_coins" in (
+                message
+            )
+            continue
+        minimum = int(re.search(r"interval_s to at least (\d+)", message)[1])
 
         def fits(interval: float, per_poll: int = per_poll, budget: int = budget) -> bool:
             return math.ceil(SECONDS_PER_MONTH / interval) * per_poll <= budget
 
         assert fits(minimum), case
         assert minimum == 1 or not fits(minimum - 1), case
+    assert refused > 100  # the cases do reach both sides of the boundary
 
 
-def test_news_budgets_equal_the_service_functions(evaluated: dict[str, Any]) -> None:
+def test_news_verdicts_and_messages_are_the_services(evaluated: dict[str, Any]) -> None:
     cases = _news_cases()
     assert len(evaluated["news"]) == len(cases)
-    for case, (per_month, cp_min, per_day, na_min) in zip(cases, evaluated["news"], strict=True):
-        cryptopanic = CryptoPanicSettings(interval_s=case["interval_s"])
-        newsapi = NewsApiSettings(interval_s=case["interval_s"], categories=case["categories"])
-        assert per_month == cryptopanic.requests_per_month(), case
-        assert per_day == newsapi.requests_per_day(), case
-        # The intervals the roles' messages name fit, and one second less does not.
-        limit, n = case["limit"], len(case["categories"])
+    for case, problems in zip(cases, evaluated["news"], strict=True):
+        interval, limit, n = case["interval_s"], case["limit"], len(case["categories"])
+        cryptopanic = CryptoPanicSettings(interval_s=interval)
+        newsapi = NewsApiSettings(interval_s=interval, categories=case["categories"])
+        per_month, per_day = cryptopanic.requests_per_month(), newsapi.requests_per_day()
+        assert per_month == math.ceil(SECONDS_PER_MONTH / interval), case
+        assert per_day == math.ceil(SECONDS_PER_DAY / interval) * n, case
+        expected = [name for name, over in (("CryptoPanic", per_month > limit),
+                                            ("NewsAPI", per_day > limit)) if over]  # fmt: skip
+        assert [p.split(":")[0] for p in problems] == expected, (case, problems)
+        service = _service_refusal(
+            NewsSettings,
+            cryptopanic={"token": "t", "interval_s": interval, "monthly_quota": limit},
+            newsapi={"key": "k", "interval_s": interval, "categories": case["categories"],
+                     "daily_limit": limit},
+        )  # fmt: skip
+        assert (service is None) == (not problems), (case, service)
+        for message in problems:
+            assert "news_feeder_" in message
+            mapped = _as_service(message, "news_feeder", ("cryptopanic", "newsapi"))
+            assert service is not None and mapped in service, (message, service)
+        # The intervals the messages name fit, and one second less does not.
+        for message in problems:
+            if message.startswith("CryptoPanic"):
+                assert f"{per_month} requests a month ({MONTH})" in message
+                minimum = int(re.search(r"cryptopanic_interval_s to (\d+)", message)[1])
 
-        def cp_fits(interval: float, limit: int = limit) -> bool:
-            return math.ceil(MONTH_S / interval) <= limit
+                def cp_fits(seconds: float, limit: int = limit) -> bool:
+                    return math.ceil(SECONDS_PER_MONTH / seconds) <= limit
 
-        def na_fits(interval: float, limit: int = limit, n: int = n) -> bool:
-            return math.ceil(86_400 / interval) * n <= limit
+                assert cp_fits(minimum), case
+                assert minimum == 1 or not cp_fits(minimum - 1), case
+            elif n > limit:
+                assert "one poll alone is over the limit" in message, case
+            else:
+                minimum = int(re.search(r"newsapi_interval_s to (\d+)", message)[1])
 
-        assert cp_fits(cp_min), case
-        assert cp_min == 1 or not cp_fits(cp_min - 1), case
-        if n > limit:
-            assert na_min == 0, case
-        else:
-            assert na_fits(na_min), case
-            assert na_min == 1 or not na_fits(na_min - 1), case
+                def na_fits(seconds: float, limit: int = limit, n: int = n) -> bool:
+                    return math.ceil(SECONDS_PER_DAY / seconds) * n <= limit
+
+                assert na_fits(minimum), case
+                assert minimum == 1 or not na_fits(minimum - 1), case
 
 
 PREFLIGHT = """
@@ -264,7 +334,8 @@ def test_market_preflight_skips_the_budget_in_demo_mode() -> None:
         ),
         (
             {"news_feeder_cryptopanic_token": "t", "news_feeder_cryptopanic_interval_s": 300},
-            "set news_feeder_cryptopanic_interval_s to 864 or more",
+            # A 31-day month: ceil(2,678,400 / 3,000) = 893 s (a 30-day month said 864).
+            "set news_feeder_cryptopanic_interval_s to 893 or more",
         ),
         ({"news_feeder_rss_interval_s": 60}, "set it to 120 or more"),
     ],

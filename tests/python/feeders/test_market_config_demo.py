@@ -28,7 +28,7 @@ def test_monthly_calls_formula():
 
 
 def test_a_configuration_over_budget_is_refused_at_start():
-    with pytest.raises(ConfigError, match=r"44640 calls/month exceed.*at least 268"):
+    with pytest.raises(ConfigError, match=r"44640 calls a month .* exceed .*at least 268"):
         load_settings(MarketFeederSettings, coingecko={"interval_s": 60})
     # A paid plan's budget makes the same cadence acceptable.
     settings = load_settings(

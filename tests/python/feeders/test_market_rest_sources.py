@@ -267,7 +267,7 @@ def test_coingecko_rate_limit_opens_the_circuit():
         )
         == 1
     )
-    assert source.breaker.retry_in() >= 59  # honours Retry-After
+    assert source.upstream.breaker.retry_in() >= 59  # honours Retry-After
 
 
 def test_alphavantage_quotes_and_limits():
@@ -333,7 +333,7 @@ def test_alphavantage_http_200_information_is_a_rate_limit(notice):
         )
         == 1
     )
-    assert source.budget.available() < 1
+    assert source.upstream.budget.available() < 1
 
 
 def test_alphavantage_without_key_is_off():
@@ -348,16 +348,30 @@ def test_alphavantage_without_key_is_off():
     assert asyncio.run(source.fetch([Asset("IBM", "stock")])) == [Asset("IBM", "stock")]
 
 
-def test_alphavantage_error_message_is_counted_as_unknown_symbol():
+def test_alphavantage_error_message_is_an_api_error_and_an_empty_quote_an_unknown_symbol():
     metrics = Metrics()
+    answers = {
+        "NOPE": payload("alphavantage/error_symbol.json"),
+        "GONE": {"Global Quote": {}},  # what Alpha Vantage answers for an unknown ticker
+    }
     source = AlphaVantageSource(
         AlphaVantageSettings(api_key="k"),
         lambda r: None,
         metrics,
         MarketMetrics(metrics),
-        client=mock_client({"/query": payload("alphavantage/error_symbol.json")}, []),
+        client=mock_client({"/query": lambda r: answers[r.url.params["symbol"]]}, []),
     )
-    asyncio.run(source.fetch([Asset("NOPE", "stock")]))
+    unserved = asyncio.run(source.fetch([Asset("NOPE", "stock"), Asset("GONE", "stock")]))
+    assert {a.symbol for a in unserved} == {"NOPE", "GONE"}
+    # "Error Message" is the upstream's error document, counted as such ...
+    assert (
+        metrics.value(
+            "bbdash_source_errors_total",
+            {"source": "alphavantage", "kind": "api_error"},
+        )
+        == 1
+    )
+    # ... and only the empty quote is an unknown symbol.
     assert (
         metrics.value(
             "bbdash_records_invalid_total",
@@ -414,8 +428,8 @@ def test_exchangerate_error_payload_leaves_pairs_to_the_next_fallback():
     assert asyncio.run(source.fetch([EURUSD])) == [EURUSD]
     assert (
         metrics.value(
-            "bbdash_records_invalid_total",
-            {"source": "exchangerate", "reason": "upstream_error"},
+            "bbdash_source_errors_total",
+            {"source": "exchangerate", "kind": "api_error"},
         )
         == 1
     )

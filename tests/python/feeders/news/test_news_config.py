@@ -68,11 +68,17 @@ def test_cryptopanic_over_monthly_quota_is_refused(tmp_path):
                 "monthly_quota": 1000,
             },
         )
+    # A 31-day month (2,678,400 s): 2,679 s is the shortest interval within 1,000.
+    with pytest.raises(ConfigError, match=r"set cryptopanic\.interval_s to 2679 or more"):
+        load_settings(
+            NewsSettings,
+            cryptopanic={"token_file": str(token), "interval_s": 2678, "monthly_quota": 1000},
+        )
     ok = load_settings(
         NewsSettings,
         cryptopanic={
             "token_file": str(token),
-            "interval_s": 2600,
+            "interval_s": 2679,
             "monthly_quota": 1000,
         },
     )

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from bbdash.common.resilience import Backoff, CircuitBreaker, TokenBucket
+from bbdash.common.upstream import Upstream
 from bbdash.common.watchlist import Asset
 from bbdash.news_feeder.assets import AssetMatcher
 from bbdash.news_feeder.config import CryptoPanicSettings, FeedSpec, NewsApiSettings
@@ -19,7 +20,6 @@ from bbdash.news_feeder.metrics import NewsMetrics
 from bbdash.news_feeder.pipeline import NewsPipeline
 from bbdash.news_feeder.pollers import CryptoPanicPoller, NewsApiPoller, RssPoller
 from bbdash.news_feeder.records import Article
-from bbdash.news_feeder.upstream import Upstream
 from bbdash.sentiment import default_scorer
 
 WATCHED = [Asset("BTC/USDT", "crypto"), Asset("ETH/USDT", "crypto"), Asset("AAPL", "stock"),

@@ -45,7 +45,7 @@ def test_poll_loop_survives_exceptions(metrics):
     poller = FlakyPoller()
 
     async def scenario():
-        task = asyncio.create_task(poll_loop(poller, pipeline, heartbeat))
+        task = asyncio.create_task(poll_loop(poller, pipeline).run(heartbeat))
         while poller.calls < 6:
             await asyncio.sleep(0.01)
         task.cancel()

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from bbdash.common.upstream_errors import AuthError, RateLimitedError
 from bbdash.news_feeder.records import MAX_TITLE_CHARS
 from bbdash.news_feeder.sources import (
     ParseResult,
@@ -86,7 +87,7 @@ def test_cryptopanic_error_body_is_an_api_error(payload):
     with pytest.raises(PayloadError) as err:
         cryptopanic.parse_posts(payload("cryptopanic_v2_error.json"))
     assert err.value.kind == "api_error"
-    assert "Token not found" in str(err.value)
+    assert err.value.detail == "Token not found"  # the upstream's own text, for the log
 
 
 def test_cryptopanic_invalid_json():
@@ -117,9 +118,19 @@ def test_newsapi_articles(payload):
 
 
 def test_newsapi_rate_limit_error_is_classified(payload):
-    with pytest.raises(PayloadError) as err:
+    with pytest.raises(RateLimitedError) as err:
         newsapi.parse_articles(payload("newsapi_rate_limited.json"))
     assert err.value.kind == "rate_limited"
+    assert err.value.holds  # obeyed like an HTTP 429: no retry, source held
+    assert err.value.detail.startswith("rateLimited: You have made too many requests")
+
+
+def test_newsapi_key_errors_are_auth_errors():
+    body = b'{"status": "error", "code": "apiKeyInvalid", "message": "Your API key is invalid."}'
+    with pytest.raises(AuthError) as err:
+        newsapi.parse_articles(body)
+    assert err.value.kind == "auth"
+    assert "Your API key is invalid." in err.value.detail
 
 
 def test_newsapi_publisher_suffix_only_when_it_is_the_publisher():

@@ -238,6 +238,14 @@ class CircuitBreaker:
             self._current_reset = min(self.max_reset_s, max(reset_after_s, self._current_reset))
         self._opened_at = self._clock()
 
+    def hold(self, seconds: float) -> None:
+        """Open now for `seconds`, no more, no less: the upstream said when to come back
+        (Retry-After), and its word wins over our own cool-down and its cap."""
+        self._probing = False
+        self._failures = max(self._failures, self.failure_threshold)
+        self._current_reset = max(0.0, seconds)
+        self._opened_at = self._clock()
+
     def record_success(self) -> None:
         """A call succeeded: close the circuit and forget failures."""
         self._failures = 0

@@ -15,16 +15,19 @@ from collections.abc import Awaitable
 import httpx
 
 from bbdash.common.metrics import Metrics
+from bbdash.common.polling import PollLoop
 from bbdash.common.resilience import Backoff
 from bbdash.common.runtime import FeederRuntime
 from bbdash.common.service import cancel_and_wait
 from bbdash.common.sink import AckCallback
+from bbdash.common.upstream import new_http_client
 from bbdash.common.watchlist import Asset, WatchlistSnapshot
 from bbdash.market_feeder.alerts import AlertEvaluator, AlertmanagerSender
 from bbdash.market_feeder.config import MarketFeederSettings
 from bbdash.market_feeder.metrics import MarketMetrics
 from bbdash.market_feeder.pipeline import Pipeline
 from bbdash.market_feeder.routing import route
+from bbdash.market_feeder.sources._base import USER_AGENT
 from bbdash.market_feeder.sources.alphavantage import AlphaVantageSource
 from bbdash.market_feeder.sources.binance import BinanceStreams
 from bbdash.market_feeder.sources.coingecko import CoinGeckoSource
@@ -33,8 +36,6 @@ from bbdash.market_feeder.sources.exchangerate import ExchangeRateSource
 from bbdash.market_feeder.sources.yahoo import QuoteClient, YahooSource
 
 log = logging.getLogger(__name__)
-
-USER_AGENT = "bbdash-market-feeder/0.1"
 
 
 class MarketFeeder:
@@ -57,7 +58,7 @@ class MarketFeeder:
         )
         self.metrics = self.runtime.metrics
         self.market_metrics = MarketMetrics(self.metrics)
-        self.http = http_client or httpx.AsyncClient(headers={"user-agent": USER_AGENT})
+        self.http = http_client or new_http_client(USER_AGENT)
         alerts = settings.alerts
         self.sender: AlertmanagerSender | None = None
         self.alerts: AlertEvaluator | None = None
@@ -148,11 +149,9 @@ class MarketFeeder:
         if self.alphavantage is not None:
             await self.alphavantage.fetch(others + forex)
 
-    async def _fallback_only_loop(self) -> None:
+    async def _fallbacks_only(self) -> None:
         # Yahoo disabled: the fallbacks are the only sources for stocks and forex.
-        while True:
-            await self._primary_failed(sorted(self._fallback_assets, key=lambda a: a.symbol))
-            await asyncio.sleep(self.settings.yahoo.interval_s)
+        await self._primary_failed(sorted(self._fallback_assets, key=lambda a: a.symbol))
 
     async def _heartbeat_loop(self) -> None:
         while True:
@@ -163,11 +162,18 @@ class MarketFeeder:
         jobs: list[Awaitable[None]] = [self._heartbeat_loop(), self.sync.run()]
         if self.sender is not None:
             jobs.append(self.sender.run())
-        for source in (self.demo, self.binance, self.yahoo, self.coingecko):
-            if source is not None:
-                jobs.append(source.run())
+        heartbeat = self.runtime.heartbeat
+        for streaming in (self.demo, self.binance):
+            if streaming is not None:
+                jobs.append(streaming.run())
+        for polled in (self.yahoo, self.coingecko):
+            if polled is not None:
+                jobs.append(polled.run(heartbeat))
         if self.demo is None and self.yahoo is None:
-            jobs.append(self._fallback_only_loop())
+            fallbacks = PollLoop(
+                "poll_fallbacks", self._fallbacks_only, self.settings.yahoo.interval_s
+            )
+            jobs.append(fallbacks.run(heartbeat))
         return jobs
 
     async def run(self) -> None:

@@ -1,22 +1,20 @@
-"""Market feeder settings, and the CoinGecko monthly budget check.
+"""Market feeder settings; the CoinGecko monthly budget is checked when they load.
 
 Every setting is documented in files/feeders/README-feeders.md; the Ansible role
-templates them into the YAML file named by BBDASH_CONFIG.
+templates them into the YAML file named by BBDASH_CONFIG. The budget rule
+itself is `bbdash.common.budgets`, which the role's preflight runs too.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
+from bbdash.common import budgets
 from bbdash.common.config import AssetSpec, ServiceSettings, resolve_secret
-
-# A 31-day month: the budget must hold in the longest month, not the average one.
-SECONDS_PER_MONTH = 31 * 24 * 3600
 
 
 class BinanceSettings(BaseModel):
@@ -173,35 +171,21 @@ class MarketFeederSettings(ServiceSettings):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     @model_validator(mode="after")
-    def _coingecko_fits_budget(self) -> Self:
-        if self.demo.enabled:
-            return self
-        calls = coingecko_monthly_calls(self.coingecko)
-        if calls > self.coingecko.monthly_budget:
-            cg = self.coingecko
-            per_poll = math.ceil(cg.max_coins / cg.per_page)
-            minimum = math.ceil(SECONDS_PER_MONTH * per_poll / cg.monthly_budget)
-            msg = (
-                f"coingecko: {calls} calls/month exceed coingecko.monthly_budget="
-                f"{cg.monthly_budget} (interval_s={cg.interval_s:g}, max_coins={cg.max_coins}, "
-                f"per_page={cg.per_page}); raise coingecko.interval_s to at least {minimum} "
-                f"or lower coingecko.max_coins"
-            )
-            raise ValueError(msg)
+    def _within_budgets(self) -> Self:
+        problems = budgets.market_feeder_problems(self.model_dump())
+        if problems:
+            raise ValueError(" ".join(problems))
         return self
 
 
 def coingecko_monthly_calls(config: CoinGeckoSettings | Mapping[str, Any]) -> int:
     """CoinGecko calls per (31-day) month for a configuration; 0 when disabled.
 
-    calls = ceil(SECONDS_PER_MONTH / interval_s) * ceil(max_coins / per_page)
-
-    Pure, so the Ansible role can mirror it in a preflight assert. Accepts the
-    settings object or a mapping with the same keys (defaults as in
-    `CoinGeckoSettings` for missing ones).
+    The settings object, or a mapping with the same keys (defaults as in
+    `CoinGeckoSettings` for missing ones); the arithmetic is
+    `bbdash.common.budgets.coingecko_monthly_calls`.
     """
     cg = config if isinstance(config, CoinGeckoSettings) else CoinGeckoSettings(**dict(config))
     if not cg.enabled:
         return 0
-    polls = math.ceil(SECONDS_PER_MONTH / cg.interval_s)
-    return polls * math.ceil(cg.max_coins / cg.per_page)
+    return budgets.coingecko_monthly_calls(cg.interval_s, cg.per_page, cg.max_coins)

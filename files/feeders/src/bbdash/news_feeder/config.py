@@ -2,26 +2,24 @@
 
 Budgets are checked when the settings load: a configuration whose polling
 would exceed an upstream's quota is refused at start-up with the setting to
-change, instead of being throttled (or banned) hours later.
+change, instead of being throttled (or banned) hours later. The rule is
+`bbdash.common.budgets`, which the role's preflight runs too.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 from typing import ClassVar, Literal, Self
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
+from bbdash.common import budgets
 from bbdash.common.config import ServiceSettings, resolve_secret
+from bbdash.common.upstream import UpstreamLimits
 
 Category = Literal["crypto", "stocks", "forex", "macro", "general"]
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")
-
-# The seed polls news every 2-5 minutes; faster is impolite to feed publishers.
-MIN_RSS_INTERVAL_S = 120.0
-MONTH_S = 30 * 86_400
 
 
 class FeedSpec(BaseModel):
@@ -75,13 +73,7 @@ class RssSettings(BaseModel):
     feeds: list[FeedSpec] = Field(default_factory=lambda: list(DEFAULT_FEEDS))
 
     @model_validator(mode="after")
-    def _polite(self) -> Self:
-        if self.enabled and self.interval_s < MIN_RSS_INTERVAL_S:
-            msg = (
-                f"rss.interval_s={self.interval_s:g} polls each feed more often than every "
-                f"{MIN_RSS_INTERVAL_S:g} s; set it to {MIN_RSS_INTERVAL_S:g} or more"
-            )
-            raise ValueError(msg)
+    def _unique_names(self) -> Self:
         names = [feed.name for feed in self.feeds]
         if len(names) != len(set(names)):
             msg = "rss.feeds: feed names must be unique (they become the source tag)"
@@ -107,8 +99,8 @@ class CryptoPanicSettings(BaseModel):
         return None if secret is None else secret.get_secret_value()
 
     def requests_per_month(self) -> int:
-        """One request per poll."""
-        return math.ceil(MONTH_S / self.interval_s)
+        """One request per poll, in a 31-day month."""
+        return budgets.cryptopanic_monthly_requests(self.interval_s)
 
 
 class NewsApiSettings(BaseModel):
@@ -132,7 +124,7 @@ class NewsApiSettings(BaseModel):
 
     def requests_per_day(self) -> int:
         """Requests one day of polling makes."""
-        return math.ceil(86_400 / self.interval_s) * len(self.categories)
+        return budgets.newsapi_daily_requests(self.interval_s, len(self.categories))
 
 
 class HttpSettings(BaseModel):
@@ -145,6 +137,24 @@ class HttpSettings(BaseModel):
     breaker_failures: int = Field(5, ge=1)
     breaker_reset_s: float = Field(120.0, gt=0)
     user_agent: str = "bbdash-news-feeder/0.1 (+self-hosted market dashboard)"
+
+    def limits(
+        self, *, calls: float, period_s: float, burst: float, url_setting: str
+    ) -> UpstreamLimits:
+        """An upstream's limits: its quota (`calls` per `period_s`) with these guards."""
+        return UpstreamLimits(
+            calls=calls,
+            period_s=period_s,
+            burst=burst,
+            timeout_s=self.timeout_s,
+            attempts=self.attempts,
+            retry_base_s=self.retry_base_s,
+            retry_cap_s=self.retry_cap_s,
+            failure_threshold=self.breaker_failures,
+            reset_s=self.breaker_reset_s,
+            max_reset_s=max(600.0, self.breaker_reset_s),
+            base_url_hint=f"base URL ({url_setting})",
+        )
 
 
 class DedupeSettings(BaseModel):
@@ -178,22 +188,10 @@ class NewsSettings(ServiceSettings):
 
     @model_validator(mode="after")
     def _within_budgets(self) -> Self:
-        cp = self.cryptopanic
-        if cp.token_value() is not None and cp.requests_per_month() > cp.monthly_quota:
-            needed = math.ceil(MONTH_S / cp.monthly_quota)
-            msg = (
-                f"cryptopanic.interval_s={cp.interval_s:g} makes {cp.requests_per_month()} "
-                f"requests a month, over cryptopanic.monthly_quota={cp.monthly_quota}; "
-                f"set cryptopanic.interval_s to {needed} or more"
-            )
-            raise ValueError(msg)
-        na = self.newsapi
-        if na.key_value() is not None and na.requests_per_day() > na.daily_limit:
-            needed = math.ceil(86_400 * len(na.categories) / na.daily_limit)
-            msg = (
-                f"newsapi.interval_s={na.interval_s:g} with {len(na.categories)} categories "
-                f"makes {na.requests_per_day()} requests a day, over newsapi.daily_limit="
-                f"{na.daily_limit}; set newsapi.interval_s to {needed} or more"
-            )
-            raise ValueError(msg)
+        # Reading the secrets here refuses an unreadable token or key file at load.
+        self.cryptopanic.token_value()
+        self.newsapi.key_value()
+        problems = budgets.news_feeder_problems(self.model_dump(mode="json"))
+        if problems:
+            raise ValueError(" ".join(problems))
         return self

@@ -1,28 +1,33 @@
-"""One poller per upstream: build the request, call it through `Upstream`, parse.
+"""One poller per upstream, and `build_pollers`, which gives each its budget and guards.
 
-A poller returns the articles of one poll (possibly none); it never raises
-for upstream trouble, which is already counted by `Upstream`, nor for a
-malformed payload, which it counts here.
+A poller builds its request, calls it through its `Upstream` (the shared
+client: budget, breaker, retries, error policy, logs) with the source's parser,
+and returns the articles of one poll (possibly none). It never raises for
+upstream trouble or for an unusable payload: both are counted and logged by
+the `Upstream`, and a poll that failed yields no articles.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
-from bbdash.common.metrics import Metrics
-from bbdash.news_feeder.config import CryptoPanicSettings, FeedSpec, NewsApiSettings
-from bbdash.news_feeder.records import Article
-from bbdash.news_feeder.sources import ParseResult, PayloadError, cryptopanic, newsapi, rss
-from bbdash.news_feeder.upstream import Upstream, UpstreamError
+import httpx
 
-log = logging.getLogger(__name__)
+from bbdash.common.budgets import SECONDS_PER_DAY, SECONDS_PER_MONTH
+from bbdash.common.metrics import Metrics
+from bbdash.common.upstream import Response, Upstream
+from bbdash.common.upstream_errors import UpstreamError
+from bbdash.news_feeder.config import CryptoPanicSettings, FeedSpec, NewsApiSettings, NewsSettings
+from bbdash.news_feeder.demo import DemoPoller
+from bbdash.news_feeder.pipeline import NewsPipeline
+from bbdash.news_feeder.records import Article
+from bbdash.news_feeder.sources import ParseResult, cryptopanic, newsapi, rss
 
 
 class Poller(Protocol):
-    """What the service loop drives."""
+    """What the service's poll loops drive."""
 
     name: str
     interval_s: float
@@ -32,17 +37,67 @@ class Poller(Protocol):
         ...
 
 
+def build_pollers(
+    settings: NewsSettings,
+    client: httpx.AsyncClient,
+    metrics: Metrics,
+    pipeline: NewsPipeline,
+) -> list[Poller]:
+    """The pollers this configuration asks for (demo mode: the sample feeds only)."""
+    if settings.demo.enabled:
+        return [DemoPoller(settings.demo.interval_s)]
+    http = settings.http
+    pollers: list[Poller] = []
+    if settings.rss.enabled:
+        interval = settings.rss.interval_s
+        for feed in settings.rss.feeds:
+            # Room for one poll and its retries per interval: enough, never a burst.
+            limits = http.limits(
+                calls=http.attempts,
+                period_s=interval,
+                burst=http.attempts,
+                url_setting=f"rss.feeds[{feed.name}].url",
+            )
+            upstream = limits.build(feed.name, client, metrics)
+            pollers.append(RssPoller(feed, upstream, metrics, interval))
+    cp = settings.cryptopanic
+    token = cp.token_value()
+    if token is not None:
+        limits = http.limits(
+            calls=cp.monthly_quota,
+            period_s=SECONDS_PER_MONTH,
+            burst=http.attempts,
+            url_setting="cryptopanic.base_url",
+        )
+        upstream = limits.build(cryptopanic.SOURCE, client, metrics)
+
+        def watched_crypto() -> list[str]:
+            return sorted(
+                key
+                for key, kind in pipeline.matcher_types().items()
+                if kind == "crypto" and key.isalnum()
+            )
+
+        pollers.append(CryptoPanicPoller(cp, token, upstream, metrics, watched_crypto))
+    na = settings.newsapi
+    key = na.key_value()
+    if key is not None:
+        limits = http.limits(
+            calls=na.daily_limit,
+            period_s=SECONDS_PER_DAY,
+            burst=min(na.daily_limit, http.attempts * len(na.categories)),
+            url_setting="newsapi.base_url",
+        )
+        upstream = limits.build(newsapi.SOURCE, client, metrics)
+        pollers.append(NewsApiPoller(na, key, upstream, metrics))
+    return pollers
+
+
 def _account(metrics: Metrics, source: str, result: ParseResult) -> list[Article]:
     metrics.source_messages.labels(source).inc(len(result.articles) + sum(result.skipped.values()))
     for reason, count in result.skipped.items():
         metrics.records_invalid.labels(source, reason).inc(count)
     return result.articles
-
-
-def _payload_failed(metrics: Metrics, source: str, exc: PayloadError) -> list[Article]:
-    metrics.source_error(source, exc.kind)
-    log.warning("upstream payload unusable", extra={"source": source, "error": str(exc)[:300]})
-    return []
 
 
 class RssPoller:
@@ -60,26 +115,23 @@ class RssPoller:
 
     async def poll(self) -> list[Article]:
         try:
-            response = await self._upstream.get(self._feed.url, headers=self._validators)
-        except UpstreamError as exc:
-            log.warning("feed poll failed", extra={"source": self.name, "kind": exc.kind})
-            return []
-        if response.status == 304:
-            return []
-        validators = {}
-        headers = {k.lower(): v for k, v in response.headers.items()}
-        if "etag" in headers:
-            validators["If-None-Match"] = headers["etag"]
-        if "last-modified" in headers:
-            validators["If-Modified-Since"] = headers["last-modified"]
-        self._validators = validators
-        try:
-            result = rss.parse_feed(
-                response.content, source=self.name, category=self._feed.category
+            result = await self._upstream.fetch(
+                self._feed.url, self._parse, headers=self._validators
             )
-        except PayloadError as exc:
-            return _payload_failed(self._metrics, self.name, exc)
-        return _account(self._metrics, self.name, result)
+        except UpstreamError:
+            return []
+        return [] if result is None else _account(self._metrics, self.name, result)
+
+    def _parse(self, response: Response) -> ParseResult | None:
+        if response.status == 304:
+            return None  # not modified since the last poll
+        validators = {}
+        if "etag" in response.headers:
+            validators["If-None-Match"] = response.headers["etag"]
+        if "last-modified" in response.headers:
+            validators["If-Modified-Since"] = response.headers["last-modified"]
+        self._validators = validators
+        return rss.parse_feed(response.content, source=self.name, category=self._feed.category)
 
 
 class CryptoPanicPoller:
@@ -108,15 +160,14 @@ class CryptoPanicPoller:
             self._token, currencies=self._currencies(), kind=self._settings.kind
         )
         try:
-            response = await self._upstream.get(self._url, params=params)
-        except UpstreamError as exc:
-            log.warning("cryptopanic poll failed", extra={"kind": exc.kind})
+            result = await self._upstream.fetch(self._url, _posts, params=params)
+        except UpstreamError:
             return []
-        try:
-            result = cryptopanic.parse_posts(response.content, now=datetime.now(UTC))
-        except PayloadError as exc:
-            return _payload_failed(self._metrics, self.name, exc)
         return _account(self._metrics, self.name, result)
+
+
+def _posts(response: Response) -> ParseResult:
+    return cryptopanic.parse_posts(response.content, now=datetime.now(UTC))
 
 
 class NewsApiPoller:
@@ -143,14 +194,16 @@ class NewsApiPoller:
                 "pageSize": "100",
             }
             try:
-                response = await self._upstream.get(self._url, params=params, headers=self._headers)
+                result = await self._upstream.fetch(
+                    self._url, _headlines, params=params, headers=self._headers
+                )
             except UpstreamError as exc:
-                log.warning("newsapi poll failed", extra={"kind": exc.kind, "category": category})
-                continue
-            try:
-                result = newsapi.parse_articles(response.content, now=datetime.now(UTC))
-            except PayloadError as exc:
-                articles += _payload_failed(self._metrics, self.name, exc)
+                if exc.source_wide:
+                    break  # held (429), over budget or a refused key: no other category
                 continue
             articles += _account(self._metrics, self.name, result)
         return articles
+
+
+def _headlines(response: Response) -> ParseResult:
+    return newsapi.parse_articles(response.content, now=datetime.now(UTC))

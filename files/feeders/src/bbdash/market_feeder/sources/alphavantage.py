@@ -1,15 +1,17 @@
 """Alpha Vantage: fallback quotes for stocks and forex when Yahoo fails.
 
-The free key allows 25 requests a day, and Alpha Vantage signals "over the
-limit" with HTTP 200 and a JSON object holding "Information" or "Note" instead
-of data: that is a rate limit (budget drained, circuit tripped), not a quote.
+The free key allows 25 requests a day, and Alpha Vantage answers errors with
+HTTP 200: a JSON object holding "Information" or "Note" instead of data is a
+rate limit (budget drained, source held), "Error Message" an error in the
+call, or a refused key when it names the apikey. `check_payload` raises them
+as the shared upstream errors, with Alpha Vantage's own text, so
+`bbdash.common.upstream` counts, logs and obeys them like HTTP errors.
 Each request serves one symbol, so a symbol is refreshed at most every
 `min_refresh_s` and the stalest symbols go first.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -17,8 +19,15 @@ from typing import Any
 
 import httpx
 
+from bbdash.common.budgets import SECONDS_PER_DAY
 from bbdash.common.metrics import Metrics
-from bbdash.common.resilience import CircuitBreaker, TokenBucket
+from bbdash.common.upstream import Response, UpstreamLimits, new_http_client
+from bbdash.common.upstream_errors import (
+    AuthError,
+    PayloadError,
+    RateLimitedError,
+    UpstreamError,
+)
 from bbdash.common.watchlist import Asset
 from bbdash.market_feeder.config import AlphaVantageSettings
 from bbdash.market_feeder.metrics import MarketMetrics
@@ -29,26 +38,24 @@ from bbdash.market_feeder.records import (
     parse_price,
 )
 from bbdash.market_feeder.routing import forex_pair
-from bbdash.market_feeder.sources._base import Emit, RestSource
-from bbdash.market_feeder.sources._http import FetchError, get_json
-
-log = logging.getLogger(__name__)
+from bbdash.market_feeder.sources._base import USER_AGENT, Emit, RestSource
 
 SOURCE = "alphavantage"
 
 
-class RateLimitNotice(Exception):  # noqa: N818 - the upstream's own word
-    """HTTP 200 carrying "Information" or "Note": the daily limit is reached."""
-
-
 def check_payload(payload: Any) -> dict[str, Any]:
-    """Raise for rate-limit notices and errors; return the payload as a dict."""
+    """The payload as a dict; Alpha Vantage's error documents raised as upstream errors."""
     if not isinstance(payload, dict):
-        raise InvalidValueError("malformed_response")
+        raise PayloadError("response is not a JSON object", detail=str(payload))
     if "Information" in payload or "Note" in payload:
-        raise RateLimitNotice(str(payload.get("Information") or payload.get("Note"))[:200])
+        notice = str(payload.get("Information") or payload.get("Note"))
+        # Over the plan's limit (a day's or a minute's): nothing more today.
+        raise RateLimitedError("rate-limit notice", detail=notice, drains_budget=True)
     if "Error Message" in payload:
-        raise InvalidValueError("unknown_symbol", str(payload["Error Message"])[:100])
+        text = str(payload["Error Message"])
+        if "apikey" in text.lower():
+            raise AuthError("API key invalid or missing", detail=text)
+        raise PayloadError("error message", kind="api_error", detail=text)
     return payload
 
 
@@ -103,6 +110,19 @@ def parse_fx_rate(payload: Any, asset: Asset) -> MarketRecord:
     )
 
 
+def upstream_limits(settings: AlphaVantageSettings) -> UpstreamLimits:
+    """The daily budget (5 requests at once at most) and a slow breaker: 25 calls go far."""
+    return UpstreamLimits(
+        calls=settings.daily_budget,
+        period_s=SECONDS_PER_DAY,
+        burst=min(5, settings.daily_budget),
+        timeout_s=settings.timeout_s,
+        reset_s=3600.0,
+        max_reset_s=6 * 3600.0,
+        base_url_hint="market-data base URL (alphavantage.base_url)",
+    )
+
+
 class AlphaVantageSource(RestSource[AlphaVantageSettings]):
     """Fetches fallback quotes on demand, within the daily budget."""
 
@@ -118,14 +138,12 @@ class AlphaVantageSource(RestSource[AlphaVantageSettings]):
     ) -> None:
         super().__init__(SOURCE, settings, emit, metrics)
         self._market_metrics = market_metrics
-        self._client = client if client is not None else httpx.AsyncClient()
+        self.upstream = upstream_limits(settings).build(
+            SOURCE, client or new_http_client(USER_AGENT), metrics, clock=clock
+        )
         self._api_key = settings.api_key_value()
         self._clock = clock
         self._last: dict[str, float] = {}
-        self.budget = TokenBucket.per_period(
-            settings.daily_budget, 86_400.0, burst=min(5, settings.daily_budget), clock=clock
-        )
-        self.breaker = CircuitBreaker(3, 3600.0, 6 * 3600.0, clock=clock)
 
     @property
     def enabled(self) -> bool:
@@ -140,24 +158,37 @@ class AlphaVantageSource(RestSource[AlphaVantageSettings]):
             return unserved + pending
         now = self._clock()
         pending.sort(key=lambda a: self._last.get(a.symbol, 0.0))
+        stopped = False
         for asset in pending:
             if now - self._last.get(asset.symbol, 0.0) < self.settings.min_refresh_s:
                 continue  # served recently enough; its last point still stands
-            if self.budget.available() < 1 or not self.breaker.allow():
+            if stopped:
                 unserved.append(asset)
                 continue
-            self.budget.try_acquire()
-            if not await self._fetch_one(asset, now):
+            try:
+                record = await self._fetch_one(asset, now)
+            except UpstreamError as exc:
+                # Counted and logged by the upstream; held, over budget or a bad key
+                # concern every symbol, so the others wait for the next round.
+                stopped = exc.source_wide
+                record = None
+            except InvalidValueError as exc:
+                self._invalid(exc.reason)  # the service answered; the symbol is the problem
+                record = None
+            if record is None:
                 unserved.append(asset)
-        self._metrics.source_guards(SOURCE, self.budget, self.breaker)
+                continue
+            self._last[asset.symbol] = now
+            self._market_metrics.fallback_used.labels(SOURCE).inc()
+            self._emit(record)
         return unserved
 
-    async def _fetch_one(self, asset: Asset, now: float) -> bool:
+    async def _fetch_one(self, asset: Asset, now: float) -> MarketRecord | None:
         if asset.asset_type == "forex":
             pair = forex_pair(asset.symbol)
             if pair is None:
                 self._invalid("unknown_symbol")
-                return False
+                return None
             params = {
                 "function": "CURRENCY_EXCHANGE_RATE",
                 "from_currency": pair[0],
@@ -166,37 +197,12 @@ class AlphaVantageSource(RestSource[AlphaVantageSettings]):
         else:
             params = {"function": "GLOBAL_QUOTE", "symbol": asset.symbol}
         params["apikey"] = self._api_key or ""
-        try:
-            payload = await get_json(
-                self._client,
-                self.settings.base_url,
-                source=SOURCE,
-                metrics=self._metrics,
-                params=params,
-                timeout_s=self.settings.timeout_s,
-                attempts=2,
-            )
+
+        def parse(response: Response) -> MarketRecord:
+            payload = response.json()
+            self._received()
             if asset.asset_type == "forex":
-                record = parse_fx_rate(payload, asset)
-            else:
-                record = parse_global_quote(payload, asset, now)
-        except RateLimitNotice as exc:
-            self._metrics.source_error(SOURCE, "rate_limited")
-            self.budget.drain()
-            self.breaker.trip()
-            log.warning("alpha vantage daily limit reached", extra={"notice": str(exc)})
-            return False
-        except FetchError as exc:
-            self._metrics.source_error(SOURCE, exc.kind)
-            self.breaker.record_failure()
-            return False
-        except InvalidValueError as exc:
-            self._invalid(exc.reason)
-            self.breaker.record_success()  # the service answered; the symbol is the problem
-            return False
-        self.breaker.record_success()
-        self._metrics.source_ok(SOURCE)
-        self._last[asset.symbol] = now
-        self._market_metrics.fallback_used.labels(SOURCE).inc()
-        self._emit(record)
-        return True
+                return parse_fx_rate(payload, asset)
+            return parse_global_quote(payload, asset, now)
+
+        return await self.upstream.fetch(self.settings.base_url, parse, params=params)

@@ -14,7 +14,10 @@ and its queue overflows at 100 messages. Here:
 - a watchdog reconnects a connection whose event times (`E`) stop advancing,
   and any connection older than `max_connection_age_s` (Binance cuts at 24 h);
 - a `serverShutdown` event triggers an immediate reconnect;
-- a malformed frame is counted and skipped; it never ends the loop.
+- a malformed frame is counted and skipped; it never ends the loop;
+- a handshake refused with an HTTP status is classified like a REST answer
+  (`bbdash.common.upstream_errors`): 451 is Binance's geo-block and names
+  `binance.ws_url`, 429 and 418 hold reconnection until Retry-After.
 
 Docs: developers.binance.com → Spot → WebSocket Streams.
 """
@@ -34,6 +37,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from bbdash.common.metrics import Metrics
 from bbdash.common.resilience import Backoff, SlidingWindowLimiter
 from bbdash.common.service import cancel_and_wait
+from bbdash.common.upstream import MAX_HOLD_S
+from bbdash.common.upstream_errors import TransientError, UpstreamError, error_for_status
+from bbdash.common.upstream_log import UpstreamLog
 from bbdash.market_feeder.config import BinanceSettings
 from bbdash.market_feeder.metrics import MarketMetrics
 from bbdash.market_feeder.records import (
@@ -49,6 +55,11 @@ log = logging.getLogger(__name__)
 
 SOURCE = "binance"
 STREAM_SUFFIX = "@ticker"
+# Where Binance's main endpoint answers 451 (restricted locations).
+GEO_HINT = (
+    "market-data base URL (binance.ws_url: wss://data-stream.binance.vision serves "
+    "market data where the main endpoint is blocked)"
+)
 Emit = Callable[[MarketRecord], None]
 
 
@@ -104,6 +115,8 @@ class _Connection:
             settings.max_outgoing_per_s, 1.0, min_gap_s=1.0 / settings.max_outgoing_per_s
         )
         self._backoff = Backoff(base=settings.reconnect_base_s, cap=settings.reconnect_cap_s)
+        # Seconds Binance asked us to stay away (Retry-After of a 429 or 418).
+        self._hold_s = 0.0
 
     async def run(self) -> None:
         settings = self.owner.settings
@@ -139,6 +152,9 @@ class _Connection:
                         extra={"connection": self.cid, "streams": len(self.wanted)},
                     )
                     await self._session(ws)
+            except websockets.exceptions.InvalidStatus as exc:
+                self._reason = self._reason or "error"
+                self._refused(exc)
             except (OSError, TimeoutError, websockets.exceptions.WebSocketException) as exc:
                 self._reason = self._reason or "error"
                 self.owner.metrics.source_error(SOURCE, "connection")
@@ -155,12 +171,29 @@ class _Connection:
             if planned:
                 log.info("binance reconnecting", extra={"connection": self.cid, "reason": reason})
                 continue
-            delay = self._backoff.next_delay()
+            delay = max(self._backoff.next_delay(), self._hold_s)
+            self._hold_s = 0.0
             log.warning(
                 "binance reconnecting after backoff",
                 extra={"connection": self.cid, "reason": reason, "delay_s": round(delay, 2)},
             )
             await asyncio.sleep(delay)
+
+    def _refused(self, exc: websockets.exceptions.InvalidStatus) -> None:
+        """The handshake got an HTTP error: counted, logged and obeyed as over REST."""
+        response = exc.response
+        body = bytes(response.body).decode("utf-8", errors="replace")
+        status = response.status_code
+        error: UpstreamError = error_for_status(
+            status, body, response.headers, base_url_hint=GEO_HINT
+        ) or TransientError(f"HTTP {status} instead of a WebSocket upgrade", status=status)
+        action = ""
+        if error.holds and error.retry_after_s is not None:
+            # Without a Retry-After, the backoff alone spaces the attempts.
+            self._hold_s = min(error.retry_after_s, MAX_HOLD_S)
+            action = f"reconnecting in {self._hold_s:.0f} s at the earliest"
+        self.owner.metrics.source_error(SOURCE, error.kind)
+        self.owner.errors.error(SOURCE, error, action=action)
 
     async def _session(self, ws: ClientConnection) -> None:
         connected_at = self.owner.clock()
@@ -313,6 +346,7 @@ class BinanceStreams:
         self.frames = metrics.source_messages.labels(SOURCE)
         self.connection_limiter = SlidingWindowLimiter(settings.max_connections_per_5min, 300.0)
         self.symbol_by_stream: dict[str, str] = {}
+        self.errors = UpstreamLog(log)
         self._connections: list[_Connection] = []
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._running = False

@@ -4,14 +4,15 @@ One request covers up to `per_page` (250) coins, looked up by symbol
 (`symbols=btc,eth&include_tokens=top`, CoinGecko picking the top-ranked coin for
 a symbol) or by id where `coingecko.ids` maps a symbol explicitly. The free
 (demo) plan allows about 10,000 calls a month: the default cadence (300 s) and
-the start-up check in config.py keep a month's calls under
+the start-up check (`bbdash.common.budgets`) keep a month's calls under
 `coingecko.monthly_budget`, and a token bucket refilling at budget/month
 enforces it at run time, extra polls for newly watched coins included.
+Upstream errors (429 holds the source until Retry-After) are handled by
+`bbdash.common.upstream`.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -19,10 +20,12 @@ from typing import Any
 
 import httpx
 
+from bbdash.common.budgets import SECONDS_PER_MONTH
 from bbdash.common.metrics import Metrics
-from bbdash.common.resilience import CircuitBreaker, TokenBucket
+from bbdash.common.upstream import Response, UpstreamLimits, new_http_client
+from bbdash.common.upstream_errors import UpstreamError
 from bbdash.common.watchlist import Asset
-from bbdash.market_feeder.config import SECONDS_PER_MONTH, CoinGeckoSettings
+from bbdash.market_feeder.config import CoinGeckoSettings
 from bbdash.market_feeder.records import (
     InvalidValueError,
     MarketRecord,
@@ -30,10 +33,7 @@ from bbdash.market_feeder.records import (
     parse_price,
 )
 from bbdash.market_feeder.routing import split_pair
-from bbdash.market_feeder.sources._base import Emit, PolledSource
-from bbdash.market_feeder.sources._http import FetchError, get_json
-
-log = logging.getLogger(__name__)
+from bbdash.market_feeder.sources._base import USER_AGENT, Emit, PolledSource
 
 SOURCE = "coingecko"
 USD_LIKE = frozenset({"USD", "USDT", "USDC", "BUSD", "FDUSD", "TUSD", "DAI"})
@@ -124,6 +124,19 @@ def parse_markets(
     return records
 
 
+def upstream_limits(settings: CoinGeckoSettings) -> UpstreamLimits:
+    """The monthly budget as a token bucket (3 requests at once), and the breaker."""
+    return UpstreamLimits(
+        calls=settings.monthly_budget,
+        period_s=SECONDS_PER_MONTH,
+        burst=3,
+        timeout_s=settings.timeout_s,
+        failure_threshold=settings.failure_threshold,
+        reset_s=settings.circuit_reset_s,
+        base_url_hint="market-data base URL (coingecko.base_url)",
+    )
+
+
 class CoinGeckoSource(PolledSource[CoinGeckoSettings]):
     """Polls /coins/markets for every watched crypto asset."""
 
@@ -137,15 +150,11 @@ class CoinGeckoSource(PolledSource[CoinGeckoSettings]):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(SOURCE, settings, emit, metrics)
-        self._client = client if client is not None else httpx.AsyncClient()
+        self.upstream = upstream_limits(settings).build(
+            SOURCE, client or new_http_client(USER_AGENT), metrics, clock=clock
+        )
         self._api_key = settings.api_key_value()
         self._assets: dict[str, list[Asset]] = {}
-        self.budget = TokenBucket(
-            settings.monthly_budget / SECONDS_PER_MONTH, capacity=3, clock=clock
-        )
-        self.breaker = CircuitBreaker(
-            settings.failure_threshold, settings.circuit_reset_s, 3600.0, clock=clock
-        )
 
     def set_assets(self, assets: Iterable[Asset]) -> None:
         """Crypto assets to enrich; new coins are fetched at once (budget permitting)."""
@@ -155,7 +164,7 @@ class CoinGeckoSource(PolledSource[CoinGeckoSettings]):
         added = by_base.keys() - self._assets.keys()
         self._assets = by_base
         if added:
-            self._poll_now.set()
+            self._poll_soon()
 
     def _requests(self) -> list[dict[str, str]]:
         """Query parameters of each request needed to cover the watched coins."""
@@ -183,37 +192,21 @@ class CoinGeckoSource(PolledSource[CoinGeckoSettings]):
         if self._api_key:
             headers["x-cg-demo-api-key"] = self._api_key
         assets = dict(self._assets)
+        url = self.settings.base_url.rstrip("/") + "/coins/markets"
+
+        def parse(response: Response) -> list[MarketRecord]:
+            payload = response.json()
+            self._received()
+            return parse_markets(payload, assets, self.settings.vs_currency, self._invalid)
+
         for params in self._requests():
-            if self.budget.available() < 1:
-                self._metrics.source_error(SOURCE, "budget_exhausted")
-                log.warning("coingecko monthly budget pace reached, skipping this poll")
-                break
-            if not self.breaker.allow():
-                break
-            self.budget.try_acquire()
             try:
-                payload = await get_json(
-                    self._client,
-                    self.settings.base_url.rstrip("/") + "/coins/markets",
-                    source=SOURCE,
-                    metrics=self._metrics,
-                    params=params,
-                    headers=headers,
-                    timeout_s=self.settings.timeout_s,
-                    attempts=2,
-                )
-            except FetchError as exc:
-                self._metrics.source_error(SOURCE, exc.kind)
-                if exc.kind == "rate_limited":
-                    self.breaker.trip(exc.retry_after)
-                else:
-                    self.breaker.record_failure()
-                log.warning("coingecko fetch failed", extra={"kind": exc.kind})
+                records = await self.upstream.fetch(url, parse, params=params, headers=headers)
+            except UpstreamError as exc:
+                if exc.source_wide:
+                    break  # held, over budget or down: the next poll tries again
                 continue
-            self.breaker.record_success()
-            self._metrics.source_ok(SOURCE)
-            for record in parse_markets(payload, assets, self.settings.vs_currency, self._invalid):
+            for record in records:
                 self._emit(record)
                 emitted += 1
-        self._metrics.source_guards(SOURCE, self.budget, self.breaker)
         return emitted

@@ -4,12 +4,13 @@
 once a day, so one cached response serves every pair (cross rates computed as
 rates[quote] / rates[base]) and the API is asked at most every `interval_s`.
 Points carry the upstream's `time_last_update_unix`, so re-serving the cache
-overwrites the same points.
+overwrites the same points. Errors come back with HTTP 200 as
+`{"result": "error", "error-type": "..."}`: `parse_rates` raises them as the
+shared upstream errors (a refused key is `auth`, a spent quota a rate limit).
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -17,27 +18,40 @@ from typing import Any
 import httpx
 
 from bbdash.common.metrics import Metrics
+from bbdash.common.upstream import Response, UpstreamLimits, new_http_client
+from bbdash.common.upstream_errors import (
+    AuthError,
+    PayloadError,
+    RateLimitedError,
+    UpstreamError,
+)
 from bbdash.common.watchlist import Asset
 from bbdash.market_feeder.config import ExchangeRateSettings
 from bbdash.market_feeder.metrics import MarketMetrics
 from bbdash.market_feeder.records import InvalidValueError, MarketRecord, parse_price, seconds_to_ns
 from bbdash.market_feeder.routing import forex_pair
-from bbdash.market_feeder.sources._base import Emit, RestSource
-from bbdash.market_feeder.sources._http import FetchError, get_json
-
-log = logging.getLogger(__name__)
+from bbdash.market_feeder.sources._base import USER_AGENT, Emit, RestSource
 
 SOURCE = "exchangerate"
+# The API's documented error types that are not about one request.
+_AUTH_ERRORS = {"invalid-key", "inactive-account"}
+_QUOTA_ERRORS = {"quota-reached"}
 
 
 def parse_rates(payload: Any) -> tuple[int, dict[str, float]]:
     """(update time in ns, rates against the base) from a `latest` response."""
-    if not isinstance(payload, dict) or payload.get("result") != "success":
-        error = payload.get("error-type") if isinstance(payload, dict) else None
-        raise InvalidValueError("upstream_error", str(error)[:60])
+    if not isinstance(payload, dict):
+        raise PayloadError("response is not a JSON object", detail=str(payload))
+    if payload.get("result") != "success":
+        error = str(payload.get("error-type") or payload.get("result"))
+        if error in _AUTH_ERRORS:
+            raise AuthError("API key refused", detail=error)
+        if error in _QUOTA_ERRORS:
+            raise RateLimitedError("quota reached", detail=error, drains_budget=True)
+        raise PayloadError("error document", kind="api_error", detail=error)
     raw = payload.get("rates")
     if not isinstance(raw, dict):
-        raise InvalidValueError("malformed_response")
+        raise PayloadError("no rates in the response", detail=str(payload))
     rates = {}
     for code, value in raw.items():
         try:
@@ -52,6 +66,19 @@ def cross_rate(rates: dict[str, float], base: str, quote: str) -> float | None:
     if base not in rates or quote not in rates:
         return None
     return rates[quote] / rates[base]
+
+
+def upstream_limits(settings: ExchangeRateSettings) -> UpstreamLimits:
+    """One request (and its retry) per `interval_s`: the cache serves every pair meanwhile."""
+    return UpstreamLimits(
+        calls=2,
+        period_s=settings.interval_s,
+        burst=2,
+        timeout_s=settings.timeout_s,
+        reset_s=settings.interval_s,
+        max_reset_s=6 * 3600.0,
+        base_url_hint="market-data base URL (exchangerate.base_url)",
+    )
 
 
 class ExchangeRateSource(RestSource[ExchangeRateSettings]):
@@ -69,7 +96,9 @@ class ExchangeRateSource(RestSource[ExchangeRateSettings]):
     ) -> None:
         super().__init__(SOURCE, settings, emit, metrics)
         self._market_metrics = market_metrics
-        self._client = client if client is not None else httpx.AsyncClient()
+        self.upstream = upstream_limits(settings).build(
+            SOURCE, client or new_http_client(USER_AGENT), metrics, clock=clock
+        )
         self._clock = clock
         self._cache: tuple[int, dict[str, float]] | None = None
         self._fetched_at: float | None = None
@@ -79,23 +108,20 @@ class ExchangeRateSource(RestSource[ExchangeRateSettings]):
         if self._fetched_at is not None and now - self._fetched_at < self.settings.interval_s:
             return self._cache
         self._fetched_at = now  # failures also wait for the next interval: no hammering
+
+        def parse(response: Response) -> tuple[int, dict[str, float]]:
+            payload = response.json()
+            self._received()
+            return parse_rates(payload)
+
         try:
-            payload = await get_json(
-                self._client,
-                self.settings.base_url.rstrip("/") + "/USD",
-                source=SOURCE,
-                metrics=self._metrics,
-                timeout_s=self.settings.timeout_s,
-                attempts=2,
+            self._cache = await self.upstream.fetch(
+                self.settings.base_url.rstrip("/") + "/USD", parse
             )
-            self._cache = parse_rates(payload)
-        except FetchError as exc:
-            self._metrics.source_error(SOURCE, exc.kind)
-            log.warning("exchangerate fetch failed", extra={"kind": exc.kind})
+        except UpstreamError:
+            pass  # counted, logged and obeyed by the upstream; the cache still serves
         except InvalidValueError as exc:
             self._invalid(exc.reason)
-        else:
-            self._metrics.source_ok(SOURCE)
         return self._cache
 
     async def fetch(self, assets: Iterable[Asset]) -> list[Asset]:

@@ -6,21 +6,30 @@ not fifty: polling tickers one by one every 15 s is what gets clients banned.
 yfinance supplies the session, cookie and crumb Yahoo requires; it is imported
 lazily and wrapped behind `QuoteClient`, so tests feed recorded payloads.
 
-A rate-limit answer trips the circuit breaker (no request until it cools
-down); any failure hands the affected assets to the fallback callback
-(ExchangeRate API / Alpha Vantage) so the panels keep moving.
+Requests go through the shared `Upstream` (budget, breaker, retries, error
+policy) with yfinance as the transport: `as_upstream_error` turns what
+yfinance raises into the shared error classes. A rate-limit answer holds the
+source (no request until it cools down); any failure hands the affected
+assets to the fallback callback (ExchangeRate API / Alpha Vantage) so the
+panels keep moving.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
+import functools
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from bbdash.common.metrics import Metrics
-from bbdash.common.resilience import CircuitBreaker, TokenBucket
+from bbdash.common.upstream import UpstreamLimits
+from bbdash.common.upstream_errors import (
+    RateLimitedError,
+    TransientError,
+    UpstreamError,
+    error_for_status,
+)
 from bbdash.common.watchlist import Asset
 from bbdash.market_feeder.config import YahooSettings
 from bbdash.market_feeder.records import (
@@ -32,15 +41,13 @@ from bbdash.market_feeder.records import (
 )
 from bbdash.market_feeder.sources._base import Emit, PolledSource
 
-log = logging.getLogger(__name__)
-
 SOURCE = "yahoo"
 QUOTE_URL = "https://query1.finance.yahoo.com/v7/finance/quote"
+# Yahoo has no base URL setting: without Yahoo, the fallbacks serve stocks and forex.
+_GEO_HINT = "market-data source (yahoo.enabled: false leaves stocks and forex to the fallbacks)"
 FailureCallback = Callable[[list[Asset]], Awaitable[None]]
 
-
-class RateLimitedError(Exception):
-    """Yahoo answered "Too Many Requests"."""
+__all__ = ["RateLimitedError", "YahooSource", "as_upstream_error", "parse_quotes"]
 
 
 class QuoteClient(Protocol):
@@ -64,21 +71,27 @@ class YFinanceQuoteClient:
                 timeout=timeout_s,
             )
         except YFRateLimitError as exc:
-            raise RateLimitedError(str(exc)) from exc
+            raise RateLimitedError("too many requests", detail=str(exc)) from exc
 
 
-def classify_error(exc: BaseException) -> str:
-    """Short metric label for a failed fetch."""
-    if isinstance(exc, RateLimitedError):
-        return "rate_limited"
-    status = getattr(getattr(exc, "response", None), "status_code", None)
-    if status == 429 or "Too Many Requests" in str(exc):
-        return "rate_limited"
-    if isinstance(exc, TimeoutError) or "timed out" in str(exc).lower():
-        return "timeout"
+def as_upstream_error(exc: BaseException) -> UpstreamError:
+    """What a failed yfinance fetch means, as one of the shared upstream errors."""
+    if isinstance(exc, UpstreamError):
+        return exc
+    text = str(exc)
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
     if isinstance(status, int):
-        return "http_5xx" if status >= 500 else f"http_{status}"
-    return "connection"
+        headers = getattr(response, "headers", None) or {}
+        body = str(getattr(response, "text", "") or text)
+        error = error_for_status(status, body, headers, base_url_hint=_GEO_HINT)
+        if error is not None:
+            return error
+    if "Too Many Requests" in text:
+        return RateLimitedError("too many requests", detail=text)
+    if isinstance(exc, TimeoutError) or "timed out" in text.lower():
+        return TransientError("timed out", kind="timeout", detail=text)
+    return TransientError(type(exc).__name__, kind="connection", detail=text)
 
 
 def parse_quotes(
@@ -124,6 +137,20 @@ def parse_quotes(
     return records
 
 
+def upstream_limits(settings: YahooSettings) -> UpstreamLimits:
+    """A ceiling on requests per hour, whatever the tickers, and the breaker."""
+    return UpstreamLimits(
+        calls=settings.max_requests_per_hour,
+        period_s=3600.0,
+        burst=min(10, settings.max_requests_per_hour),
+        timeout_s=settings.timeout_s,
+        failure_threshold=settings.failure_threshold,
+        reset_s=settings.circuit_reset_s,
+        max_reset_s=settings.circuit_max_reset_s,
+        base_url_hint=_GEO_HINT,
+    )
+
+
 class YahooSource(PolledSource[YahooSettings]):
     """Polls Yahoo every `interval_s` for the assets routed to it."""
 
@@ -141,18 +168,8 @@ class YahooSource(PolledSource[YahooSettings]):
         self._client = client if client is not None else YFinanceQuoteClient()
         self._on_failure = on_failure
         self._assets: dict[str, Asset] = {}
-        self.budget = TokenBucket.per_period(
-            settings.max_requests_per_hour,
-            3600.0,
-            burst=min(10, settings.max_requests_per_hour),
-            clock=clock,
-        )
-        self.breaker = CircuitBreaker(
-            settings.failure_threshold,
-            settings.circuit_reset_s,
-            settings.circuit_max_reset_s,
-            clock=clock,
-        )
+        # yfinance is the transport: no httpx client, requests go through `run()`.
+        self.upstream = upstream_limits(settings).build(SOURCE, None, metrics, clock=clock)
 
     def set_assets(self, assets: Iterable[Asset]) -> None:
         """Collect these from now on; new ones are fetched at once, not at the next poll."""
@@ -160,7 +177,7 @@ class YahooSource(PolledSource[YahooSettings]):
         added = new.keys() - self._assets.keys()
         self._assets = new
         if added:
-            self._poll_now.set()
+            self._poll_soon()
 
     async def poll_once(self) -> int:
         """One round over every asset; returns how many records were emitted."""
@@ -169,42 +186,41 @@ class YahooSource(PolledSource[YahooSettings]):
         size = self.settings.symbols_per_request
         failed: list[Asset] = []
         emitted = 0
+        stopped = False
         for start in range(0, len(symbols), size):
-            chunk = symbols[start : start + size]
-            if self.budget.available() < 1:
-                # Budget spent (e.g. many watchlist changes): wait for the next poll.
-                self._metrics.source_error(SOURCE, "budget_exhausted")
+            wanted = {s: assets[s] for s in symbols[start : start + size]}
+            if stopped:
+                failed.extend(wanted.values())
                 continue
-            if not self.breaker.allow():
-                failed.extend(assets[s] for s in chunk)
-                continue
-            self.budget.try_acquire()
             try:
-                payload = await asyncio.wait_for(
-                    asyncio.to_thread(self._client.fetch_quotes, chunk, self.settings.timeout_s),
-                    timeout=self.settings.timeout_s + 5,
+                records = await self.upstream.run(
+                    functools.partial(self._fetch, list(wanted)),
+                    functools.partial(self._parse, wanted),
                 )
-            except Exception as exc:
-                kind = classify_error(exc)
-                self._metrics.source_error(SOURCE, kind)
-                if kind == "rate_limited":
-                    self.breaker.trip()
-                else:
-                    self.breaker.record_failure()
-                log.warning(
-                    "yahoo fetch failed",
-                    extra={"kind": kind, "error": str(exc)[:200], "symbols": len(chunk)},
-                )
-                failed.extend(assets[s] for s in chunk)
+            except UpstreamError as exc:
+                # Counted, logged and obeyed by the upstream; the fallbacks take over.
+                stopped = exc.source_wide
+                failed.extend(wanted.values())
                 continue
-            self.breaker.record_success()
-            self._metrics.source_messages.labels(SOURCE).inc()
-            self._metrics.source_ok(SOURCE)
-            wanted = {s: assets[s] for s in chunk}
-            for record in parse_quotes(payload, wanted, self._invalid):
+            for record in records:
                 self._emit(record)
                 emitted += 1
-        self._metrics.source_guards(SOURCE, self.budget, self.breaker)
         if failed and self._on_failure is not None:
             await self._on_failure(failed)
         return emitted
+
+    async def _fetch(self, symbols: list[str]) -> Any:
+        timeout_s = self.settings.timeout_s
+        try:
+            return await asyncio.wait_for(
+                asyncio.to_thread(self._client.fetch_quotes, symbols, timeout_s),
+                timeout=timeout_s + 5,
+            )
+        except UpstreamError:
+            raise
+        except Exception as exc:
+            raise as_upstream_error(exc) from exc
+
+    def _parse(self, wanted: Mapping[str, Asset], payload: Any) -> list[MarketRecord]:
+        self._received()
+        return parse_quotes(payload, wanted, self._invalid)

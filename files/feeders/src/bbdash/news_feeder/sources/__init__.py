@@ -1,7 +1,10 @@
 """One module per upstream: each turns a recorded/fetched payload into `Article`s.
 
 Parsers are pure functions of bytes, so tests feed them recorded payloads; the
-network side lives in `bbdash.news_feeder.poller`.
+network side lives in `bbdash.news_feeder.pollers`. A payload that is not the
+format, or an upstream's error document, raises the shared upstream errors
+(`PayloadError`, `RateLimitedError`, `AuthError`) with the upstream's own text
+as `detail`, so the client counts, logs and obeys them like HTTP errors.
 """
 
 from __future__ import annotations
@@ -12,18 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bbdash.common.upstream_errors import PayloadError
 from bbdash.news_feeder.records import MAX_TITLE_CHARS, Article
 from bbdash.news_feeder.sources.text import clean_text, is_http_url
 
 MAX_SUMMARY_CHARS = 1000
 
-
-class PayloadError(ValueError):
-    """The whole payload is unusable (not the format at all, or an upstream error body)."""
-
-    def __init__(self, message: str, kind: str = "malformed") -> None:
-        super().__init__(message)
-        self.kind = kind
+__all__ = ["MAX_SUMMARY_CHARS", "ParseResult", "PayloadError", "json_list", "load_json_object"]
 
 
 @dataclass(slots=True)
@@ -98,9 +96,10 @@ def load_json_object(content: bytes, source: str) -> dict[str, Any]:
     try:
         payload = json.loads(content)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise PayloadError(f"{source}: invalid JSON: {exc}") from exc
+        text = content.decode("utf-8", errors="replace")
+        raise PayloadError(f"{source}: invalid JSON: {exc}", detail=text) from exc
     if not isinstance(payload, dict):
-        raise PayloadError(f"{source}: response is not an object")
+        raise PayloadError(f"{source}: response is not an object", detail=str(payload))
     return payload
 
 

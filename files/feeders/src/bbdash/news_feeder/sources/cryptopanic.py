@@ -35,7 +35,7 @@ def parse_posts(content: bytes, *, now: datetime | None = None) -> ParseResult:
     payload = load_json_object(content, SOURCE)
     if payload.get("status") == "api_error" or "results" not in payload:
         info = clean_text(payload.get("info") or payload.get("detail") or "no results")
-        raise PayloadError(f"cryptopanic: {info[:200]}", kind="api_error")
+        raise PayloadError("cryptopanic: error document", kind="api_error", detail=info)
     results = json_list(payload, "results", SOURCE)
     fetched = now or datetime.now(UTC)
     out = ParseResult()

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from bbdash.common.upstream_errors import AuthError, RateLimitedError
 from bbdash.news_feeder.sources import ParseResult, PayloadError, json_list, load_json_object
 from bbdash.news_feeder.sources.text import clean_text, parse_rfc3339
 
 SOURCE = "newsapi"
 _RATE_CODES = {"rateLimited", "maximumResultsReached"}
+_KEY_CODES = {"apiKeyDisabled", "apiKeyExhausted", "apiKeyInvalid", "apiKeyMissing"}
 
 
 def parse_articles(content: bytes, *, now: datetime | None = None) -> ParseResult:
@@ -23,8 +25,12 @@ def parse_articles(content: bytes, *, now: datetime | None = None) -> ParseResul
     payload = load_json_object(content, SOURCE)
     if payload.get("status") != "ok":
         code = str(payload.get("code") or "unknown")
-        kind = "rate_limited" if code in _RATE_CODES else "api_error"
-        raise PayloadError(f"newsapi: {code}: {clean_text(payload.get('message'))[:200]}", kind)
+        text = f"{code}: {clean_text(payload.get('message'))}"
+        if code in _RATE_CODES:
+            raise RateLimitedError(f"newsapi: {code}", detail=text)
+        if code in _KEY_CODES:
+            raise AuthError(f"newsapi: {code}", detail=text)
+        raise PayloadError(f"newsapi: {code}", kind="api_error", detail=text)
     articles = json_list(payload, "articles", SOURCE)
     fetched = now or datetime.now(UTC)
     out = ParseResult()

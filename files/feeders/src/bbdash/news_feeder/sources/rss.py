@@ -20,7 +20,8 @@ def parse_feed(
     if not version and not parsed.entries:
         # feedparser accepts anything; no version and no entries means "not a feed"
         # (an HTML error page, a captive portal, an empty body).
-        raise PayloadError(f"{source}: not an RSS/Atom document")
+        text = content[:2000].decode("utf-8", errors="replace")
+        raise PayloadError(f"{source}: not an RSS/Atom document", detail=text)
     fetched = now or datetime.now(UTC)
     result = ParseResult()
     for entry in parsed.entries:

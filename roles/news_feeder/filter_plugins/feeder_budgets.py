@@ -1,0 +1,1 @@
+../../market_feeder/filter_plugins/feeder_budgets.py
