@@ -74,6 +74,7 @@ molecule: venv images secrets ## The full molecule sequence against the offline 
 	# the named volume, and with it databases set up with another vault.
 	docker rm -f bbdash-test >/dev/null 2>&1 || true
 	docker volume rm -f bbdash-test-docker >/dev/null
+	rm -rf .cache/facts-default
 	mkdir -p .cache/molecule && rm -f .cache/molecule/verify.xml
 	# CI keeps only the tail: after molecule's recap, say what failed.
 	molecule test -s default 2>&1 | tee .cache/molecule/test.log || { \
@@ -83,6 +84,7 @@ molecule: venv images secrets ## The full molecule sequence against the offline 
 molecule-destroy: venv ## Remove the molecule test host and its inner Docker volume
 	molecule destroy -s default
 	docker volume rm -f bbdash-test-docker >/dev/null
+	rm -rf .cache/facts-default
 
 rerun: venv secrets ## Rerun the site playbook against the running demo host (same images as make demo)
 	BBDASH_DEMO_KIT=$$(cat $(DEMO_KIT_FILE) 2>/dev/null || echo offline_kit) molecule converge -s demo
@@ -90,9 +92,10 @@ rerun: venv secrets ## Rerun the site playbook against the running demo host (sa
 demo-destroy: venv ## Remove the demo host and its inner Docker volume
 	molecule destroy -s demo
 	docker volume rm -f bbdash-demo-docker >/dev/null
+	rm -rf .cache/facts-demo
 
 bench: venv deps ## Run every benchmark and rewrite docs/benchmarks.md
 	for b in bench/*/run.py; do $(BIN)/python "$$b"; done
 
 clean: ## Remove the virtualenv and caches (not the images)
-	rm -rf $(VENV) .cache/facts .pytest_cache .ruff_cache
+	rm -rf $(VENV) .cache/facts .cache/facts-default .cache/facts-demo .pytest_cache .ruff_cache
