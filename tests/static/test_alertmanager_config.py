@@ -388,7 +388,7 @@ def test_validate_with_image_runs_amtool_from_the_image(
     calls = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
     assert len(calls) == 1
     call = calls[0]
-    assert call["image"] == "prom/alertmanager:v0.34.1"
+    assert call["image"] == "prom/alertmanager:v0.34.0"
     assert {"--rm", "--pull=never", "--network=none", "--entrypoint=amtool"} <= set(call["flags"])
     assert call["args"] == ["check-config", "/etc/alertmanager/alertmanager.yml"]
     assert {m[1] for m in call["mounts"]} == {
@@ -439,7 +439,7 @@ def test_all_channels_with_alertmanager_025(all_channels_025: Deployed) -> None:
 def test_check_diff_never_shows_a_secret(tmp_path: Path, current_amtool: str) -> None:
     """--check --diff on a fresh host, current and 0.25 layouts: no secret in the output."""
     assert debian_amtool is not None
-    for version, amtool in (("0.34.1", current_amtool), ("0.25.0", debian_amtool)):
+    for version, amtool in (("0.34.0", current_amtool), ("0.25.0", debian_amtool)):
         base = tmp_path / version
         extra = {
             **ALL_CHANNELS,

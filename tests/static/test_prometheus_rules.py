@@ -441,7 +441,7 @@ def test_validate_with_image_runs_promtool_from_the_image(tmp_path: Path, monkey
     calls = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
     assert len(calls) == 8, "7 rule files, then the configuration"
     for call in calls:
-        assert call["image"] == "prom/prometheus:v3.13.4"
+        assert call["image"] == "prom/prometheus:v3.5.5"
         assert {"--rm", "--pull=never", "--network=none", "--entrypoint=promtool"} <= set(
             call["flags"]
         )
