@@ -145,6 +145,26 @@ def test_preflight_fails_clearly_without_an_admin_password() -> None:
     assert first["no_log"] is True
 
 
+@pytest.mark.parametrize(
+    ("password", "refused"), [("pa$$word-0123456789", True), ("password-0123456789", False)]
+)
+def test_preflight_refuses_a_dollar_in_the_postgres_password(
+    tmp_path: Path, password: str, refused: bool
+) -> None:
+    """Grafana's provisioning expands "$NAME" inside a $__file{} secret's contents
+    (pkg/services/provisioning/values/values.go): the password would change."""
+    play = {
+        "hosts": "localhost",
+        "gather_facts": False,
+        "vars": {**SHARED_VARS, "vault_grafana_postgres_password": password},
+        "roles": [{"role": str(ROLE)}],
+    }
+    proc = run_playbook(tmp_path, [play], "--tags", "grafana_preflight")
+    assert ('holds a "$"' in proc.stdout) is refused, proc.stdout[-2000:]
+    assert (proc.returncode != 0) is refused
+    assert password not in proc.stdout
+
+
 def test_tasks_touching_secrets_hide_them() -> None:
     for path in [*sorted((ROLE / "tasks").glob("*.yml")), ROLE / "handlers" / "main.yml"]:
         for task in flat(load_yaml(path)):
