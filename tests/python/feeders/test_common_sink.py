@@ -217,14 +217,16 @@ def test_bad_token_keeps_points_in_the_spool(make_sink, influx_double, metrics):
     sink.start()
     for i in range(5):
         sink.submit(_point(i))
-    assert wait_for(lambda: sink.spooled == 5)
-    assert (
-        metrics.value(
-            "bbdash_influx_write_errors_total",
-            {"bucket": "markets", "kind": "http_401"},
+    # Spooled before any write (the spool is the write-ahead log), then refused.
+    assert wait_for(
+        lambda: (
+            metrics.value(
+                "bbdash_influx_write_errors_total", {"bucket": "markets", "kind": "http_401"}
+            )
+            >= 1
         )
-        >= 1
     )
+    assert sink.spooled == 5
     assert influx_double.point_count() == 0
 
 

@@ -233,3 +233,26 @@ def test_an_atom_date_out_of_range_falls_back_to_the_fetch_time():
         ("Edge of time", NOW),  # like an undated item: the time it was fetched
         ("Ordinary news", datetime(2024, 2, 12, 10, tzinfo=UTC)),
     ]
+
+
+def test_a_broken_emoji_escape_becomes_a_replacement_character():
+    """JSON feeds carry half a UTF-16 pair ("\\ud83d") when an emoji is cut: Python
+    keeps it, UTF-8 cannot encode it, so the article would never reach InfluxDB."""
+    body = json.dumps(
+        {
+            "status": "ok",
+            "articles": [
+                {
+                    "title": "Markets \ud83d rally",
+                    "url": "https://example.org/a\ud83d",
+                    "publishedAt": "2024-02-12T10:00:00Z",
+                    "source": {"name": "Example"},
+                }
+            ],
+        }
+    ).encode()
+    (article,) = newsapi.parse_articles(body, now=NOW).articles
+    assert article.title.startswith("Markets \ufffd rally")
+    assert article.url == "https://example.org/a\ufffd"
+    assert "\ud83d" not in article.title + article.url
+    (article.title + article.url).encode("utf-8")

@@ -1,24 +1,30 @@
-"""The InfluxDB sink: batching, spooling while InfluxDB is down, ordered replay.
+"""The InfluxDB sink: batching through a durable spool, ordered delivery.
 
-Producers (event-loop tasks or threads) call `submit()`, which only encodes the
-point and appends it to an in-memory queue: a tick never waits for InfluxDB.
-One writer thread owns all I/O:
+Producers (event-loop tasks or threads) call `submit()`, which encodes the
+point, checks that it is valid UTF-8 (a bad point is counted and dropped
+alone) and appends it to an in-memory queue: a tick never waits for InfluxDB
+nor for the disk. Two threads do the rest, so that neither can hold up the
+other:
 
-1. every `flush_interval_s`, or as soon as `batch_size` points wait, it takes a
-   batch from the queue;
-2. if InfluxDB is healthy and the spool is empty it writes the batch directly;
-   otherwise (or if the write fails) it appends the batch to the durable spool,
-   so order is kept: nothing new overtakes what is already spooled;
-3. when the spool holds data and the retry backoff has elapsed it replays the
-   oldest spooled batches, deleting each only after InfluxDB acknowledged it.
+1. the *spooler* takes a batch from the queue every `flush_interval_s`, or as
+   soon as `batch_size` points wait, and appends it to the spool (SQLite,
+   fsynced): from then on the batch survives a crash. Points therefore stay
+   in memory for at most one flush interval, whatever InfluxDB does: a kill -9
+   loses at most the last interval's points, even while a write hangs;
+2. the *writer* sends the oldest spooled batches to InfluxDB and deletes each
+   only after InfluxDB acknowledged it, so order is kept and nothing is
+   dropped on the way; after a failure it waits out a jittered backoff.
 
 A batch InfluxDB refuses as malformed (400/413/422) is split in halves and
 retried until the bad lines are isolated; only those are dropped and counted,
-so one bad point never wedges the queue nor takes its neighbours with it.
+so one bad point never wedges the spool nor takes its neighbours with it.
+When a split is interrupted by an outage, the spool keeps exactly the lines
+that were not delivered yet: nothing already stored is sent again.
 
-`stop()` drains the queue (to InfluxDB, or to the spool if it is down) before
-returning, so a graceful restart (SIGTERM) loses nothing; what was spooled
-survives even a crash.
+`stop()` moves what waits in memory to the spool, gives the writer a bounded
+time to deliver it, and returns: what is left stays spooled for the next
+start, so a stop fits in the container's stop timeout even while InfluxDB
+hangs.
 """
 
 from __future__ import annotations
@@ -34,12 +40,12 @@ from bbdash.common.influx import InfluxWriter, WriteOutcome, WriteResult
 from bbdash.common.lineprotocol import Point, PointError
 from bbdash.common.metrics import Metrics
 from bbdash.common.resilience import Backoff
-from bbdash.common.spool import Spool
+from bbdash.common.spool import Spool, SpooledBatch
 
 log = logging.getLogger(__name__)
 
-# Called after InfluxDB acknowledged directly written points: (submission
-# monotonic times of those points, acknowledgement monotonic time).
+# Called after InfluxDB acknowledged points: (submission monotonic times of
+# those points, acknowledgement monotonic time).
 AckCallback = Callable[[list[float], float], None]
 
 
@@ -70,13 +76,24 @@ class InfluxSink:
         self._heartbeat = heartbeat
         self._on_ack = on_ack
         self._queue: deque[tuple[str, float]] = deque()
+        # Submission times of spooled points, by spool row id (for latency and
+        # on_ack); rows spooled by an earlier run have none.
+        self._stamps: dict[int, list[float]] = {}
         self._cond = threading.Condition()
         self._stopping = False
+        self._spooler_done = False
         self._retry_at = 0.0  # monotonic time before which InfluxDB is considered down
-        self._thread = threading.Thread(target=self._run, name=f"sink-{self.bucket}", daemon=True)
+        self._spooler = threading.Thread(
+            target=self._spool_loop, name=f"spool-{self.bucket}", daemon=True
+        )
+        self._thread = threading.Thread(
+            target=self._write_loop, name=f"sink-{self.bucket}", daemon=True
+        )
         self._loop_name = f"sink_{self.bucket}"
+        self._spool_loop_name = f"spool_{self.bucket}"
         self._submitted = metrics.points_submitted.labels(self.bucket)
-        self._busy = False
+        self._busy = False  # the writer holds spooled points in hand
+        self._spooling = False  # the spooler holds a batch taken from the queue
         self._update_gauges()
 
     # -- producer side -------------------------------------------------------------
@@ -89,9 +106,14 @@ class InfluxSink:
         """
         try:
             line = point if isinstance(point, str) else point.to_line()
-        except PointError as exc:
+            # InfluxDB takes UTF-8 only; a lone surrogate ("\\ud83d" from a broken
+            # emoji escape) cannot be encoded and must not reach a batch.
+            line.encode("utf-8")
+        except (PointError, UnicodeEncodeError) as exc:
             self._metrics.points_rejected.labels(self.bucket).inc()
-            log.warning("point not encodable, dropped", extra={"error": str(exc)})
+            log.warning(
+                "point not encodable, dropped", extra={"bucket": self.bucket, "error": str(exc)}
+            )
             return False
         stamp = time.monotonic() if submitted_at is None else submitted_at
         with self._cond:
@@ -101,10 +123,10 @@ class InfluxSink:
                 return False
             self._queue.append((line, stamp))
             self._submitted.inc()
-            # Wake the writer when a batch is full, and on the first point so it
+            # Wake the spooler when a batch is full, and on the first point so it
             # arms the flush timer instead of sleeping through its idle wait.
             if len(self._queue) == 1 or len(self._queue) >= self._batch_size:
-                self._cond.notify()
+                self._cond.notify_all()
         return True
 
     def submit_many(self, points: Iterable[Point | str]) -> int:
@@ -114,29 +136,49 @@ class InfluxSink:
     # -- lifecycle -----------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the writer thread."""
+        """Start the spooler and writer threads."""
         if self._heartbeat is not None:
-            self._heartbeat.register(self._loop_name, max(30.0, 10 * self._flush_interval))
+            max_age = max(30.0, 10 * self._flush_interval)
+            self._heartbeat.register(self._loop_name, max_age)
+            self._heartbeat.register(self._spool_loop_name, max_age)
+        self._spooler.start()
         self._thread.start()
 
-    def stop(self, timeout_s: float = 15.0) -> None:
-        """Drain the queue (InfluxDB or spool), stop the thread, close the spool."""
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Spool what waits in memory, deliver what InfluxDB takes within `timeout_s`,
+        leave the rest in the spool for the next start, close."""
+        deadline = time.monotonic() + timeout_s
         with self._cond:
             self._stopping = True
-            self._cond.notify()
-        self._thread.join(timeout=timeout_s)
-        if self._thread.is_alive():
-            log.error("sink writer did not stop in time", extra={"bucket": self.bucket})
-            return
+            self._cond.notify_all()
+        self._spooler.join(timeout=max(0.0, deadline - time.monotonic()))
+        self._thread.join(timeout=max(0.0, deadline - time.monotonic()))
         if self._heartbeat is not None:
             self._heartbeat.unregister(self._loop_name)
+            self._heartbeat.unregister(self._spool_loop_name)
+        left = self._spool.depth_points + len(self._queue)
+        if self._thread.is_alive() or self._spooler.is_alive():
+            # A write still hangs: the spool already holds its batch, so the thread
+            # is abandoned (a daemon) and its late answer, if any, is ignored.
+            log.warning(
+                "sink stopped before InfluxDB answered; the spool keeps the points",
+                extra={"bucket": self.bucket, "spooled": left},
+            )
+        elif left:
+            log.info("sink stopped, points wait in the spool", extra={"spooled": left})
         self._spool.close()
-        self._writer.close()
+        if not self._thread.is_alive():
+            self._writer.close()
 
     def idle(self) -> bool:
         """True when nothing waits in memory or in the spool (tests and the bench poll this)."""
         with self._cond:
-            return not self._queue and not self._busy and self._spool.depth_points == 0
+            return (
+                not self._queue
+                and not self._spooling
+                and not self._busy
+                and self._spool.depth_points == 0
+            )
 
     @property
     def queued(self) -> int:
@@ -148,102 +190,133 @@ class InfluxSink:
         """Points waiting on disk."""
         return self._spool.depth_points
 
-    # -- writer thread -------------------------------------------------------------
+    # -- spooler thread: memory -> disk ----------------------------------------------
 
-    def _run(self) -> None:
+    def _spool_loop(self) -> None:
         while True:
             batch, stopping = self._next_batch()
             if self._heartbeat is not None:
-                self._heartbeat.beat(self._loop_name)
+                self._heartbeat.beat(self._spool_loop_name)
             try:
                 if batch:
-                    self._deliver(batch)
-                if self._spool.depth_points and time.monotonic() >= self._retry_at:
-                    self._replay(final=stopping)
+                    self._to_spool(batch)
             except Exception:
-                # Never let the writer thread die: a dead thread is silent data loss.
+                # Never let the spooler die: a dead thread is silent data loss.
+                log.exception("sink spooler iteration failed", extra={"bucket": self.bucket})
+                time.sleep(0.5)
+            finally:
+                with self._cond:
+                    self._spooling = False
+            self._update_gauges()
+            if stopping and not self._queue:
+                with self._cond:
+                    self._spooler_done = True
+                    self._cond.notify_all()
+                return
+
+    def _next_batch(self) -> tuple[list[tuple[str, float]], bool]:
+        """Wait until a batch is due (size, age or stop) and take it."""
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                if self._stopping or len(self._queue) >= self._batch_size:
+                    break
+                if self._queue and now - self._queue[0][1] >= self._flush_interval:
+                    break
+                wait = 1.0  # wake at least once a second to beat the heartbeat
+                if self._queue:
+                    wait = min(wait, self._flush_interval - (now - self._queue[0][1]))
+                self._cond.wait(max(wait, 0.001))
+            take = min(len(self._queue), self._batch_size)
+            self._spooling = take > 0
+            return [self._queue.popleft() for _ in range(take)], self._stopping
+
+    def _to_spool(self, batch: list[tuple[str, float]]) -> None:
+        row = self._spool.append([line for line, _ in batch])
+        if row is not None:
+            with self._cond:
+                self._stamps[row] = [stamp for _, stamp in batch]
+                self._cond.notify_all()  # the writer has work
+            return
+        self._metrics.points_dropped.labels(self.bucket, "spool_full").inc(len(batch))
+        log.error(
+            "spool full, points dropped",
+            extra={
+                "bucket": self.bucket,
+                "dropped": len(batch),
+                "spool_bytes": self._spool.depth_bytes,
+                "spool_max_bytes": self._spool.max_bytes,
+            },
+        )
+
+    # -- writer thread: disk -> InfluxDB -------------------------------------------------
+
+    def _write_loop(self) -> None:
+        while True:
+            final = self._wait_for_work()
+            if self._heartbeat is not None:
+                self._heartbeat.beat(self._loop_name)
+            try:
+                self._deliver(final=final)
+            except Exception:
                 log.exception("sink writer iteration failed", extra={"bucket": self.bucket})
                 time.sleep(0.5)
             finally:
                 with self._cond:
                     self._busy = False
                 self._update_gauges()
-            if stopping and not self._queue:
-                return
+            if self._spool.closed:
+                return  # stop() gave up waiting for this thread: nothing more to do
+            if final and (self._spool.depth_points == 0 or time.monotonic() < self._retry_at):
+                return  # delivered everything, or InfluxDB is down: the spool keeps the rest
 
-    def _next_batch(self) -> tuple[list[tuple[str, float]], bool]:
-        """Wait until a batch is due (size, age, stop, or a replay is due); take it."""
+    def _wait_for_work(self) -> bool:
+        """Wait until spooled points can be sent; True once the spooler has finished
+        for a stop (this is then the last round)."""
         with self._cond:
             while True:
+                final = self._spooler_done
                 now = time.monotonic()
-                if self._stopping:
+                if self._spool.depth_points and now >= self._retry_at:
                     break
-                if len(self._queue) >= self._batch_size:
+                if final:
                     break
-                if self._queue and now - self._queue[0][1] >= self._flush_interval:
-                    break
-                replay_due = self._spool.depth_points > 0 and now >= self._retry_at
-                if replay_due and not self._queue:
-                    break
-                # Wake at the earliest of: batch age reached, replay due, heartbeat.
                 wait = 1.0
-                if self._queue:
-                    wait = min(wait, self._flush_interval - (now - self._queue[0][1]))
                 if self._spool.depth_points:
-                    wait = min(wait, max(self._retry_at - now, 0.0) or wait)
+                    wait = min(wait, self._retry_at - now)
                 self._cond.wait(max(wait, 0.001))
-            take = min(len(self._queue), self._batch_size)
-            batch = [self._queue.popleft() for _ in range(take)]
-            self._busy = bool(batch) or self._spool.depth_points > 0
-            return batch, self._stopping
+            self._busy = self._spool.depth_points > 0
+            return final
 
-    def _influx_down(self) -> bool:
-        return time.monotonic() < self._retry_at
-
-    def _deliver(self, batch: list[tuple[str, float]]) -> None:
-        lines = [line for line, _ in batch]
-        if self._spool.depth_points or self._influx_down():
-            # Keep order: new points queue behind what is already spooled.
-            self._to_spool(lines)
-            return
-        unsent = self._send(lines)
-        if not unsent:
-            acked = time.monotonic()
-            stamps = [stamp for _, stamp in batch]
-            self._metrics.write_latency.labels(self.bucket).observe(acked - min(stamps))
-            if self._on_ack is not None:
-                self._on_ack(stamps, acked)
-            return
-        self._to_spool(unsent)
-
-    def _to_spool(self, lines: list[str]) -> None:
-        if self._spool.append(lines):
-            return
-        self._metrics.points_dropped.labels(self.bucket, "spool_full").inc(len(lines))
-        log.error(
-            "spool full, points dropped",
-            extra={
-                "bucket": self.bucket,
-                "dropped": len(lines),
-                "spool_bytes": self._spool.depth_bytes,
-                "spool_max_bytes": self._spool.max_bytes,
-            },
-        )
-
-    def _replay(self, *, final: bool) -> None:
-        """Write spooled batches oldest first until empty, a failure, or new data waits."""
-        while self._spool.depth_points:
+    def _deliver(self, *, final: bool) -> None:
+        """Write spooled batches oldest first until the spool is empty or a write fails."""
+        while self._spool.depth_points and time.monotonic() >= self._retry_at:
             entries = self._spool.peek(self._batch_size)
+            if not entries:
+                return
             lines = [line for entry in entries for line in entry.lines]
             unsent = self._send(lines)
             if unsent:
-                # The failed request may have been partly split: keep the spool
-                # as is and resend it whole later; InfluxDB dedupes by series+time.
+                # Keep exactly what was not delivered, in place: the lines a split
+                # already stored are not sent again.
+                self._spool.replace([entry.id for entry in entries], unsent)
+                self._forget(entries, acked=None)
                 return
             self._spool.remove([entry.id for entry in entries])
+            self._forget(entries, acked=time.monotonic())
             self._update_gauges()
-            if self._queue and not final:
-                return  # let the next loop move fresh points behind the spool
+            if not final and self._stopping:
+                return  # the stop's last round drains what is left
+
+    def _forget(self, entries: list[SpooledBatch], acked: float | None) -> None:
+        """Drop the submission times of `entries`; report them when they were acknowledged."""
+        with self._cond:
+            stamps = [s for entry in entries for s in self._stamps.pop(entry.id, [])]
+        if acked is None or not stamps:
+            return
+        self._metrics.write_latency.labels(self.bucket).observe(acked - min(stamps))
+        if self._on_ack is not None:
+            self._on_ack(stamps, acked)
 
     def _send(self, lines: list[str]) -> list[str]:
         """Write `lines`, isolating malformed ones; return the lines not delivered (outage)."""
@@ -278,7 +351,7 @@ class InfluxSink:
             delay = max(delay, min(result.retry_after, self._backoff.cap))
         self._retry_at = time.monotonic() + delay
         log.warning(
-            "influxdb write failed, spooling",
+            "influxdb write failed, points stay in the spool",
             extra={
                 "bucket": self.bucket,
                 "kind": result.kind,

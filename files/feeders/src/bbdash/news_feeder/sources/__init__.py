@@ -17,7 +17,7 @@ from typing import Any
 
 from bbdash.common.upstream_errors import PayloadError
 from bbdash.news_feeder.records import MAX_TITLE_CHARS, Article
-from bbdash.news_feeder.sources.text import clean_text, is_http_url
+from bbdash.news_feeder.sources.text import clean_text, is_http_url, valid_unicode
 
 MAX_SUMMARY_CHARS = 1000
 
@@ -82,7 +82,7 @@ class ParseResult:
             Article(
                 source=source,
                 title=title,
-                url=url,
+                url=valid_unicode(url),
                 published_at=min(published, fetched),
                 summary=clean_text(summary)[:MAX_SUMMARY_CHARS],
                 category_hint=category_hint,

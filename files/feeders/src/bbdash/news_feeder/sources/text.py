@@ -8,13 +8,24 @@ from datetime import UTC, datetime
 
 _TAG_RE = re.compile(r"<[^>]+>")
 _SPACE_RE = re.compile(r"\s+")
+# Half of a UTF-16 pair, left alone by a broken emoji escape ("\ud83d" in a
+# JSON feed): Python keeps it in the str, but it is not UTF-8, and InfluxDB
+# takes UTF-8 only.
+_LONE_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
+def valid_unicode(text: str) -> str:
+    """`text` with every lone surrogate replaced by U+FFFD, so it encodes as UTF-8."""
+    return _LONE_SURROGATE_RE.sub("\ufffd", text)
 
 
 def clean_text(raw: object) -> str:
-    """Plain text: tags stripped, entities decoded, whitespace collapsed."""
+    """Plain text: tags stripped, entities decoded, whitespace collapsed, lone
+    surrogates replaced with U+FFFD (an entity may decode to one too)."""
     if not isinstance(raw, str):
         return ""
-    return _SPACE_RE.sub(" ", html.unescape(_TAG_RE.sub(" ", raw))).strip()
+    text = html.unescape(_TAG_RE.sub(" ", raw))
+    return _SPACE_RE.sub(" ", valid_unicode(text)).strip()
 
 
 def parse_rfc3339(raw: object) -> datetime | None:
