@@ -65,6 +65,7 @@ lint: venv secrets ## yamllint, ansible-lint (production profile), syntax check,
 	  ansible-playbook --syntax-check -i inventories/production/hosts.yml "$$playbook" >/dev/null; done
 	ruff check files/feeders roles tests bench
 	ruff format --check files/feeders roles tests bench
+	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
 unit: venv deps flux-checker ## Python tests (real PostgreSQL) and static checks of roles, configs, dashboards
 	pytest tests/python tests/static -q --durations=15

@@ -21,6 +21,18 @@ testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
 ).get_hosts("bloomberg")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Registered here for pytest.ini's --strict-markers. molecule/default runs every
+    # test; molecule/real-images (real upstream images, no offline kit) runs
+    # -m "not doubles" (docs/testing.md, "Real images in CI").
+    config.addinivalue_line(
+        "markers",
+        "doubles: holds only with the offline kit: reads a test double's inspection "
+        "endpoint or TEST DOUBLE marker, relies on behaviour only a double has, or runs "
+        "an image only the kit provides",
+    )
+
+
 @pytest.fixture(scope="session")
 def host_name() -> str:
     return testinfra_hosts[0]

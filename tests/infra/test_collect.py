@@ -189,6 +189,8 @@ def test_configuration_files_turn_on_demo_mode(host: Any) -> None:
         assert config["influx"]["token_file"] == "/run/secrets/bbdash/influx.token"
 
 
+# Reads the InfluxDB double's /__double/points (no such endpoint on InfluxDB).
+@pytest.mark.doubles
 def test_market_points_arrive(host: Any) -> None:
     got = on_host(
         host,
@@ -212,6 +214,8 @@ def test_market_points_arrive(host: Any) -> None:
     assert sample["fields"]["price"] > 0
 
 
+# Reads the InfluxDB double's /__double/points (no such endpoint on InfluxDB).
+@pytest.mark.doubles
 def test_news_points_arrive(host: Any) -> None:
     got = on_host(host, 'print(json.dumps(points("news")[-3:]))')
     assert got, "no news point"
@@ -268,6 +272,8 @@ def wait_until_listening(host: Any, container: str, timeout: float = 60) -> None
         time.sleep(1)
 
 
+# Times the path by polling the InfluxDB double's /__double/points.
+@pytest.mark.doubles
 def test_a_symbol_added_through_the_api_is_collected_within_5_seconds(host: Any) -> None:
     # The change travels by NOTIFY: time that path, not a reconnect.
     wait_until_listening(host, "bloomberg-market-feeder")

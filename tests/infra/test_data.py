@@ -424,6 +424,9 @@ def test_prometheus_scrapes_the_components_present(host) -> None:
     assert not down, down
 
 
+# Runs promtool from the kit's bbdash-offline/prometheus:debian (--pull=never), an
+# image only tests/images/build-stack.sh makes.
+@pytest.mark.doubles
 def test_promtool_rule_tests_pass_on_the_deployed_rules(host_name: str, tmp_path: Path) -> None:
     """`promtool test rules` (the real promtool, from the offline Prometheus image) over
     tests/promtool/, against the rule files as deployed on the host."""

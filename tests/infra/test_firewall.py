@@ -102,6 +102,9 @@ def mistaken_container(host):
     host.run(f"docker rm -f {name}")
 
 
+# Its container runs bbdash-offline/debian:bookworm in the test host's engine, which
+# has it only from the kit's archive (docker_offline_images_archive).
+@pytest.mark.doubles
 def test_a_port_published_by_mistake_is_not_reachable_from_outside(
     mistaken_container, host_address
 ):
