@@ -88,6 +88,8 @@ def test_the_container_task() -> None:
         "labels": "allow_more_present",
     }
     assert "privileged" not in c, "no component may run privileged"
+    # The host's healer (roles/autoheal) restarts what carries this label.
+    assert "'bloomberg.autoheal': 'true'" in c["labels"]
     assert c["cpus"] == "{{ container_cpus }}" and c["memory"] == "{{ container_memory }}"
     assert c["healthcheck"]["test"] == "{{ container_healthcheck_test }}"
     assert task["register"] == "_container_run"

@@ -116,7 +116,7 @@ def test_deployed_files(deployed: Path) -> None:
     rules = sorted(p.name for p in (deployed / "rules").glob("*.yml"))
     assert rules == sorted(
         ["host.yml", "containers.yml", "services.yml", "feeders.yml", "backups.yml",
-         "meta.yml", "components.yml"]
+         "autoheal.yml", "meta.yml", "components.yml"]
     )  # fmt: skip
     for path in [deployed / "prometheus.yml", *(deployed / "rules").glob("*.yml")]:
         assert oct(path.stat().st_mode & 0o777) == "0o644", path
@@ -126,7 +126,7 @@ def test_promtool_check_config_loads_the_rules(deployed: Path) -> None:
     proc = run_promtool("check", "config", str(deployed / "prometheus.yml"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout + proc.stderr
-    assert "SUCCESS: 7 rule files found" in out, out
+    assert "SUCCESS: 8 rule files found" in out, out
 
 
 def test_promtool_check_rules(deployed: Path) -> None:
@@ -235,8 +235,13 @@ def test_feeder_metric_names_exist_in_the_feeders() -> None:
         p.read_text(encoding="utf-8") for p in (REPO / "files" / "feeders" / "src").rglob("*.py")
     )
     declared = set(re.findall(r'"(bbdash_[a-z0-9_]+)"', source))
-    # Written by the backup job into node-exporter's textfile directory, not by Python.
-    from_backups = {"bbdash_backup_last_success_timestamp_seconds"}
+    # Written by the backup job and the healer into node-exporter's textfile
+    # directory, not by the feeders: checked against those programs.
+    host_programs = "\n".join(
+        (REPO / "roles" / role / "files" / program).read_text(encoding="utf-8")
+        for role, program in (("backup", "bbdash-backup"), ("autoheal", "bbdash-autoheal"))
+    )
+    from_backups = set(re.findall(r"\b(bbdash_(?:backup|autoheal)_[a-z0-9_]+)", host_programs))
     used: set[str] = set()
     for path in [
         *(ROLE / "files" / "rules").glob("*.yml"),
@@ -439,13 +444,13 @@ def test_validate_with_image_runs_promtool_from_the_image(tmp_path: Path, monkey
     base = tmp_path / "base"
     run_role("prometheus", ["preflight", "configure"], base, {})
     calls = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
-    assert len(calls) == 8, "7 rule files, then the configuration"
+    assert len(calls) == 9, "8 rule files, then the configuration"
     for call in calls:
         assert call["image"] == "prom/prometheus:v3.5.5"
         assert {"--rm", "--pull=never", "--network=none", "--entrypoint=promtool"} <= set(
             call["flags"]
         )
-    assert [c["args"][:2] for c in calls] == [["check", "rules"]] * 7 + [["check", "config"]]
+    assert [c["args"][:2] for c in calls] == [["check", "rules"]] * 8 + [["check", "config"]]
     config_call = calls[-1]
     assert {m[1] for m in config_call["mounts"]} == {
         "/etc/prometheus/rules", "/etc/prometheus/secrets", "/etc/prometheus/prometheus.yml",

@@ -1,0 +1,110 @@
+"""Self-healing on the real Docker engine of the test host (roles/autoheal).
+
+Docker never restarts a container that runs but fails its healthcheck. Each
+feeder is hung here for real (SIGSTOP on its process, from the test host, so
+its /healthz stops answering): Docker marks it unhealthy, the healer restarts
+it, it comes back healthy by itself, and Prometheus raises the alert that says
+which container and why, which Alertmanager receives. The local inventory
+uses a short test-only bound (autoheal_unhealthy_for_s: 0, a 5 s timer); the
+production values are checked by the role's preflight and promtool tests.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from test_data import inspect, wait_healthy
+
+FEEDERS = ("bloomberg-market-feeder", "bloomberg-news-feeder")
+METRICS = "/opt/bloomberg/node-exporter/textfile/bbdash_autoheal.prom"
+
+
+def restarts(host: Any, name: str) -> int:
+    text = host.file(METRICS).content_string
+    for line in text.splitlines():
+        if line.startswith(f'bbdash_autoheal_restarts_total{{name="{name}"}}'):
+            return int(float(line.split()[-1]))
+    return 0
+
+
+def prometheus_query(host: Any, query: str) -> list[dict[str, Any]]:
+    out = host.check_output(
+        "docker exec bloomberg-prometheus wget -qO- 'http://127.0.0.1:9090/api/v1/query?query=%s'",
+        query,
+    )
+    return json.loads(out)["data"]["result"]
+
+
+def alertmanager_alerts(host: Any) -> list[dict[str, Any]]:
+    out = host.check_output(
+        "docker exec bloomberg-alertmanager wget -qO- http://127.0.0.1:9093/api/v2/alerts"
+    )
+    return json.loads(out)
+
+
+def test_the_healer_runs_and_reports(host: Any) -> None:
+    assert host.service("bbdash-autoheal.timer").is_enabled
+    assert host.service("bbdash-autoheal.timer").is_running
+    text = host.file(METRICS).content_string
+    stamp = next(
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith("bbdash_autoheal_last_run_timestamp_seconds ")
+    )
+    assert time.time() - stamp < 60
+    assert "bbdash_autoheal_last_run_ok 1" in text
+
+
+def test_every_container_of_the_stack_is_watched(host: Any) -> None:
+    names = host.check_output("docker ps --format '{{.Names}}'").split()
+    stack = [n for n in names if n.startswith("bloomberg-")]
+    assert len(stack) >= 11
+    for name in stack:
+        assert inspect(host, name)["Config"]["Labels"].get("bloomberg.autoheal") == "true", name
+
+
+@pytest.mark.parametrize("hung", [FEEDERS])
+def test_a_hung_feeder_is_restarted_healthy_and_the_alert_says_why(
+    host: Any, hung: tuple[str, ...]
+) -> None:
+    before = {
+        name: (restarts(host, name), inspect(host, name)["State"]["StartedAt"]) for name in hung
+    }
+    for name in hung:
+        pid = inspect(host, name)["State"]["Pid"]
+        host.check_output("kill -STOP %s", str(pid))
+    # Docker needs 3 failed probes 30 s apart; then the healer's 5 s timer and
+    # the 20 s stop timeout of a process that cannot answer SIGTERM.
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if all(restarts(host, name) > before[name][0] for name in hung):
+            break
+        time.sleep(5)
+    for name in hung:
+        assert restarts(host, name) == before[name][0] + 1, f"{name} was not restarted"
+        info = wait_healthy(host, name, timeout=180)
+        assert info["State"]["Health"]["Status"] == "healthy", name
+        assert info["State"]["StartedAt"] != before[name][1], f"{name} did not start again"
+    # Prometheus reads the healer's metrics and fires the alert naming the container.
+    deadline = time.monotonic() + 180
+    firing: set[str] = set()
+    while time.monotonic() < deadline and firing != set(hung):
+        firing = {
+            a["metric"]["name"]
+            for a in prometheus_query(
+                host, 'ALERTS{alertname="ContainerRestartedUnhealthy",alertstate="firing"}'
+            )
+        }
+        time.sleep(5)
+    assert firing == set(hung)
+    received = [
+        a
+        for a in alertmanager_alerts(host)
+        if a["labels"].get("alertname") == "ContainerRestartedUnhealthy"
+    ]
+    assert {a["labels"]["name"] for a in received} == set(hung)
+    for alert in received:
+        assert "last probe" in alert["annotations"]["description"], alert["annotations"]
