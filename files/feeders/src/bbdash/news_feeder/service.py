@@ -63,7 +63,8 @@ async def run(settings: NewsSettings, runtime: FeederRuntime | None = None) -> N
                 tasks.append(asyncio.create_task(loop.run(runtime.heartbeat), name=poller.name))
             try:
                 await supervise(tasks, runtime.heartbeat)
-                # A task died: keep serving /metrics (now unhealthy) until Docker restarts us.
+                # A task died: keep serving /metrics (now unhealthy) until the host's healer
+                # (roles/autoheal) restarts the container: Docker alone would not.
                 await asyncio.Event().wait()
             finally:
                 for task in tasks:
