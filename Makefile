@@ -68,7 +68,7 @@ lint: venv secrets ## yamllint, ansible-lint (production profile), syntax check,
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
 unit: venv deps flux-checker ## Python tests (real PostgreSQL) and static checks of roles, configs, dashboards
-	pytest tests/python tests/static -q --durations=15
+	pytest tests/python tests/static tests/contract -q --durations=15
 
 molecule: venv images secrets ## The full molecule sequence against the offline test host
 	# A fresh host means a fresh inner Docker too: molecule's destroy keeps

@@ -286,7 +286,11 @@ def test_read_only_token_cannot_write(host) -> None:
     assert status == 401 or all(
         a["description"] == "bbdash:grafana" for a in json.loads(body)["authorizations"]
     )
-    grant = {"orgID": "x", "permissions": [{"action": "write", "resource": {"type": "buckets"}}]}
+    # A real org ID: InfluxDB v2.9.1 decodes the body (IDs of 16 hex digits) before
+    # it checks permissions, so a malformed one would answer 400 whoever asks.
+    status, body = influx(host, "GET", "/api/v2/buckets?org=bloomberg", grafana)
+    org_id = json.loads(body)["buckets"][0]["orgID"]
+    grant = {"orgID": org_id, "permissions": [{"action": "write", "resource": {"type": "buckets"}}]}
     assert influx(host, "POST", "/api/v2/authorizations", grafana, json_body=grant)[0] in (
         401,
         403,

@@ -555,20 +555,29 @@ def test_live_watchlist_api_prefix(live: dict[str, Any]) -> None:
     assert json.loads(get(live["https"], "/api/health")[2])["database"] == "ok"
 
 
-def test_live_websocket_upgrade(live: dict[str, Any]) -> None:
-    key = base64.b64encode(os.urandom(16)).decode()
+def _upgrade(port: int, key: str, extra: str = "") -> str:
     with (
-        socket.create_connection(("127.0.0.1", live["https"]), timeout=10) as raw,
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
         tls_context().wrap_socket(raw, server_hostname="dashboard.example.org") as conn,
     ):
         conn.sendall(
             (
                 "GET /api/live/ws HTTP/1.1\r\nHost: dashboard.example.org\r\n"
                 "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
             ).encode()
         )
-        head = conn.recv(4096).decode()
+        return conn.recv(4096).decode()
+
+
+def test_live_websocket_upgrade(live: dict[str, Any]) -> None:
+    key = base64.b64encode(os.urandom(16)).decode()
+    # Grafana Live is for signed-in users (pkg/services/live/live.go registers
+    # /api/live/ws behind middleware.ReqSignedIn): without credentials, 401.
+    head = _upgrade(live["https"], key)
+    assert head.startswith("HTTP/1.1 401"), head
+    admin = base64.b64encode(b"admin:test-admin-password").decode()
+    head = _upgrade(live["https"], key, f"Authorization: Basic {admin}\r\n")
     assert head.startswith("HTTP/1.1 101"), head
     accept = base64.b64encode(
         hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()

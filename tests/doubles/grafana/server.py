@@ -2,42 +2,47 @@
 
 Grafana cannot be obtained on the build machines (no registry, no package),
 so the tests run this small stdlib HTTP server in its place. It answers the
-parts of Grafana's interface that the stack touches from outside:
+parts of Grafana's interface that the stack touches from outside, the way
+Grafana 12.4 (the version pinned in roles/grafana/defaults/main.yml) answers
+them: README.md in this folder names, for every behaviour, the upstream file
+(and test) it follows, and what is different.
 
-- ``GET /api/health``: Grafana's health document (what the healthcheck reads).
-- ``GET /metrics``: a few ``grafana_*`` series (what Prometheus scrapes), behind
-  basic auth when grafana.ini sets ``[metrics] basic_auth_password``.
-- ``GET /api/user`` and ``PUT /api/admin/users/1/password`` with basic auth:
-  the admin password check and reset that the grafana role performs. The
-  first admin password comes from grafana.ini (``[security] admin_password``,
-  ``$__file{...}`` resolved), as Grafana reads it when it creates the admin.
-- ``POST /api/admin/provisioning/{datasources,dashboards,alerting}/reload``
-  with basic auth: the role's provisioning reload handlers.
-- ``GET /api/search``: the provisioned dashboards, read from the mounted
-  provisioning files, so tests can prove what was provisioned.
-- ``GET /`` and ``/d/<uid>``: an HTML page that lists the provisioned
-  dashboards and their panels, clearly labelled as a test double. Like
-  Grafana, it carries the Content-Security-Policy of grafana.ini
-  (``content_security_policy_template``, ``$NONCE`` and ``$ROOT_PATH``
-  replaced) and Grafana's security headers. Its one nonce'd inline script
-  proves the policy lets Grafana's scripts run: it marks the page, opens the
-  Grafana Live WebSocket, and reports both in the page. A second inline
-  script without the nonce must stay blocked.
-- ``GET /api/live/ws``: a WebSocket handshake (101), for the proxy's upgrade test.
-- ``GET /api/test-double/request``: what the double received (client address,
-  forwarded headers), so tests can check what nginx passes on. Not a Grafana API.
+Request handling follows Grafana's middleware order (pkg/api/http_server.go
+addMiddlewaresAndStaticRoutes):
+
+1. every response gets Grafana's default headers (no-store, X-Frame-Options,
+   X-Content-Type-Options, X-XSS-Protection; HSTS when configured);
+2. ``/healthz``, ``/api/health`` and ``/metrics`` (basic auth when grafana.ini
+   sets both ``[metrics] basic_auth_username`` and ``basic_auth_password``)
+   answer before authentication and without a Content-Security-Policy;
+3. then authentication (basic auth of the admin user, with Grafana's
+   brute-force lockout, or the session cookie) and, when enabled, the CSP of
+   grafana.ini on every further response;
+4. then the routes: ``GET /api/user``, ``POST
+   /api/admin/provisioning/{dashboards,datasources,plugins,alerting}/reload``,
+   ``PUT /api/admin/users/:id/password``, ``GET /api/search``, ``GET
+   /api/live/ws`` (WebSocket handshake, Origin checked), ``GET|POST /login``;
+   anything else is Grafana's not-found handler, which requires a signed-in
+   user first (401 JSON under /api, 302 to /login elsewhere).
+
+Not Grafana, and labelled so: ``GET /``, ``/d/<uid>`` and ``/login`` serve a
+page that lists the provisioned dashboards and says "TEST DOUBLE - NOT
+GRAFANA"; ``/`` and ``/d/<uid>`` stand for what a signed-in browser gets, so
+they answer without a login and hand the browser a session (Grafana would
+redirect to /login first). ``GET /api/test-double/request`` reports what the
+double received (client address, forwarded headers).
 
 ``server.py cli [--homepath H] [--config C] admin reset-admin-password
---password-from-stdin`` stands in for ``grafana cli``: the test-double image
-installs a ``grafana`` shim that runs it.
+[--password-from-stdin] [--user-id N] [password]`` stands in for ``grafana
+cli``: the test-double image installs a ``grafana`` shim that runs it.
 
 Never shipped and never described as the real thing.
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
+import binascii
 import configparser
 import contextlib
 import hashlib
@@ -47,16 +52,44 @@ import os
 import re
 import secrets
 import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, quote_plus, urlsplit
 
+# Grafana 12.4.3 is the image the role pins; the double says it is a double.
+VERSION = "12.4.3-testdouble"
+COMMIT = "testdouble"
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-CONFIG = Path(os.environ.get("GF_PATHS_CONFIG", "/etc/grafana/grafana.ini"))
-PROVISIONING = Path(os.environ.get("GF_PATHS_PROVISIONING", "/etc/grafana/provisioning"))
-DATA = Path(os.environ.get("GF_PATHS_DATA", "/var/lib/grafana"))
 STATE_NAME = "test-double-admin-password"
-PROVISIONING_KINDS = ("datasources", "dashboards", "alerting", "plugins")
+PROVISIONING_KINDS = ("dashboards", "plugins", "datasources", "alerting")
+ADMIN_ID = 1
+LOGIN_ATTEMPTS_WINDOW = 5 * 60  # loginattemptimpl.loginAttemptsWindow
+
+
+def _paths() -> tuple[Path, Path, Path]:
+    """grafana.ini, the provisioning folder, the data folder: GF_PATHS_* first, then
+    grafana.ini's [paths] (pkg/setting/setting.go)."""
+    config = Path(os.environ.get("GF_PATHS_CONFIG", "/etc/grafana/grafana.ini"))
+    provisioning = os.environ.get("GF_PATHS_PROVISIONING") or _ini_at(config).get(
+        "paths", "provisioning", fallback="/etc/grafana/provisioning"
+    )
+    data = os.environ.get("GF_PATHS_DATA") or _ini_at(config).get(
+        "paths", "data", fallback="/var/lib/grafana"
+    )
+    return config, Path(provisioning), Path(data)
+
+
+def _ini_at(config: Path) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    if config.is_file():
+        with contextlib.suppress(configparser.Error):
+            parser.read_string(config.read_text())
+    return parser
 
 
 # --------------------------------------------------------------------------- configuration
@@ -75,18 +108,31 @@ def _resolve(value: str) -> str:
 
 
 def ini() -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(interpolation=None, strict=False)
-    if CONFIG.is_file():
-        with contextlib.suppress(configparser.Error):
-            parser.read_string(CONFIG.read_text())
-    return parser
+    return _ini_at(Path(os.environ.get("GF_PATHS_CONFIG", "/etc/grafana/grafana.ini")))
 
 
 def setting(section: str, key: str, default: str = "") -> str:
+    """A grafana.ini value; ``GF_<SECTION>_<KEY>`` (and ``__FILE``) overrides it,
+    as pkg/setting/setting.go applyEnvVariableOverrides does."""
+    env = "GF_" + re.sub(r"[.-]", "_", section).upper() + "_" + key.upper()
+    if env + "__FILE" in os.environ:
+        path = Path(os.environ[env + "__FILE"])
+        return path.read_text().strip() if path.is_file() else ""
+    if env in os.environ:
+        return os.environ[env]
     value = ini().get(section, key, fallback=default)
     if value.startswith('"""') and value.endswith('"""'):
         value = value[3:-3]
     return _resolve(value)
+
+
+def setting_bool(section: str, key: str, default: bool) -> bool:
+    value = setting(section, key, "true" if default else "false").strip().lower()
+    return value in ("1", "t", "true", "y", "yes", "on")
+
+
+def admin_login() -> str:
+    return setting("security", "admin_user", "admin")
 
 
 # --------------------------------------------------------------------------- admin password
@@ -95,24 +141,16 @@ def setting(section: str, key: str, default: str = "") -> str:
 def _state_paths() -> list[Path]:
     # The data volume when it is writable; /tmp otherwise (the image may not
     # give the container user a writable data folder).
-    return [DATA / STATE_NAME, Path("/tmp") / STATE_NAME]
-
-
-def _initial_password() -> str:
-    path = os.environ.get("GF_SECURITY_ADMIN_PASSWORD__FILE")
-    if path and Path(path).is_file():
-        return Path(path).read_text().strip()
-    from_ini = setting("security", "admin_password")
-    if from_ini:
-        return from_ini
-    return os.environ.get("GF_SECURITY_ADMIN_PASSWORD", "admin")
+    _, _, data = _paths()
+    return [data / STATE_NAME, Path("/tmp") / STATE_NAME]  # test double state
 
 
 def admin_password() -> str:
     for path in _state_paths():
         if path.is_file():
             return path.read_text().strip()
-    return _initial_password()
+    # Grafana reads admin_password only when it creates the admin (first start).
+    return setting("security", "admin_password", "admin")
 
 
 def set_admin_password(value: str) -> None:
@@ -131,21 +169,198 @@ def set_admin_password(value: str) -> None:
     raise OSError("no writable place for the admin password")
 
 
+# --------------------------------------------------------------------------- server state
+
+
+class State:
+    """What Grafana keeps in its database and that the double keeps in memory:
+    failed login attempts and session tokens."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.attempts: list[tuple[str, str, float]] = []
+        self.sessions: dict[str, float] = {}
+
+    def add_attempt(self, login: str, address: str) -> None:
+        if setting_bool("security", "disable_brute_force_login_protection", False):
+            return
+        with self.lock:
+            self.attempts.append((login.lower(), address, time.time()))
+
+    def reset_attempts(self, login: str) -> None:
+        with self.lock:
+            self.attempts = [a for a in self.attempts if a[0] != login.lower()]
+
+    def login_allowed(self, login: str) -> bool:
+        """loginattemptimpl Validate: fewer than max attempts in the last 5 minutes."""
+        if setting_bool("security", "disable_brute_force_login_protection", False):
+            return True
+        if setting_bool("security", "disable_username_login_protection", False):
+            return True
+        try:
+            limit = int(setting("security", "brute_force_login_protection_max_attempts", "5"))
+        except ValueError:
+            limit = 5
+        limit = max(limit, 1)
+        since = time.time() - LOGIN_ATTEMPTS_WINDOW
+        with self.lock:
+            count = sum(1 for who, _, at in self.attempts if who == login.lower() and at >= since)
+        return count < limit
+
+    def new_session(self) -> str:
+        token = secrets.token_hex(16)
+        with self.lock:
+            self.sessions[token] = time.time()
+        return token
+
+    def valid_session(self, token: str) -> bool:
+        with self.lock:
+            return token in self.sessions
+
+    def revoke_sessions(self) -> None:
+        with self.lock:
+            self.sessions.clear()
+
+
+STATE = State()
+
+
+# --------------------------------------------------------------------------- errors
+
+INVALID_LOGIN = ("password-auth.failed", "Invalid username or password")
+UNAUTHORIZED = ("auth.unauthorized", "Unauthorized")
+
+
+class AuthError(Exception):
+    """An errutil.Error of the authn service: messageId and public message, 401."""
+
+    def __init__(self, message_id: str, message: str) -> None:
+        super().__init__(message)
+        self.message_id = message_id
+        self.message = message
+
+
+def go_json(doc: Any, indent: bool = False) -> bytes:
+    """encoding/json: maps with sorted keys, <, > and & escaped; MarshalIndent with 2 spaces."""
+    text = json.dumps(
+        doc,
+        ensure_ascii=False,
+        separators=None if indent else (",", ":"),
+        indent=2 if indent else None,
+    )
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+        text = text.replace(char, escaped)
+    return text.encode()
+
+
 # --------------------------------------------------------------------------- provisioning
 
 
-def provisioned_dashboards() -> list[dict[str, Any]]:
+@dataclass
+class Provider:
+    name: str
+    folder: str
+    folder_uid: str
+    path: Path
+
+
+def providers() -> list[Provider]:
+    """The file providers of provisioning/dashboards/*.yml (the keys the role writes)."""
+    _, provisioning, _ = _paths()
+    found = []
+    for provider_file in sorted((provisioning / "dashboards").glob("*.y*ml")):
+        text = provider_file.read_text()
+        for block in re.split(r"\n\s*-\s+name:", "\n" + text)[1:]:
+            values = {}
+            for key in ("folder", "folderUid", "path"):
+                match = re.search(rf"^\s*{key}:\s*['\"]?([^'\"\n]*)", block, re.MULTILINE)
+                values[key] = match.group(1).strip() if match else ""
+            name = block.splitlines()[0].strip().strip("'\"")
+            found.append(
+                Provider(name, values["folder"], values["folderUid"], Path(values["path"]))
+            )
+    return found
+
+
+def provisioned_dashboards() -> list[tuple[Provider, dict[str, Any]]]:
     """Dashboards reachable through the file providers, like Grafana reads them."""
-    found: list[dict[str, Any]] = []
-    for provider_file in sorted((PROVISIONING / "dashboards").glob("*.y*ml")):
-        for match in re.finditer(r"path:\s*['\"]?([^'\"\n]+)", provider_file.read_text()):
-            folder = Path(match.group(1).strip())
-            for dash in sorted(folder.rglob("*.json")) if folder.is_dir() else []:
-                try:
-                    model = json.loads(dash.read_text())
-                except (OSError, ValueError):
-                    continue
-                found.append(model)
+    found: list[tuple[Provider, dict[str, Any]]] = []
+    for provider in providers():
+        folder = provider.path
+        for dash in sorted(folder.rglob("*.json")) if folder.is_dir() else []:
+            try:
+                model = json.loads(dash.read_text())
+            except (OSError, ValueError):
+                continue
+            if isinstance(model, dict):
+                found.append((provider, model))
+    return found
+
+
+def slugify(title: str) -> str:
+    """pkg/infra/slugify, for ASCII titles: lower case, runs of other characters to '-'."""
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+
+
+def search_hits(query: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """pkg/api/search.go Search over the provisioned folders and dashboards."""
+    hits: list[dict[str, Any]] = []
+    folders: dict[str, dict[str, Any]] = {}
+    for provider, model in provisioned_dashboards():
+        if provider.folder and provider.folder_uid not in folders:
+            uid = provider.folder_uid
+            folders[uid] = {
+                "id": len(folders) + 1,
+                "uid": uid,
+                "orgId": 1,
+                "title": provider.folder,
+                "uri": f"db/{slugify(provider.folder)}",
+                "url": f"/dashboards/f/{uid}/{slugify(provider.folder)}",
+                "slug": "",
+                "type": "dash-folder",
+                "tags": [],
+                "isStarred": False,
+                "sortMeta": 0,
+                "isDeleted": False,
+            }
+        title = str(model.get("title", ""))
+        hit = {
+            "id": 1000 + len(hits),
+            "uid": model.get("uid"),
+            "orgId": 1,
+            "title": title,
+            "uri": f"db/{slugify(title)}",
+            "url": f"/d/{model.get('uid')}/{slugify(title)}",
+            "slug": "",
+            "type": "dash-db",
+            "tags": list(model.get("tags") or []),
+            "isStarred": False,
+            "sortMeta": 0,
+            "isDeleted": False,
+        }
+        if provider.folder:
+            hit.update(
+                folderUid=provider.folder_uid,
+                folderTitle=provider.folder,
+                folderUrl=folders[provider.folder_uid]["url"],
+            )
+        hits.append(hit)
+    found = list(folders.values()) + hits
+    text = query.get("query", [""])[0].lower()
+    kind = query.get("type", [""])[0]
+    tags = query.get("tag", [])
+    uids = query.get("dashboardUIDs", []) or query.get("dashboardUID", [])
+    folder_uids = query.get("folderUIDs", [])
+    found = [
+        h
+        for h in found
+        if text in h["title"].lower()
+        and (not kind or h["type"] == kind)
+        and all(t in h["tags"] for t in tags)
+        and (not uids or h["uid"] in uids)
+        and (not folder_uids or h.get("folderUid", "general") in folder_uids)
+    ]
+    found.sort(key=lambda h: (h["type"] != "dash-folder", h["title"].lower()))
     return found
 
 
@@ -182,136 +397,438 @@ def _page(title: str, body: str, nonce: str) -> bytes:
     ).encode()
 
 
-def content_security_policy(nonce: str) -> str | None:
-    """Grafana's header: the template with $NONCE and $ROOT_PATH replaced."""
-    if setting("security", "content_security_policy", "false").lower() != "true":
-        return None
-    template = setting("security", "content_security_policy_template")
+def generate_nonce() -> str:
+    """middleware.GenerateNonce: 16 random bytes, base64.RawStdEncoding."""
+    return base64.b64encode(secrets.token_bytes(16)).decode().rstrip("=")
+
+
+def content_security_policy(nonce: str) -> dict[str, str]:
+    """pkg/middleware/csp.go: the templates with $NONCE and $ROOT_PATH replaced."""
     root_path = re.sub(r"^\w+:(//)?", "", setting("server", "root_url", ""))
-    return template.replace("$NONCE", f"'nonce-{nonce}'").replace("$ROOT_PATH", root_path)
+    headers = {}
+    for enabled, template, header in (
+        (
+            "content_security_policy",
+            "content_security_policy_template",
+            "Content-Security-Policy",
+        ),
+        (
+            "content_security_policy_report_only",
+            "content_security_policy_report_only_template",
+            "Content-Security-Policy-Report-Only",
+        ),
+    ):
+        if setting_bool("security", enabled, False):
+            policy = setting("security", template).replace("$NONCE", f"'nonce-{nonce}'")
+            headers[header] = policy.replace("$ROOT_PATH", root_path)
+    return headers
+
+
+def default_headers() -> dict[str, str]:
+    """pkg/middleware/middleware.go AddDefaultResponseHeaders."""
+    headers = {"Cache-Control": "no-store"}
+    if not setting_bool("security", "allow_embedding", False):
+        headers["X-Frame-Options"] = "deny"
+    if setting_bool("security", "strict_transport_security", False):
+        value = (
+            f"max-age={setting('security', 'strict_transport_security_max_age_seconds', '86400')}"
+        )
+        if setting_bool("security", "strict_transport_security_preload", False):
+            value += "; preload"
+        if setting_bool("security", "strict_transport_security_subdomains", False):
+            value += "; includeSubDomains"
+        headers["Strict-Transport-Security"] = value
+    if setting_bool("security", "x_content_type_options", True):
+        headers["X-Content-Type-Options"] = "nosniff"
+    if setting_bool("security", "x_xss_protection", True):
+        headers["X-XSS-Protection"] = "1; mode=block"
+    return headers
+
+
+def _basic_credentials(header: str) -> tuple[str, str] | None:
+    """net/http Request.BasicAuth: None when the header is not basic auth."""
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    if ":" not in decoded:
+        return None
+    user, _, password = decoded.partition(":")
+    return user, password
 
 
 class Handler(BaseHTTPRequestHandler):
     server_version = "grafana-test-double/1"
+    _headers: dict[str, str]
+    _body: bytes
 
     def log_message(self, fmt: str, *args: Any) -> None:  # quiet, one line per request
         print(json.dumps({"double": "grafana", "request": fmt % args}), flush=True)
+
+    # ---------------------------------------------------------------- responses
 
     def _send(
         self,
         code: int,
         body: bytes,
-        ctype: str = "application/json",
+        ctype: str | None = "application/json",
         headers: dict[str, str] | None = None,
+        cookies: Sequence[str] = (),
     ) -> None:
         self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
+        merged = {**self._headers, **(headers or {})}
+        if ctype:
+            merged["Content-Type"] = ctype
+        for name, value in merged.items():
             self.send_header(name, value)
+        for cookie in cookies:
+            self.send_header("Set-Cookie", cookie)
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _json(self, code: int, doc: Any) -> None:
-        self._send(code, json.dumps(doc).encode())
+    def _json(self, code: int, doc: Any, cookies: Sequence[str] = ()) -> None:
+        """web.Context.JSON: compact encoding/json, application/json; charset=UTF-8."""
+        self._send(code, go_json(doc), "application/json; charset=UTF-8", cookies=cookies)
 
-    def _basic(self) -> tuple[str, str]:
-        header = self.headers.get("Authorization", "")
-        if not header.startswith("Basic "):
-            return "", ""
-        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-        return user, password
+    def _api_error(self, code: int, message: str) -> None:
+        """response.Error / ReqContext.JsonApiErr without an error: {"message": ...}."""
+        self._json(code, {"message": message})
 
-    def _authorised(self) -> bool:
-        user, password = self._basic()
-        return user == "admin" and password == admin_password()
+    def _auth_error(self, error: AuthError | None) -> None:
+        """ReqContext.WriteErrOrFallback(401, "Unauthorized", err) for an errutil.Error."""
+        message_id, message = (
+            (error.message_id, error.message) if error else ("auth.unauthorized", "Unauthorized")
+        )
+        self._json(
+            401,
+            {
+                "extra": None,
+                "message": message,
+                "messageId": message_id,
+                "statusCode": 401,
+                "traceID": "",
+            },
+        )
 
-    def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
-        if path == "/api/health":
-            self._json(200, {"database": "ok", "version": "test-double", "commit": "test-double"})
-        elif path == "/metrics":
-            self._metrics()
-        elif path == "/api/live/ws":
-            self._websocket()
-        elif path == "/api/user":
-            if self._authorised():
-                self._json(200, {"id": 1, "login": "admin", "isGrafanaAdmin": True})
-            else:
-                self._json(401, {"message": "Invalid username or password"})
-        elif path == "/api/search":
-            if not self._authorised():
-                self._json(401, {"message": "Unauthorized"})
-                return
-            self._json(
-                200,
-                [
-                    {"uid": d.get("uid"), "title": d.get("title"), "type": "dash-db"}
-                    for d in provisioned_dashboards()
-                ],
+    def _go_redirect(self, location: str, code: int = 302, cookies: Sequence[str] = ()) -> None:
+        """net/http Redirect: an HTML body for GET and HEAD."""
+        if self.command in ("GET", "HEAD"):
+            status = {301: "Moved Permanently", 302: "Found", 307: "Temporary Redirect"}[code]
+            body = f'<a href="{html.escape(location)}">{status}</a>.\n\n'.encode()
+            self._send(
+                code, body, "text/html; charset=utf-8", {"Location": location}, cookies=cookies
             )
-        elif path == "/api/test-double/request":
+        else:
+            self._send(code, b"", None, {"Location": location}, cookies=cookies)
+
+    def _cookie(self, name: str, value: str, max_age: int | None = None) -> str:
+        """pkg/middleware/cookies WriteCookie: Path=/, HttpOnly, Secure and SameSite from ini."""
+        parts = [f"{name}={value}", "Path=/"]
+        if max_age is not None:
+            parts.append(f"Max-Age={max_age}")
+        parts.append("HttpOnly")
+        if setting_bool("security", "cookie_secure", False):
+            parts.append("Secure")
+        samesite = setting("security", "cookie_samesite", "lax").lower()
+        if samesite in ("lax", "strict", "none"):
+            parts.append("SameSite=" + samesite.capitalize())
+        return "; ".join(parts)
+
+    # ---------------------------------------------------------------- authentication
+
+    def _client_address(self) -> str:
+        return self.client_address[0]
+
+    def _authenticate(self) -> tuple[bool, AuthError | None]:
+        """The authn service: basic auth (password client) then the session cookie."""
+        error: AuthError | None = None
+        credentials = _basic_credentials(self.headers.get("Authorization", ""))
+        if credentials is not None and setting_bool("auth.basic", "enabled", True):
+            try:
+                if self._password_login(*credentials):
+                    return True, None
+            except AuthError as exc:
+                error = exc
+        token = self._session_cookie()
+        if token is not None:
+            if STATE.valid_session(token):
+                return True, None
+            error = error or AuthError("session.token.not-found", "Unauthorized")
+        if error is None:
+            error = AuthError(*UNAUTHORIZED)
+        return False, error
+
+    def _password_login(self, login: str, password: str) -> bool:
+        """pkg/services/authn/clients/password.go AuthenticatePassword."""
+        if not STATE.login_allowed(login):
+            raise AuthError(*INVALID_LOGIN)
+        if not password:
+            raise AuthError(*INVALID_LOGIN)
+        # Logins are case-insensitive (user.GetByLogin).
+        if login.lower() == admin_login().lower() and password == admin_password():
+            return True
+        STATE.add_attempt(login, self._client_address())
+        raise AuthError(*INVALID_LOGIN)
+
+    def _session_cookie(self) -> str | None:
+        name = setting("auth", "login_cookie_name", "grafana_session")
+        for part in self.headers.get("Cookie", "").split(";"):
+            key, _, value = part.strip().partition("=")
+            if key == name:
+                return value
+        return None
+
+    def _not_authorized(self, error: AuthError | None, path: str) -> None:
+        """pkg/middleware/auth.go notAuthorized: JSON under /api, else 302 to /login."""
+        if path.startswith("/api"):
+            self._auth_error(error)
+            return
+        cookies = []
+        uri = self.path
+        if uri != "/":
+            cookies.append(self._cookie("redirect_to", quote_plus(uri)))
+        self._go_redirect("/login", cookies=cookies)
+
+    # ---------------------------------------------------------------- dispatch
+
+    def _dispatch(self) -> None:
+        self._headers = default_headers()
+        length = int(self.headers.get("Content-Length") or 0)
+        self._body = self.rfile.read(length) if length > 0 else b""
+        parts = urlsplit(self.path)
+        path, method = parts.path, self.command
+        query = parse_qs(parts.query, keep_blank_values=True)
+        get_like = method in ("GET", "HEAD")
+        # Monitoring endpoints: before the context handler, no CSP, no auth.
+        if path == "/healthz" and get_like:
+            self._send(200, b"Ok", "text/plain; charset=utf-8")
+            return
+        if path == "/api/health" and get_like:
+            self._health()
+            return
+        if path == "/metrics" and method == "GET" and setting_bool("metrics", "enabled", True):
+            self._metrics()
+            return
+        if path == "/api/test-double/request" and get_like:  # not a Grafana API
             self._json(
                 200,
                 {
-                    "client_address": self.client_address[0],
+                    "client_address": self._client_address(),
                     "headers": {k.lower(): v for k, v in self.headers.items()},
                 },
             )
-        elif path in ("/", "/login") or path.startswith("/d/"):
-            self._dashboards_page(path)
+            return
+        signed_in, error = self._authenticate()
+        nonce = generate_nonce()
+        self._headers.update(content_security_policy(nonce))
+        trimmed = path.rstrip("/") or "/"
+        # Routes (pkg/api/api.go registerRoutes). GET routes answer HEAD too.
+        if trimmed == "/api/user" and get_like:
+            self._signed_in(signed_in, error, path, self._user)
+        elif method == "POST" and (
+            found := re.fullmatch(r"/api/admin/provisioning/([a-z]+)/reload", trimmed)
+        ):
+            kind = found.group(1)
+            if kind in PROVISIONING_KINDS:
+                self._signed_in(signed_in, error, path, lambda: self._reload(kind))
+            else:
+                self._not_found(signed_in, error, path, nonce)
+        elif method == "PUT" and (
+            found := re.fullmatch(r"/api/admin/users/([^/]+)/password", trimmed)
+        ):
+            user_id = found.group(1)
+            self._signed_in(signed_in, error, path, lambda: self._set_password(user_id))
+        elif trimmed == "/api/search" and get_like:
+            self._signed_in(signed_in, error, path, lambda: self._search(query))
+        elif trimmed == "/api/live/ws" and get_like:
+            self._signed_in(signed_in, error, path, self._websocket)
+        elif trimmed == "/login" and method == "POST":
+            self._login_post()
+        elif trimmed == "/login" and get_like:
+            self._login_page(nonce)
+        elif get_like and (trimmed == "/" or re.fullmatch(r"/d/[^/]+(/[^/]+)?", trimmed)):
+            self._dashboards_page(trimmed, nonce, signed_in)
         else:
-            self._json(404, {"message": "Not found"})
+            self._not_found(signed_in, error, path, nonce)
+
+    def do_GET(self) -> None:
+        self._dispatch()
 
     def do_HEAD(self) -> None:
-        self.do_GET()  # same headers, no body (see _send)
+        self._dispatch()
 
     def do_POST(self) -> None:
-        path = self.path.split("?", 1)[0].rstrip("/")
-        found = re.fullmatch(r"/api/admin/provisioning/([a-z]+)/reload", path)
-        if not found or found.group(1) not in PROVISIONING_KINDS:
-            self._json(404, {"message": "Not found"})
-            return
-        if not self._authorised():
-            self._json(401, {"message": "Unauthorized"})
-            return
-        self._json(200, {"message": f"{found.group(1).capitalize()} config reloaded"})
+        self._dispatch()
 
     def do_PUT(self) -> None:
-        if self.path.rstrip("/") != "/api/admin/users/1/password":
-            self._json(404, {"message": "Not found"})
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def do_PATCH(self) -> None:
+        self._dispatch()
+
+    def do_OPTIONS(self) -> None:
+        self._dispatch()
+
+    def _signed_in(self, signed_in: bool, error: AuthError | None, path: str, handler: Any) -> None:
+        """middleware.ReqSignedIn in front of a route."""
+        if not signed_in:
+            self._not_authorized(error, path)
             return
-        if not self._authorised():
-            self._json(401, {"message": "Unauthorized"})
-            return
-        length = int(self.headers.get("Content-Length", "0"))
-        doc = json.loads(self.rfile.read(length) or b"{}")
-        set_admin_password(str(doc.get("password", "")))
-        self._json(200, {"message": "User password updated"})
+        handler()
+
+    def _not_found(self, signed_in: bool, error: AuthError | None, path: str, nonce: str) -> None:
+        """hs.web.NotFound(ReqSignedIn, NotFoundHandler): JSON under /api, the index page
+        with 404 elsewhere."""
+        if not signed_in:
+            self._not_authorized(error, path)
+        elif path.startswith("/api"):
+            self._api_error(404, "Not found")
+        else:
+            self._send(404, _page("Not found", "<p>404</p>", nonce), "text/html; charset=utf-8")
+
+    # ---------------------------------------------------------------- handlers
+
+    def _health(self) -> None:
+        """apiHealthHandler: healthResponse, MarshalIndent, Content-Type with charset."""
+        doc: dict[str, Any] = {"database": "ok"}
+        if not setting_bool("auth.anonymous", "hide_version", False):
+            doc.update(version=VERSION, commit=COMMIT)
+        self._send(200, go_json(doc, indent=True), "application/json; charset=UTF-8")
 
     def _metrics(self) -> None:
+        """metricsEndpoint: basic auth only when both username and password are set."""
+        user = setting("metrics", "basic_auth_username")
         wanted = setting("metrics", "basic_auth_password")
-        if wanted:
-            user, password = self._basic()
-            if (user, password) != (setting("metrics", "basic_auth_username"), wanted):
-                self._send(
-                    401,
-                    b"Unauthorized\n",
-                    "text/plain",
-                    {"WWW-Authenticate": 'Basic realm="Authorization Required"'},
-                )
+        if user and wanted:
+            credentials = _basic_credentials(self.headers.get("Authorization", ""))
+            if credentials is None or not (
+                secrets.compare_digest(credentials[0], user)
+                and secrets.compare_digest(credentials[1], wanted)
+            ):
+                self._send(401, b"", None, {"WWW-Authenticate": 'Basic realm="Grafana"'})
                 return
         body = (
-            "# HELP grafana_build_info Test double build info\n# TYPE grafana_build_info gauge\n"
-            'grafana_build_info{version="test-double",edition="test-double"} 1\n'
+            "# HELP grafana_build_info A metric with a constant '1' value labeled by version, "
+            "revision, branch, and goversion from which Grafana was built\n"
+            "# TYPE grafana_build_info gauge\n"
+            f'grafana_build_info{{branch="testdouble",edition="oss",goversion="testdouble",'
+            f'revision="{COMMIT}",version="{VERSION}"}} 1\n'
+            "# HELP grafana_stat_totals_dashboard total amount of dashboards\n"
+            "# TYPE grafana_stat_totals_dashboard gauge\n"
             f"grafana_stat_totals_dashboard {len(provisioned_dashboards())}\n"
         )
-        self._send(200, body.encode(), "text/plain; version=0.0.4")
+        self._send(200, body.encode(), "text/plain; version=0.0.4; charset=utf-8")
 
-    def _dashboards_page(self, path: str) -> None:
-        dashboards = provisioned_dashboards()
-        uid = path[3:].split("/", 1)[0] if path.startswith("/d/") else None
+    def _user(self) -> None:
+        """GetSignedInUser: the admin's profile (the only user of the double)."""
+        login = admin_login()
+        self._json(
+            200,
+            {
+                "id": ADMIN_ID,
+                "uid": "testdouble-admin",
+                "email": setting("security", "admin_email", "admin@localhost"),
+                "name": "",
+                "login": login,
+                "theme": "",
+                "orgId": 1,
+                "isGrafanaAdmin": True,
+                "isDisabled": False,
+                "isExternal": False,
+                "isExternallySynced": False,
+                "isGrafanaAdminExternallySynced": False,
+                "authLabels": [],
+                "updatedAt": "1970-01-01T00:00:00Z",
+                "createdAt": "1970-01-01T00:00:00Z",
+                "avatarUrl": "/avatar/"
+                + hashlib.md5(login.encode(), usedforsecurity=False).hexdigest(),
+                "isProvisioned": False,
+            },
+        )
+
+    def _reload(self, kind: str) -> None:
+        """AdminProvisioningReload*: response.Success("<Kind> config reloaded")."""
+        self._json(200, {"message": f"{kind.capitalize()} config reloaded"})
+
+    def _set_password(self, user_id: str) -> None:
+        """AdminUpdateUserPassword (after middlewareUserUIDResolver)."""
+        if user_id not in (str(ADMIN_ID), "testdouble-admin"):
+            self._api_error(404, "User not found")
+            return
+        try:
+            form = json.loads(self._body or b"{}")
+            password = form.get("password", "") if isinstance(form, dict) else None
+        except ValueError:
+            password = None
+        if not isinstance(password, str):
+            self._api_error(400, "bad request data")
+            return
+        if len(password) < 4:
+            self._api_error(400, "New password too short")
+            return
+        set_admin_password(password)
+        STATE.reset_attempts(admin_login())
+        STATE.revoke_sessions()
+        self._json(200, {"message": "User password updated"})
+
+    def _search(self, query: dict[str, list[str]]) -> None:
+        try:
+            limit = int(query.get("limit", ["0"])[0] or 0)
+            page = int(query.get("page", ["0"])[0] or 0)
+        except ValueError:
+            limit, page = 0, 0
+        if limit > 5000:
+            self._api_error(
+                422,
+                "Limit is above maximum allowed (5000), use page parameter to access hits "
+                "beyond limit",
+            )
+            return
+        hits = search_hits(query)
+        size = limit if limit > 0 else 1000
+        start = (max(page, 1) - 1) * size
+        self._json(200, hits[start : start + size])
+
+    def _login_post(self) -> None:
+        """LoginPost: the form client (same password checks), a session cookie."""
+        try:
+            form = json.loads(self._body or b"{}")
+            login, password = str(form.get("user", "")), str(form.get("password", ""))
+        except (ValueError, AttributeError):
+            self._api_error(400, "bad login data")
+            return
+        try:
+            self._password_login(login, password)
+        except AuthError as exc:
+            # response.Err(errutil.Error): PublicError {statusCode, messageId, message}.
+            self._json(
+                401, {"statusCode": 401, "messageId": exc.message_id, "message": exc.message}
+            )
+            return
+        self._json(200, {"message": "Logged in", "redirectUrl": "/"}, cookies=[self._session()])
+
+    def _session(self) -> str:
+        name = setting("auth", "login_cookie_name", "grafana_session")
+        return self._cookie(name, STATE.new_session(), max_age=30 * 24 * 3600)
+
+    def _login_page(self, nonce: str) -> None:
+        self._send(
+            200,
+            _page("Login", "<p>login page of the TEST DOUBLE</p>", nonce),
+            "text/html; charset=utf-8",
+        )
+
+    def _dashboards_page(self, path: str, nonce: str, signed_in: bool) -> None:
+        dashboards = [model for _, model in provisioned_dashboards()]
+        uid = path.split("/")[2] if path.startswith("/d/") else None
         parts = []
         for dash in dashboards:
             if uid and dash.get("uid") != uid:
@@ -325,23 +842,66 @@ class Handler(BaseHTTPRequestHandler):
                 f"{html.escape(str(dash.get('title')))}</a></h2>{panels}"
             )
         body = f"<p>{len(dashboards)} provisioned dashboards</p>" + "".join(parts)
-        nonce = secrets.token_urlsafe(16)
-        # Grafana's own security headers (allow_embedding = false, x_* = true).
-        headers = {
-            "X-Frame-Options": "deny",
-            "X-Content-Type-Options": "nosniff",
-            "X-XSS-Protection": "1; mode=block",
-            "Cache-Control": "no-store",
-        }
-        policy = content_security_policy(nonce)
-        if policy:
-            headers["Content-Security-Policy"] = policy
-        self._send(200, _page("Dashboards", body, nonce), "text/html; charset=utf-8", headers)
+        # Stands for the page of a signed-in browser: the session it would hold.
+        cookies = [] if signed_in else [self._session()]
+        self._send(
+            200, _page("Dashboards", body, nonce), "text/html; charset=utf-8", cookies=cookies
+        )
+
+    def _origin_allowed(self) -> bool:
+        """pkg/services/live/live.go getCheckOriginFunc / checkAllowedOrigin."""
+        origin = self.headers.get("Origin", "")
+        if not origin:
+            return True
+        patterns = [p.strip() for p in setting("live", "allowed_origins").split(",") if p.strip()]
+        if patterns == ["*"]:
+            return True
+        parsed = urlsplit(origin.lower())
+        if parsed.netloc == self.headers.get("Host", "").lower():
+            return True
+        app = urlsplit(setting("server", "root_url", "").lower())
+        host = (app.hostname or "") if parsed.port is None else app.netloc
+        if parsed.scheme == app.scheme and parsed.netloc == host:
+            return True
+        return any(
+            re.fullmatch(re.escape(p.lower()).replace(r"\*", ".*"), origin.lower())
+            for p in patterns
+        )
 
     def _websocket(self) -> None:
-        key = self.headers.get("Sec-WebSocket-Key")
-        if self.headers.get("Upgrade", "").lower() != "websocket" or not key:
-            self._json(400, {"message": "expected a WebSocket upgrade"})
+        """centrifuge's websocket Upgrader (internal/websocket/server.go Upgrade)."""
+
+        def refuse(code: int) -> None:
+            text = {400: "Bad Request", 403: "Forbidden", 405: "Method Not Allowed"}[code]
+            self._send(
+                code,
+                (text + "\n").encode(),
+                "text/plain; charset=utf-8",
+                {"Sec-Websocket-Version": "13"},
+            )
+
+        def tokens(name: str) -> list[str]:
+            return [t.strip().lower() for t in self.headers.get(name, "").split(",")]
+
+        if "upgrade" not in tokens("Connection") or "websocket" not in tokens("Upgrade"):
+            refuse(400)
+            return
+        if self.command != "GET":
+            refuse(405)
+            return
+        if "13" not in tokens("Sec-WebSocket-Version"):
+            refuse(400)
+            return
+        key = self.headers.get("Sec-WebSocket-Key", "")
+        try:
+            valid_key = len(base64.b64decode(key, validate=True)) == 16
+        except binascii.Error:
+            valid_key = False
+        if not valid_key:
+            refuse(400)
+            return
+        if not self._origin_allowed():
+            refuse(403)
             return
         accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
         self.send_response(101, "Switching Protocols")
@@ -356,41 +916,72 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def cli(argv: list[str]) -> int:
-    """The one `grafana cli` command the grafana role runs."""
-    parser = argparse.ArgumentParser(prog="grafana cli", description="TEST DOUBLE of grafana cli")
-    parser.add_argument("--homepath")
-    parser.add_argument("--config")
-    parser.add_argument("command", nargs="+")
-    parser.add_argument("--password-from-stdin", action="store_true")
-    args = parser.parse_args(argv)
-    if args.command != ["admin", "reset-admin-password"] or not args.password_from_stdin:
+    """The `grafana cli admin reset-admin-password` command
+    (pkg/cmd/grafana-cli/commands/reset_password_command.go)."""
+    args = list(argv)
+    # Global options of `grafana cli` (homepath, config, ...), then the command.
+    while args and args[0].startswith("--") and args[0] != "--":
+        option, _, value = args.pop(0).partition("=")
+        takes_value = option in ("--homepath", "--config", "--pluginsDir", "--repo")
+        if takes_value and not value and args:
+            value = args.pop(0)
+        if option == "--config" and value:
+            # The data folder (where the admin's password lives) is read from this file.
+            os.environ["GF_PATHS_CONFIG"] = value
+    if args[:2] != ["admin", "reset-admin-password"]:
         print(f"TEST DOUBLE: unsupported grafana cli command: {argv}", file=sys.stderr)
-        return 2
-    password = sys.stdin.read().rstrip("\n")
-    if not password:
-        print("Password cannot be empty", file=sys.stderr)
+        return 1
+    args = args[2:]
+    from_stdin, user_id, positional = False, ADMIN_ID, []
+    while args:
+        arg = args.pop(0)
+        if arg in ("--password-from-stdin", "-password-from-stdin"):
+            from_stdin = True
+        elif arg.startswith(("--user-id", "-user-id")):
+            value = arg.partition("=")[2] or (args.pop(0) if args else "")
+            try:
+                user_id = int(value)
+            except ValueError:
+                print(f'Error: invalid value "{value}" for flag -user-id', file=sys.stderr)
+                return 1
+        else:
+            positional.append(arg)
+    if from_stdin:
+        line = sys.stdin.readline()  # bufio.Scanner: the first line only
+        if not line:
+            print("Error: can't read password from stdin", file=sys.stderr)
+            return 1
+        password = line.rstrip("\n").rstrip("\r")
+    else:
+        password = positional[0] if positional else ""
+    if len(password) <= 4:  # user.Password.IsWeak
+        print("Error: new password is too short", file=sys.stderr)
+        return 1
+    if user_id != ADMIN_ID:
+        print("Error: could not read user from database. Error: user not found", file=sys.stderr)
         return 1
     set_admin_password(password)
-    print("Admin password changed successfully (TEST DOUBLE)")
+    print("\nAdmin password changed successfully (TEST DOUBLE)")
     return 0
 
 
 def main() -> None:
     if sys.argv[1:2] == ["cli"]:
         sys.exit(cli(sys.argv[2:]))
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument(
-        "--port", type=int, default=int(os.environ.get("GF_SERVER_HTTP_PORT", "3000"))
-    )
-    parser.add_argument("--host", default="0.0.0.0")
-    args = parser.parse_args()
+    port = int(os.environ.get("GF_SERVER_HTTP_PORT", "3000"))
+    host = "0.0.0.0"  # the container's published port
+    args = sys.argv[1:]
+    while args:
+        arg = args.pop(0)
+        if arg == "--port" and args:
+            port = int(args.pop(0))
+        elif arg == "--host" and args:
+            host = args.pop(0)
     print(
-        json.dumps(
-            {"double": "grafana", "msg": "TEST DOUBLE for Grafana listening", "port": args.port}
-        ),
+        json.dumps({"double": "grafana", "msg": "TEST DOUBLE for Grafana listening", "port": port}),
         flush=True,
     )
-    ThreadingHTTPServer((args.host, args.port), Handler).serve_forever()
+    ThreadingHTTPServer((host, port), Handler).serve_forever()
 
 
 if __name__ == "__main__":
