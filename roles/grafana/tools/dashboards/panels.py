@@ -26,6 +26,30 @@ def text_panel(html: str, title: str = "", transparent: bool = True) -> dict[str
     }
 
 
+def _panel(
+    kind: str,
+    title: str,
+    description: str,
+    targets: list[dict[str, Any]],
+    field_config: dict[str, Any],
+    options: dict[str, Any],
+    links: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """What every data panel carries, in Grafana's key order; links only when given."""
+    p: dict[str, Any] = {
+        "type": kind,
+        "title": title,
+        "description": description,
+        "datasource": targets[0]["datasource"],
+        "targets": targets,
+        "fieldConfig": field_config,
+        "options": options,
+    }
+    if links:
+        p["links"] = links
+    return p
+
+
 def stat(
     title: str,
     targets: list[dict[str, Any]],
@@ -42,14 +66,13 @@ def stat(
     links: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A stat panel showing the last non-null value of each series or field."""
-    p: dict[str, Any] = {
-        "type": "stat",
-        "title": title,
-        "description": description,
-        "datasource": targets[0]["datasource"],
-        "targets": targets,
-        "fieldConfig": {"defaults": defaults, "overrides": overrides or []},
-        "options": {
+    return _panel(
+        "stat",
+        title,
+        description,
+        targets,
+        {"defaults": defaults, "overrides": overrides or []},
+        {
             "reduceOptions": {"calcs": ["lastNotNull"], "fields": fields, "values": values},
             "orientation": orientation,
             "textMode": text_mode,
@@ -59,10 +82,8 @@ def stat(
             "wideLayout": True,
             "showPercentChange": False,
         },
-    }
-    if links:
-        p["links"] = links
-    return p
+        links,
+    )
 
 
 def table(
@@ -77,13 +98,12 @@ def table(
     transformations: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A compact table; ``overrides`` name and format its columns."""
-    p: dict[str, Any] = {
-        "type": "table",
-        "title": title,
-        "description": description,
-        "datasource": targets[0]["datasource"],
-        "targets": targets,
-        "fieldConfig": {
+    p = _panel(
+        "table",
+        title,
+        description,
+        targets,
+        {
             "defaults": defaults
             or field_defaults(
                 custom={
@@ -95,15 +115,14 @@ def table(
             ),
             "overrides": overrides,
         },
-        "options": {
+        {
             "showHeader": True,
             "cellHeight": "sm",
             "footer": {"show": False, "reducer": ["sum"], "countRows": False, "fields": ""},
             "sortBy": sort_by or [],
         },
-    }
-    if links:
-        p["links"] = links
+        links,
+    )
     if transformations:
         p["transformations"] = transformations
     return p
@@ -153,14 +172,13 @@ def timeseries(
     d.setdefault("custom", {}).update(
         {k: v for k, v in custom.items() if k not in d.get("custom", {})}
     )
-    p: dict[str, Any] = {
-        "type": "timeseries",
-        "title": title,
-        "description": description,
-        "datasource": targets[0]["datasource"],
-        "targets": targets,
-        "fieldConfig": {"defaults": d, "overrides": overrides or []},
-        "options": {
+    return _panel(
+        "timeseries",
+        title,
+        description,
+        targets,
+        {"defaults": d, "overrides": overrides or []},
+        {
             "legend": {
                 "showLegend": legend != "hidden",
                 "displayMode": "list" if legend == "hidden" else legend,
@@ -169,10 +187,8 @@ def timeseries(
             },
             "tooltip": {"mode": "multi", "sort": "desc"},
         },
-    }
-    if links:
-        p["links"] = links
-    return p
+        links,
+    )
 
 
 def bargauge(
@@ -187,14 +203,13 @@ def bargauge(
     links: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Horizontal bars, one per series or (``values``) per row."""
-    p: dict[str, Any] = {
-        "type": "bargauge",
-        "title": title,
-        "description": description,
-        "datasource": targets[0]["datasource"],
-        "targets": targets,
-        "fieldConfig": {"defaults": defaults, "overrides": overrides or []},
-        "options": {
+    return _panel(
+        "bargauge",
+        title,
+        description,
+        targets,
+        {"defaults": defaults, "overrides": overrides or []},
+        {
             "reduceOptions": {"calcs": ["lastNotNull"], "fields": fields, "values": values},
             "orientation": "horizontal",
             "displayMode": "basic",
@@ -206,10 +221,8 @@ def bargauge(
             "minVizHeight": 14,
             "maxVizHeight": 20,
         },
-    }
-    if links:
-        p["links"] = links
-    return p
+        links,
+    )
 
 
 def barchart(
@@ -230,14 +243,13 @@ def barchart(
         "axisCenteredZero": True,
         "hideFrom": {"legend": False, "tooltip": False, "viz": False},
     }
-    return {
-        "type": "barchart",
-        "title": title,
-        "description": description,
-        "datasource": targets[0]["datasource"],
-        "targets": targets,
-        "fieldConfig": {"defaults": d, "overrides": []},
-        "options": {
+    return _panel(
+        "barchart",
+        title,
+        description,
+        targets,
+        {"defaults": d, "overrides": []},
+        {
             "xField": x_field,
             "colorByField": color_field,
             "orientation": "auto",
@@ -255,7 +267,7 @@ def barchart(
             },
             "tooltip": {"mode": "single", "sort": "none"},
         },
-    }
+    )
 
 
 def piechart(
@@ -266,14 +278,13 @@ def piechart(
     description: str = "",
 ) -> dict[str, Any]:
     """A donut of each row's share, with a percent legend on the right."""
-    return {
-        "type": "piechart",
-        "title": title,
-        "description": description,
-        "datasource": targets[0]["datasource"],
-        "targets": targets,
-        "fieldConfig": {"defaults": defaults, "overrides": []},
-        "options": {
+    return _panel(
+        "piechart",
+        title,
+        description,
+        targets,
+        {"defaults": defaults, "overrides": []},
+        {
             "reduceOptions": {"calcs": ["lastNotNull"], "fields": fields, "values": True},
             "pieType": "donut",
             "displayLabels": ["name", "percent"],
@@ -285,4 +296,4 @@ def piechart(
             },
             "tooltip": {"mode": "single", "sort": "none"},
         },
-    }
+    )
