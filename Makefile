@@ -44,7 +44,7 @@ flux-checker: $(FLUX_LSP) ## Install the Flux type checker used by the dashboard
 $(BIN)/.installed: requirements-dev.txt files/feeders/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements-dev.txt
+	URLLIB3_NO_OVERRIDE=1 $(BIN)/pip install -q -r requirements-dev.txt
 	$(BIN)/pip install -q -e 'files/feeders[dev]'
 	touch $@
 

@@ -4,9 +4,9 @@ Grafana) against Grafana 12.4, the version roles/grafana pins.
 The double runs with what the grafana role writes: grafana.ini and the
 dashboards provider rendered by Ansible from the role's templates (defaults,
 vars, the shared test inventory of tests/static/grafana_helpers.py, a metrics
-password), the role's secret files, the role's dashboards. A client
-over HTTP (tests/contract/grafana_http.py, requests) drives it through every
-call the project makes:
+password), the role's secret files, the role's dashboards. A maintained client
+from PyPI, grafana-client (GrafanaApi), drives it through every call the
+project makes:
 
 - the container healthcheck and the role's waits: GET /api/health;
 - tasks/admin.yml: GET /api/user with basic auth (200 or 401), then
@@ -44,6 +44,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from grafana_client import GrafanaApi
+from grafana_client.client import GrafanaBadInputError, GrafanaClientError, GrafanaUnauthorizedError
 from prometheus_client.parser import text_string_to_metric_families
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,12 +56,6 @@ if str(STATIC) not in sys.path:  # the role renderer the static tests use
     sys.path.insert(0, str(STATIC))
 
 from grafana_helpers import SHARED_VARS  # noqa: E402
-from grafana_http import (  # noqa: E402
-    GrafanaBadInputError,
-    GrafanaError,
-    GrafanaHTTP,
-    GrafanaUnauthorizedError,
-)
 from role_runner import render_templates  # noqa: E402
 
 ADMIN = "admin"  # grafana_admin_user's default
@@ -95,8 +91,8 @@ class Grafana:
     def ini(self) -> Path:
         return self.base / "etc" / "grafana.ini"
 
-    def api(self, auth: tuple[str, str] | None = (ADMIN, ADMIN_PASSWORD)) -> GrafanaHTTP:
-        return GrafanaHTTP(self.port, auth)
+    def api(self, auth: tuple[str, str] | None = (ADMIN, ADMIN_PASSWORD)) -> GrafanaApi:
+        return GrafanaApi(auth=auth, host="127.0.0.1", port=self.port, protocol="http", timeout=10)
 
     def request(
         self,
@@ -251,13 +247,28 @@ def fresh(role_files: dict[str, str], tmp_path: Path) -> Iterator[Callable[[str]
         shutil.rmtree(tmp_path, ignore_errors=True)
 
 
+# --------------------------------------------------------------------------- the client's install
+
+
+def test_grafana_client_left_the_real_urllib3_in_place() -> None:
+    """grafana-client brings urllib3-future, whose wheel copies itself over urllib3
+    (requests and schemathesis then fail). requirements-dev.txt builds it from
+    source with URLLIB3_NO_OVERRIDE=1: both packages stay, each under its name.
+    The fork's versions end in .9NN (its README), urllib3's never do."""
+    import urllib3
+    import urllib3_future
+
+    assert int(urllib3.__version__.split(".")[2]) < 900, urllib3.__file__
+    assert urllib3_future.__file__ != urllib3.__file__
+
+
 # --------------------------------------------------------------------------- /api/health
 
 
 def test_health_as_the_healthcheck_and_the_role_read_it(grafana: Grafana) -> None:
     """The container healthcheck (wget GET) and the role's uri waits (status 200,
     json.database == 'ok'); pkg/api/health_test.go TestHealthAPI_Version."""
-    doc = grafana.api(auth=None).GET("/health")
+    doc = grafana.api(auth=None).client.GET("/health")
     assert doc["database"] == "ok"
     assert set(doc) == {"database", "version", "commit"}
     status, headers, body = grafana.request("GET", "/api/health")
@@ -286,7 +297,7 @@ def test_healthz_liveness(grafana: Grafana) -> None:
 def test_health_hides_the_version_when_asked(fresh: Callable[[str], Grafana]) -> None:
     """TestHealthAPI_AnonymousHideVersion."""
     hidden = fresh("[auth.anonymous]\nhide_version = true\n")
-    assert hidden.api(auth=None).GET("/health") == {"database": "ok"}
+    assert hidden.api(auth=None).client.GET("/health") == {"database": "ok"}
 
 
 def test_the_double_names_the_pinned_grafana(grafana: Grafana) -> None:
@@ -294,7 +305,7 @@ def test_the_double_names_the_pinned_grafana(grafana: Grafana) -> None:
     pin means checking the double against the new version."""
     defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
     pinned = defaults["grafana_image"].rsplit(":", 1)[1]
-    version = grafana.api(auth=None).GET("/health")["version"]
+    version = grafana.api(auth=None).client.GET("/health")["version"]
     assert version == f"{pinned}-testdouble"
 
 
@@ -302,7 +313,7 @@ def test_the_double_names_the_pinned_grafana(grafana: Grafana) -> None:
 
 
 def test_admin_login_with_the_vault_password(grafana: Grafana) -> None:
-    user = grafana.api().actual_user()
+    user = grafana.api().user.get_actual_user()
     assert user["login"] == ADMIN
     assert user["id"] == 1 and user["isGrafanaAdmin"] is True
 
@@ -310,7 +321,7 @@ def test_admin_login_with_the_vault_password(grafana: Grafana) -> None:
 def test_a_wrong_password_is_401_invalid_username_or_password(grafana: Grafana) -> None:
     """middleware_basic_auth_test.go: 'Should return error if user & password do not match'."""
     with pytest.raises(GrafanaUnauthorizedError) as caught:
-        grafana.api(auth=(ADMIN, "not-the-password")).actual_user()
+        grafana.api(auth=(ADMIN, "not-the-password")).user.get_actual_user()
     assert caught.value.response["message"] == "Invalid username or password"
     assert caught.value.response["messageId"] == "password-auth.failed"
     assert caught.value.response["statusCode"] == 401
@@ -319,19 +330,19 @@ def test_a_wrong_password_is_401_invalid_username_or_password(grafana: Grafana) 
 def test_an_unknown_user_is_401_too(grafana: Grafana) -> None:
     """middleware_basic_auth_test.go: 'Should return error if user is not found'."""
     with pytest.raises(GrafanaUnauthorizedError) as caught:
-        grafana.api(auth=("killa", "gorilla")).actual_user()
+        grafana.api(auth=("killa", "gorilla")).user.get_actual_user()
     assert caught.value.response["message"] == "Invalid username or password"
 
 
 def test_no_credentials_is_401_unauthorized(grafana: Grafana) -> None:
     with pytest.raises(GrafanaUnauthorizedError) as caught:
-        grafana.api(auth=None).actual_user()
+        grafana.api(auth=None).user.get_actual_user()
     assert caught.value.response["message"] == "Unauthorized"
     assert caught.value.response["messageId"] == "auth.unauthorized"
 
 
 def test_logins_are_case_insensitive(grafana: Grafana) -> None:
-    assert grafana.api(auth=(ADMIN.upper(), ADMIN_PASSWORD)).actual_user()["id"] == 1
+    assert grafana.api(auth=(ADMIN.upper(), ADMIN_PASSWORD)).user.get_actual_user()["id"] == 1
 
 
 def test_reset_admin_password_with_grafana_cli(fresh: Callable[[str], Grafana]) -> None:
@@ -341,11 +352,11 @@ def test_reset_admin_password_with_grafana_cli(fresh: Callable[[str], Grafana]) 
     g = fresh("")
     assert g.cli("--password-from-stdin", stdin="another-password-1").returncode == 0
     with pytest.raises(GrafanaUnauthorizedError):
-        g.api().actual_user()
+        g.api().user.get_actual_user()
     reset = g.cli("--password-from-stdin", stdin=ADMIN_PASSWORD)
     assert reset.returncode == 0, reset.stderr
     assert "Admin password changed successfully" in reset.stdout
-    assert g.api().actual_user()["login"] == ADMIN
+    assert g.api().user.get_actual_user()["login"] == ADMIN
 
 
 def test_grafana_cli_refusals(fresh: Callable[[str], Grafana]) -> None:
@@ -357,7 +368,7 @@ def test_grafana_cli_refusals(fresh: Callable[[str], Grafana]) -> None:
     assert short.returncode == 1 and "new password is too short" in short.stderr
     assert g.cli("--password-from-stdin", "--user-id", "11", stdin="long-enough-1").returncode == 1
     assert g.cli("--password-from-stdin", stdin="first-line-pw\nsecond-line\n").returncode == 0
-    assert g.api(auth=(ADMIN, "first-line-pw")).actual_user()["id"] == 1
+    assert g.api(auth=(ADMIN, "first-line-pw")).user.get_actual_user()["id"] == 1
 
 
 # --------------------------------------------------------------------------- handlers/main.yml
@@ -377,14 +388,14 @@ def test_provisioning_reloads(grafana: Grafana, kind: str, body: bytes) -> None:
     TestAPI_AdminProvisioningReload_AccessControl ('should work for ... with
     specific scope': 200 and the exact body)."""
     path = f"/admin/provisioning/{kind}/reload"
-    assert grafana.api().POST(path) == json.loads(body)
+    assert grafana.api().client.POST(path) == json.loads(body)
     status, _, raw = grafana.request("POST", "/api" + path, auth=(ADMIN, ADMIN_PASSWORD))
     assert (status, raw) == (200, body)
 
 
 def test_provisioning_reload_needs_a_signed_in_user(grafana: Grafana) -> None:
     with pytest.raises(GrafanaUnauthorizedError):
-        grafana.api(auth=None).POST("/admin/provisioning/dashboards/reload")
+        grafana.api(auth=None).client.POST("/admin/provisioning/dashboards/reload")
 
 
 def test_notifications_reload_is_gone_and_get_is_not_a_route(grafana: Grafana) -> None:
@@ -394,8 +405,8 @@ def test_notifications_reload_is_gone_and_get_is_not_a_route(grafana: Grafana) -
         ("POST", "/admin/provisioning/notifications/reload"),
         ("GET", "/admin/provisioning/dashboards/reload"),
     ):
-        with pytest.raises(GrafanaError) as caught:
-            getattr(grafana.api(), method)(path)
+        with pytest.raises(GrafanaClientError) as caught:
+            getattr(grafana.api().client, method)(path)
         assert caught.value.status_code == 404
         assert caught.value.response == {"message": "Not found"}
 
@@ -406,19 +417,19 @@ def test_notifications_reload_is_gone_and_get_is_not_a_route(grafana: Grafana) -
 def test_change_user_password(fresh: Callable[[str], Grafana]) -> None:
     """AdminUpdateUserPassword: 200, the old password stops working."""
     g = fresh("")
-    reply = g.api().change_user_password(1, "a-new-password-1")
+    reply = g.api().admin.change_user_password(1, "a-new-password-1")
     assert reply == {"message": "User password updated"}
     with pytest.raises(GrafanaUnauthorizedError):
-        g.api().actual_user()
-    assert g.api(auth=(ADMIN, "a-new-password-1")).actual_user()["id"] == 1
+        g.api().user.get_actual_user()
+    assert g.api(auth=(ADMIN, "a-new-password-1")).user.get_actual_user()["id"] == 1
 
 
 def test_change_user_password_refusals(grafana: Grafana) -> None:
     with pytest.raises(GrafanaBadInputError) as short:
-        grafana.api().change_user_password(1, "abc")
+        grafana.api().admin.change_user_password(1, "abc")
     assert short.value.response == {"message": "New password too short"}
-    with pytest.raises(GrafanaError) as missing:
-        grafana.api().change_user_password(11, "long-enough-1")
+    with pytest.raises(GrafanaClientError) as missing:
+        grafana.api().admin.change_user_password(11, "long-enough-1")
     assert (missing.value.status_code, missing.value.response) == (
         404,
         {"message": "User not found"},
@@ -431,14 +442,14 @@ def test_change_user_password_refusals(grafana: Grafana) -> None:
 def _fail(g: Grafana, login: str = ADMIN, times: int = 1) -> None:
     for _ in range(times):
         with pytest.raises(GrafanaUnauthorizedError):
-            g.api(auth=(login, "wrong-password")).actual_user()
+            g.api(auth=(login, "wrong-password")).user.get_actual_user()
 
 
 def test_login_attempts_below_the_limit(fresh: Callable[[str], Grafana]) -> None:
     """login_attempt_test.go TestService_Validate: 'count is less than max' is valid."""
     g = fresh("")
     _fail(g, times=4)
-    assert g.api().actual_user()["id"] == 1
+    assert g.api().user.get_actual_user()["id"] == 1
 
 
 def test_login_attempts_at_the_limit_lock_the_user(fresh: Callable[[str], Grafana]) -> None:
@@ -451,11 +462,11 @@ def test_login_attempts_at_the_limit_lock_the_user(fresh: Callable[[str], Grafan
     _fail(g, "Admin", 2)
     _fail(g, "aDmin", 1)
     with pytest.raises(GrafanaUnauthorizedError) as locked:
-        g.api().actual_user()
+        g.api().user.get_actual_user()
     assert locked.value.response["messageId"] == "password-auth.failed"
     assert g.cli("--password-from-stdin", stdin=ADMIN_PASSWORD).returncode == 0
     with pytest.raises(GrafanaUnauthorizedError):
-        g.api().actual_user()
+        g.api().user.get_actual_user()
 
 
 def test_login_attempts_not_counted_when_protection_is_off(
@@ -464,7 +475,7 @@ def test_login_attempts_not_counted_when_protection_is_off(
     """TestService_Validate 'brute force protection disabled'."""
     g = fresh("[security]\ndisable_brute_force_login_protection = true\n")
     _fail(g, times=6)
-    assert g.api().actual_user()["id"] == 1
+    assert g.api().user.get_actual_user()["id"] == 1
 
 
 # --------------------------------------------------------------------------- /metrics (Prometheus)
@@ -515,7 +526,7 @@ def _dashboard_uids() -> set[str]:
 
 
 def test_search_lists_the_provisioned_folder_and_dashboards(grafana: Grafana) -> None:
-    hits = grafana.api().search_dashboards()
+    hits = grafana.api().search.search_dashboards()
     folders = [h for h in hits if h["type"] == "dash-folder"]
     assert [(f["uid"], f["title"]) for f in folders] == [("bbdash", "Bloomberg")]
     dashboards = [h for h in hits if h["type"] == "dash-db"]
@@ -525,19 +536,19 @@ def test_search_lists_the_provisioned_folder_and_dashboards(grafana: Grafana) ->
 
 def test_search_filters_and_pages(grafana: Grafana) -> None:
     api = grafana.api()
-    everything = api.search_dashboards(type_="dash-db")
+    everything = api.search.search_dashboards(type_="dash-db")
     assert all(h["type"] == "dash-db" for h in everything)
-    some = api.search_dashboards(query="crypto")
+    some = api.search.search_dashboards(query="crypto")
     assert some and all("crypto" in h["title"].lower() for h in some)
     uid = everything[0]["uid"]
-    assert [h["uid"] for h in api.search_dashboards(dashboard_uids=[uid])] == [uid]
-    page = api.search_dashboards(type_="dash-db", limit=2, page=2)
+    assert [h["uid"] for h in api.search.search_dashboards(dashboard_uids=[uid])] == [uid]
+    page = api.search.search_dashboards(type_="dash-db", limit=2, page=2)
     assert page == everything[2:4]
 
 
 def test_search_limit_above_5000_is_422(grafana: Grafana) -> None:
-    with pytest.raises(GrafanaError) as caught:
-        grafana.api().search_dashboards(limit=5001)
+    with pytest.raises(GrafanaClientError) as caught:
+        grafana.api().search.search_dashboards(limit=5001)
     assert caught.value.status_code == 422
     assert caught.value.response["message"].startswith("Limit is above maximum allowed (5000)")
 
