@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_VAULT_PASSWORD_FILE ?= $(CURDIR)/.cache/local/vault-pass
 PYTHON ?= python3
 
-.PHONY: help demo test deps venv images secrets lint unit flux-checker molecule molecule-destroy demo-destroy rerun bench clean
+.PHONY: help demo test deps venv images secrets lint unit flux-checker molecule molecule-destroy demo-destroy rerun bench pins clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -97,6 +97,11 @@ demo-destroy: venv ## Remove the demo host and its inner Docker volume
 
 bench: venv deps ## Run every benchmark and rewrite docs/benchmarks.md
 	for b in bench/*/run.py; do $(BIN)/python "$$b"; done
+
+# Works offline: a registry that does not answer leaves its pins "not checked"
+# (exit 0); exit 1 only when a registry answered that a pin cannot be pulled.
+pins: venv ## List every pinned image and plugin, check each where its registry answers, show what is newer
+	$(BIN)/python roles/pins/tools/pins_report.py
 
 clean: ## Remove the virtualenv and caches (not the images)
 	rm -rf $(VENV) .cache/facts .cache/facts-default .cache/facts-demo .pytest_cache .ruff_cache

@@ -10,6 +10,7 @@ apt_install \
   prometheus prometheus-alertmanager \
   nginx-light prometheus-node-exporter \
   openssh-client nmap lynis \
+  docker-registry \
   wrk
 # node runs Flux's type checker; the machine image may already carry a
 # node with its own npm (which Debian's npm package would conflict with).
