@@ -46,12 +46,52 @@ def test_admin_user_has_key_and_sudo(host, admin_user):
 
 
 def test_core_dumps_off_and_umask(host):
-    assert (
-        "* hard core 0"
-        in host.file("/etc/security/limits.d/90-bloomberg-nocore.conf").content_string
-    )
+    limits = host.file("/etc/security/limits.d/90-bloomberg-nocore.conf").content_string
+    assert "* soft core 0" in limits and "* hard core 0" in limits
+    assert "ulimit -c 0" in host.file("/etc/profile.d/90-bloomberg-nocore.sh").content_string
+    coredump = host.file("/etc/systemd/coredump.conf.d/90-bloomberg.conf").content_string
+    assert "Storage=none" in coredump and "ProcessSizeMax=0" in coredump
     login_defs = host.file("/etc/login.defs").content_string
     assert re.search(r"^UMASK\s+027$", login_defs, re.MULTILINE)
+
+
+def test_password_ageing_spares_the_admin(host, admin_user):
+    """New accounts age (login.defs); the admin's sudo password never expires."""
+    login_defs = host.file("/etc/login.defs").content_string
+    assert re.search(r"^PASS_MAX_DAYS\s+365$", login_defs, re.MULTILINE)
+    assert re.search(r"^PASS_MIN_DAYS\s+1$", login_defs, re.MULTILINE)
+    assert re.search(r"^PASS_WARN_AGE\s+14$", login_defs, re.MULTILINE)
+    shadow = host.check_output(f"getent shadow {admin_user}").split(":")
+    assert (shadow[3], shadow[4]) == ("0", "99999"), shadow[3:5]  # min, max days
+    assert "never" in host.check_output(f"chage -l {admin_user}").splitlines()[1]
+
+
+def test_idle_shells_are_closed(host):
+    assert host.check_output("bash -lc 'echo $TMOUT'") == "900"
+    assert host.run("bash -lc 'TMOUT=0'").rc != 0  # read-only
+
+
+def test_audit_rules_written_and_auditd_enabled(host):
+    """The test host is a container: auditd is enabled but not started (its rules
+    would go into the build machine's kernel). What a real host loads is here."""
+    assert host.package("auditd").is_installed
+    assert host.service("auditd").is_enabled
+    rules = host.file("/etc/audit/rules.d/90-bloomberg.rules")
+    assert rules.mode == 0o640
+    for key in ("identity", "scope", "sshd", "time-change", "modules", "docker"):
+        assert f"-k {key}" in rules.content_string, key
+    assert "/var/lib/docker" not in rules.content_string.replace(
+        "## Docker's data (/var/lib/docker)", ""
+    )
+
+
+def test_file_integrity_keeps_off_docker(host):
+    assert host.package("aide").is_installed
+    exclusions = host.file("/etc/aide/aide.conf.d/99_bloomberg_exclusions").content_string
+    assert "!/var/lib/docker\n" in exclusions
+    config = host.check_output("aide --config /etc/aide/aide.conf --config-check 2>&1; echo rc=$?")
+    assert config.strip().endswith("rc=0"), config
+    assert host.service("dailyaidecheck.timer").is_enabled
 
 
 def test_docker_daemon_settings(host):
