@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from test_data import inspect, wait_healthy
@@ -31,10 +32,9 @@ def restarts(host: Any, name: str) -> int:
 
 
 def prometheus_query(host: Any, query: str) -> list[dict[str, Any]]:
-    out = host.check_output(
-        "docker exec bloomberg-prometheus wget -qO- 'http://127.0.0.1:9090/api/v1/query?query=%s'",
-        query,
-    )
+    # The whole URL is one shell-quoted argument, the PromQL in it URL-encoded.
+    url = f"http://127.0.0.1:9090/api/v1/query?query={quote(query, safe='')}"
+    out = host.check_output("docker exec bloomberg-prometheus wget -qO- %s", url)
     return json.loads(out)["data"]["result"]
 
 
