@@ -73,7 +73,8 @@ def test_idle_shells_are_closed(host):
 
 def test_audit_rules_written_and_auditd_enabled(host):
     """The test host is a container: auditd is enabled but not started (its rules
-    would go into the build machine's kernel). What a real host loads is here."""
+    would be the build machine's kernel's, which refuses them from a container).
+    What a real host loads is here."""
     assert host.package("auditd").is_installed
     assert host.service("auditd").is_enabled
     rules = host.file("/etc/audit/rules.d/90-bloomberg.rules")
