@@ -1,8 +1,9 @@
 """The common role's compiler restriction, run by Ansible on files of our own.
 
-The molecule test host has no compiler (lynis would count one against it), so
-the tasks run here, on a stand-in tree: links are followed to the file that
-gets the mode, absent paths are skipped, and a rerun changes nothing.
+The molecule test host's only compiler is binutils' assembler (needrestart
+depends on it), so the cases are run here on a stand-in tree: a chain of links
+followed to the file that gets the mode, a plain file, an absent path skipped,
+and a rerun that changes nothing.
 """
 
 from __future__ import annotations
