@@ -1100,26 +1100,9 @@ class Handler(BaseHTTPRequestHandler):
         families = collect(containers, version, self.included, self.label_func, time.time())
         self._send(200, exposition(families).encode(), negotiate(self.headers.get("Accept", "")))
 
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_HEAD(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        self._dispatch()
-
-    def do_PATCH(self) -> None:
-        self._dispatch()
-
-    def do_OPTIONS(self) -> None:
-        self._dispatch()
+    # BaseHTTPRequestHandler calls do_<METHOD>; every method goes through the
+    # one dispatcher, which answers each as the real server does.
+    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _dispatch  # noqa: N815
 
 
 def serve(values: dict[str, Any]) -> None:
