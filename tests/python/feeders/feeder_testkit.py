@@ -14,6 +14,19 @@ PAYLOADS = Path(__file__).parent / "payloads"
 TOKEN = "test-token"
 
 
+class FakeClock:
+    """A clock the test moves by hand (budgets, breakers, backoff, Retry-After)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def payload(name: str) -> Any:
     """A recorded upstream payload (JSON) from tests/python/feeders/payloads/."""
     return json.loads((PAYLOADS / name).read_text())

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 from bbdash.common.metrics import Metrics
 from bbdash.common.resilience import CircuitBreaker, CircuitState, TokenBucket
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from feeder_testkit import FakeClock
 
 
 def test_source_guards_exports_budget_left_and_circuit_state():

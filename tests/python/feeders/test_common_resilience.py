@@ -16,17 +16,7 @@ from bbdash.common.resilience import (
     TokenBucket,
     retry_async,
 )
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from feeder_testkit import FakeClock
 
 
 def test_backoff_grows_is_capped_and_jittered():

@@ -27,21 +27,10 @@ from bbdash.common.upstream_errors import (
     UpstreamError,
     retry_after_s,
 )
-from feeder_testkit import payload
+from feeder_testkit import FakeClock, payload
 from upstream_server import Answer, ScriptedServer
 
 NOW = 1_707_753_600.0  # the wall clock of the HTTP-date tests
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class Script:
