@@ -12,8 +12,8 @@ product; phrases such as analyst actions override single words.
 from __future__ import annotations
 
 import math
-from enum import StrEnum
 
+from bbdash.sentiment.labels import Label
 from bbdash.sentiment.lexicon import Entry, Kind, Lexicon, load_default
 from bbdash.sentiment.tokenize import CLAUSE_BREAK, tokenize
 
@@ -28,14 +28,6 @@ ALPHA = 4.0
 NEUTRAL_BAND = 0.25
 
 
-class Label(StrEnum):
-    """The three classes the evaluation uses."""
-
-    NEGATIVE = "negative"
-    NEUTRAL = "neutral"
-    POSITIVE = "positive"
-
-
 def label_for(score: float, band: float = NEUTRAL_BAND) -> Label:
     """Map a score in [-1, 1] to a class."""
     if score >= band:
@@ -45,21 +37,40 @@ def label_for(score: float, band: float = NEUTRAL_BAND) -> Label:
     return Label.NEUTRAL
 
 
+def squash(raw: float) -> float:
+    """The raw sum mapped into (-1, 1)."""
+    if raw == 0.0:
+        return 0.0
+    return raw / math.sqrt(raw * raw + ALPHA)
+
+
 _BREAK = Entry(Kind.BUT, 1.0, 0.0)  # placeholder unit for clause punctuation
 
 
 class SentimentScorer:
     """Scores headlines in [-1, 1]; pure Python, thread-safe after construction."""
 
+    # What stored scores made by this scorer are tagged with (docs/contracts.md).
+    version = "lexicon-1"
+
     def __init__(self, lexicon: Lexicon | None = None) -> None:
         self._lexicon = lexicon if lexicon is not None else load_default()
         self._entries = self._lexicon.entries
         self._max_len = self._lexicon.max_len
+        # Most words start no phrase: one lookup for them, the phrase search only
+        # for words that start one (and only as long as their longest phrase).
+        self._single = {key[0]: e for key, e in self._entries.items() if len(key) == 1}
+        self._phrase_len: dict[str, int] = {}
+        for key in self._entries:
+            if len(key) > 1:
+                self._phrase_len[key[0]] = max(len(key), self._phrase_len.get(key[0], 0))
 
     def _units(self, tokens: list[str]) -> list[Entry | None]:
         """Longest-match the tokens against the lexicon; None for unknown words."""
         units: list[Entry | None] = []
         entries = self._entries
+        single = self._single
+        phrase_len = self._phrase_len
         i, n = 0, len(tokens)
         while i < n:
             token = tokens[i]
@@ -67,20 +78,28 @@ class SentimentScorer:
                 units.append(_BREAK)
                 i += 1
                 continue
-            for size in range(min(self._max_len, n - i), 0, -1):
-                entry = entries.get(tuple(tokens[i : i + size]) if size > 1 else (token,))
-                if entry is not None:
-                    units.append(entry)
-                    i += size
-                    break
-            else:
-                units.append(None)
+            longest = phrase_len.get(token)
+            if longest is not None:
+                for size in range(min(longest, n - i), 1, -1):
+                    entry = entries.get(tuple(tokens[i : i + size]))
+                    if entry is not None:
+                        units.append(entry)
+                        i += size
+                        break
+                else:
+                    longest = None
+            if longest is None:
+                units.append(single.get(token))
                 i += 1
         return units
 
     def raw(self, text: str) -> float:
         """Unbounded sum of the headline's contributions (for inspection and tests)."""
-        units = self._units(tokenize(text))
+        return self.raw_tokens(tokenize(text))
+
+    def raw_tokens(self, tokens: list[str]) -> float:
+        """`raw` of an already tokenized headline (the trained model shares the tokens)."""
+        units = self._units(tokens)
         n = len(units)
         contrib = [0.0] * n
         used_obj = [False] * n
@@ -167,10 +186,7 @@ class SentimentScorer:
 
     def score(self, text: str) -> float:
         """Sentiment of one headline in [-1, 1] (0.0 for no signal)."""
-        raw = self.raw(text)
-        if raw == 0.0:
-            return 0.0
-        return raw / math.sqrt(raw * raw + ALPHA)
+        return squash(self.raw(text))
 
     def label(self, text: str) -> Label:
         """Three-class reading of `score`."""

@@ -78,15 +78,18 @@ def tokenize(text: str) -> list[str]:
     """Lower-case, split, and stem a headline; clause punctuation becomes ","."""
     out: list[str] = []
     append = out.append
-    for match in _TOKEN_RE.finditer(text.lower()):
-        kind = match.lastgroup
-        if kind == "word":
-            append(stem(match.group()))
-        elif kind == "pct":
+    cache = _STEM_CACHE
+    # findall gives one tuple of groups per token, cheaper than match objects;
+    # exactly one group of each tuple is non-empty.
+    for pct, money, num, word, _punct in _TOKEN_RE.findall(text.lower()):
+        if word:
+            stemmed = cache.get(word)
+            append(stemmed if stemmed is not None else stem(word))
+        elif pct:
             append(PCT)
-        elif kind == "money":
+        elif money:
             append(MONEY)
-        elif kind == "num":
+        elif num:
             append(NUM)
         else:
             append(CLAUSE_BREAK)

@@ -1,0 +1,63 @@
+"""What the trained model sees in a headline: words, word pairs and the lexicon's verdict.
+
+Shared by the runtime model and the training script, so both read text the
+same way. Tickers (`$AAPL`), links, `@handles` and a leading `RT` are removed
+first: they name things, they do not say whether the news is good.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bbdash.sentiment.scorer import SentimentScorer, squash
+from bbdash.sentiment.tokenize import CLAUSE_BREAK, tokenize
+
+_NOISE_RE = re.compile(r"https?://\S+|www\.\S+|\$[A-Za-z][A-Za-z0-9._-]*|@\w+|^\s*RT\b")
+
+BIAS = "<bias>"
+QUESTION = "<?>"
+# Dense features, in this order: the lexicon's score split by sign, and "no lexicon hit".
+DENSE = ("lex_pos", "lex_neg", "lex_none")
+
+
+def clean(text: str) -> str:
+    """The headline without tickers, links, handles and retweet marks."""
+    if "$" in text or "/" in text or "@" in text or "www." in text or "RT" in text:
+        return _NOISE_RE.sub(" ", text)
+    return text  # nothing to remove: most news headlines
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """Sparse binary feature names and the dense lexicon values of one headline."""
+
+    names: list[str]
+    dense: tuple[float, float, float]
+
+
+class FeatureExtractor:
+    """Turns a headline into `Features`; pure Python, thread-safe after construction."""
+
+    def __init__(self, lexicon: SentimentScorer | None = None) -> None:
+        self._lexicon = lexicon if lexicon is not None else SentimentScorer()
+
+    def __call__(self, text: str) -> Features:
+        tokens = tokenize(clean(text))
+        lex = squash(self._lexicon.raw_tokens(tokens))
+        names = [BIAS]
+        append = names.append
+        previous = ""
+        for token in tokens:
+            if token == CLAUSE_BREAK:
+                previous = ""
+                continue
+            append(token)
+            if previous:
+                append(previous + " " + token)
+            previous = token
+        if "?" in text:
+            append(QUESTION)
+        # The lexicon's score also as a coarse bucket, so the model can bend its scale.
+        append(f"<lex{round(lex * 4):+d}>")
+        return Features(names, (lex if lex > 0 else 0.0, -lex if lex < 0 else 0.0, float(lex == 0)))

@@ -1,0 +1,1 @@
+"""Training and evaluation of `bbdash.sentiment`'s linear model (not shipped in the image)."""
