@@ -8,6 +8,8 @@ tests/static/test_grafana_queries.py compiles every query that comes out.
 
 from __future__ import annotations
 
+from . import sentiment
+
 RANGE = "|> range(start: v.timeRangeStart, stop: v.timeRangeStop)"
 MARKET = 'r._measurement == "market_data"'
 NEWS = 'r._measurement == "news_articles"'
@@ -145,7 +147,9 @@ def news_table(symbol_filter: bool, limit: int = 100, category_filter: bool = Fa
         "  |> group()",
         '  |> sort(columns: ["_time"], desc: true)',
         f"  |> limit(n: {limit})",
-        '  |> keep(columns: ["_time", "source", "category", "related_asset", "title", "sentiment_score", "url"])',
+        "  // The label by the shipped scorer's bands; another scorer's score is not relabelled.",
+        f"  |> map(fn: (r) => ({{r with sentiment_label: {sentiment.label_expression()}}}))",
+        '  |> keep(columns: ["_time", "source", "category", "related_asset", "title", "sentiment_label", "sentiment_score", "url"])',
     ]
     body = "\n".join(lines)
     return (NEWS_SYMBOL_PRELUDE + body) if symbol_filter else body
@@ -159,6 +163,8 @@ def sentiment_series(symbol_filter: bool, category_filter: bool = False) -> str:
         'from(bucket: "news")',
         f"  {RANGE}",
         f'  |> filter(fn: (r) => {NEWS} and r._field == "sentiment_score")',
+        "  // One scorer's scores only: two versions' scores do not mean the same.",
+        f"  |> filter(fn: (r) => {sentiment.scored_by_shipped()})",
     ]
     if symbol_filter:
         lines.append(NEWS_SYMBOL_FILTER)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import sentiment
 from .columns import num_col, pct_col, symbol_col
 from .fields import field_defaults, override, pct_defaults, thresholds, two_states
 from .flux import latest_per_symbol, news_table, rebased, snapshot, ticker
 from .links import LABEL_SYMBOL, RELATED_ASSET, asset_link, news_link
 from .panels import stat, table, timeseries
-from .style import AMBER, DOWN, UP
+from .style import AMBER, DOWN, FLAT, UP
 from .targets import influx_target
 
 
@@ -130,13 +131,24 @@ def news_columns() -> list[dict[str, Any]]:
         ),
         override(
             "byName",
-            "sentiment_score",
+            "sentiment_label",
             {
                 "displayName": "SENT",
+                "mappings": [sentiment_label_colours()],
+                "custom.cellOptions": {"type": "color-text"},
+                "custom.width": 100,
+            },
+        ),
+        override(
+            "byName",
+            "sentiment_score",
+            {
+                "displayName": "SCORE",
                 "decimals": 2,
                 "min": -1,
                 "max": 1,
-                "color": {"mode": "continuous-RdYlGr"},
+                "color": {"mode": "thresholds"},
+                "thresholds": sentiment.band_thresholds(),
                 "custom.cellOptions": {"type": "color-background", "mode": "basic"},
                 "custom.width": 70,
                 "custom.align": "right",
@@ -155,7 +167,8 @@ def news_headlines_table(
         title,
         [influx_target(news_table(symbol_filter, limit, category_filter))],
         news_columns(),
-        description="Latest articles, newest first. Click a headline to open it, an asset to filter the news on it. SENT is the sentiment score in [-1, 1].",
+        description="Latest articles, newest first. Click a headline to open it, an asset to filter the news on it. SENT is the label, SCORE the sentiment score in [-1, 1] (P(positive) - P(negative)). "
+        + sentiment.band_text(),
     )
 
 
@@ -172,3 +185,16 @@ def status_stat(
         orientation="horizontal",
         description=description,
     )
+
+
+def sentiment_label_colours() -> dict[str, Any]:
+    """Value mapping: each label in its band's colour (red, grey, green)."""
+    return {
+        "type": "value",
+        "options": {
+            "negative": {"color": DOWN, "index": 0},
+            "neutral": {"color": FLAT, "index": 1},
+            "positive": {"color": UP, "index": 2},
+            "other scorer": {"color": AMBER, "index": 3, "text": "other scorer"},
+        },
+    }

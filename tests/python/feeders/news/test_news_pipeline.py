@@ -66,7 +66,8 @@ def test_rss_poll_to_line_protocol(payload, metrics):
     lines = [p.to_line() for p in points]
     # Oldest first; tags sorted; strings quoted; timestamp = publication time in ns.
     assert lines[0] == (
-        "news_articles,category=stocks,related_asset=AAPL,source=example "
+        "news_articles,category=stocks,related_asset=AAPL,"
+        f"sentiment_scorer={default_scorer().version},source=example "
         'title="Apple shares climb after iPhone sales top forecasts",'
         'url="https://news.example.com/markets/apple-climbs?utm_source=rss&utm_medium=feed",'
         f"sentiment_score={points[0].fields['sentiment_score']!r},"
@@ -147,6 +148,7 @@ def test_cryptopanic_poller_asks_for_watched_coins_and_keeps_token_out_of_logs(
         "source": "cryptopanic",
         "category": "crypto",
         "related_asset": "ETH",
+        "sentiment_scorer": default_scorer().version,
     }
     # BNB is not watched: no asset, but CryptoPanic is crypto news.
     other = by_title["Exchange token crashes 80% amid liquidity crisis"]

@@ -12,7 +12,7 @@ from bbdash.news_feeder.category import categorise
 from bbdash.news_feeder.dedupe import DedupeStore
 from bbdash.news_feeder.metrics import NewsMetrics
 from bbdash.news_feeder.records import Article, EnrichedArticle
-from bbdash.sentiment import SentimentScorer
+from bbdash.sentiment import Scorer
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class NewsPipeline:
         *,
         submit: Callable[[Point], bool],
         dedupe: DedupeStore | None,
-        scorer: SentimentScorer,
+        scorer: Scorer,
         metrics: NewsMetrics,
         matcher: AssetMatcher | None = None,
         demo: bool = False,
@@ -58,6 +58,7 @@ class NewsPipeline:
             category=categorise(article.title, match.asset_type, article.category_hint),
             related_asset=match.tag,
             sentiment=self._scorer.score(article.title),
+            scorer=self._scorer.version,
         )
 
     def process(self, articles: Iterable[Article]) -> Outcome:

@@ -1,7 +1,8 @@
 """The normalised article every source produces, and its line-protocol point.
 
 Contract (docs/contracts.md): measurement `news_articles`, tags `source`,
-`category`, `related_asset`; fields `title`, `url`, `sentiment_score`,
+`category`, `related_asset`, `sentiment_scorer` (the scorer version that made
+`sentiment_score`); fields `title`, `url`, `sentiment_score`,
 `published_at` (RFC 3339); timestamp = publication time in ns; demo points
 carry `demo=true`.
 """
@@ -40,6 +41,7 @@ class EnrichedArticle:
     category: str
     related_asset: str
     sentiment: float
+    scorer: str  # the version of the scorer that made `sentiment` (tag sentiment_scorer)
 
     def to_point(self, *, demo: bool = False) -> Point:
         """Encode as the `news_articles` point."""
@@ -48,6 +50,7 @@ class EnrichedArticle:
             "source": self.article.source,
             "category": self.category,
             "related_asset": self.related_asset,
+            "sentiment_scorer": self.scorer,
         }
         if demo:
             tags["demo"] = "true"

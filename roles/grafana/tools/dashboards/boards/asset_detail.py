@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import sentiment
 from ..catalog import INFLUX
 from ..chrome import demo_banner, header
 from ..columns import num_col, pct_col
-from ..fields import field_defaults, override, pct_defaults, price_defaults, thresholds
+from ..fields import field_defaults, override, pct_defaults, price_defaults
 from ..flux import BUCKET_PRELUDE, MARKET, RANGE, sentiment_series, tag_values
 from ..frame import dashboard
 from ..layout import Board
@@ -290,9 +291,11 @@ def add_news(b: Board) -> None:
                 max=1,
                 color={"mode": "fixed", "fixedColor": AMBER},
                 displayName="${__field.labels.related_asset}",
-                th=thresholds((None, DOWN), (0, UP)),
+                th=sentiment.band_thresholds(),
+                custom={"thresholdsStyle": {"mode": "area"}},
             ),
-            description="Mean sentiment score of the articles about this asset, per hour at least.",
+            description="Mean sentiment score of the articles about this asset, per hour at least; "
+            "the background shows the label bands. " + sentiment.band_text(),
         ),
         24,
         6,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import sentiment
 from ..chrome import demo_banner, header
 from ..fields import field_defaults
 from ..flux import (
@@ -65,9 +66,12 @@ def sentiment_chart() -> dict[str, Any]:
             max=1,
             color={"mode": "palette-classic"},
             displayName="${__field.labels.related_asset}",
+            th=sentiment.band_thresholds(),
+            custom={"thresholdsStyle": {"mode": "area"}},
         ),
         legend="table",
-        description="Mean sentiment score per asset, per hour at least. Scores are in [-1, 1].",
+        description="Mean sentiment score per asset, per hour at least. Scores are in [-1, 1]; "
+        "the background shows the label bands. " + sentiment.band_text(),
     )
 
 
@@ -78,6 +82,7 @@ def mean_sentiment_bars() -> dict[str, Any]:
             'from(bucket: "news")',
             f"  {RANGE}",
             f'  |> filter(fn: (r) => {NEWS} and r._field == "sentiment_score")',
+            f"  |> filter(fn: (r) => {sentiment.scored_by_shipped()})",
             NEWS_SYMBOL_FILTER,
             NEWS_CATEGORY_FILTER,
             '  |> group(columns: ["related_asset"])',
@@ -95,7 +100,8 @@ def mean_sentiment_bars() -> dict[str, Any]:
             decimals=2,
             min=-1,
             max=1,
-            color={"mode": "continuous-RdYlGr"},
+            color={"mode": "thresholds"},
+            th=sentiment.band_thresholds(),
             links=[news_link(RELATED_ASSET)],
         ),
         fields="/^sentiment$/",
