@@ -51,6 +51,7 @@ import json
 import os
 import re
 import secrets
+import sqlite3
 import sys
 import threading
 import time
@@ -223,6 +224,83 @@ class State:
 
 
 STATE = State()
+
+
+# --------------------------------------------------------------------------- database
+
+
+class Store:
+    """What Grafana keeps in its database and the project's backups must carry:
+    users, their preferences, dashboards saved through the API. Like Grafana
+    (grafana.ini [database] type = sqlite3, path = grafana.db, wal = true) it is
+    an SQLite file in the data folder, in WAL mode, with tables named as
+    Grafana's (`user`, `preferences`, `dashboard`; a subset of their columns).
+    The admin is user 1. TEST DOUBLE: not Grafana's schema or migrations."""
+
+    SCHEMA = (
+        "CREATE TABLE IF NOT EXISTS user (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " uid TEXT NOT NULL UNIQUE, login TEXT NOT NULL UNIQUE, email TEXT NOT NULL UNIQUE,"
+        " name TEXT NOT NULL DEFAULT '', password TEXT NOT NULL DEFAULT '',"
+        " is_admin INTEGER NOT NULL DEFAULT 0, org_id INTEGER NOT NULL DEFAULT 1,"
+        " created TEXT NOT NULL, updated TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS preferences (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " org_id INTEGER NOT NULL DEFAULT 1, user_id INTEGER NOT NULL UNIQUE,"
+        " theme TEXT NOT NULL DEFAULT '', home_dashboard_uid TEXT NOT NULL DEFAULT '',"
+        " timezone TEXT NOT NULL DEFAULT '', week_start TEXT NOT NULL DEFAULT '',"
+        " updated TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS dashboard (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " uid TEXT NOT NULL UNIQUE, org_id INTEGER NOT NULL DEFAULT 1, title TEXT NOT NULL,"
+        " slug TEXT NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL,"
+        " created_by INTEGER NOT NULL, created TEXT NOT NULL, updated TEXT NOT NULL)",
+    )
+
+    def __init__(self) -> None:
+        self.path: Path | None = None
+        self.lock = threading.Lock()
+
+    def open(self) -> None:
+        _, _, data = _paths()
+        # The data volume when it is writable (Grafana fails to start otherwise);
+        # /tmp keeps the double usable where the contract gives it no volume.
+        for folder in (data, Path("/tmp")):
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                self.path = folder / (setting("database", "path", "grafana.db") or "grafana.db")
+                with self.connect() as db:
+                    db.execute("PRAGMA journal_mode=WAL")
+                    for statement in self.SCHEMA:
+                        db.execute(statement)
+                    now = _now()
+                    db.execute(
+                        "INSERT OR IGNORE INTO user (id, uid, login, email, is_admin, created, updated)"
+                        " VALUES (?, 'testdouble-admin', ?, ?, 1, ?, ?)",
+                        (
+                            ADMIN_ID,
+                            admin_login(),
+                            setting("security", "admin_email", "admin@localhost"),
+                            now,
+                            now,
+                        ),
+                    )
+                return
+            except (OSError, sqlite3.Error):
+                continue
+        raise OSError("no writable place for the test double's grafana.db")
+
+    def connect(self) -> sqlite3.Connection:
+        if self.path is None:
+            self.open()
+        assert self.path is not None
+        db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        return db
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+STORE = Store()
 
 
 # --------------------------------------------------------------------------- errors
@@ -643,6 +721,18 @@ class Handler(BaseHTTPRequestHandler):
         ):
             user_id = found.group(1)
             self._signed_in(signed_in, error, path, lambda: self._set_password(user_id))
+        elif trimmed == "/api/admin/users" and method == "POST":
+            self._signed_in(signed_in, error, path, self._create_user)
+        elif trimmed == "/api/users/lookup" and get_like:
+            self._signed_in(signed_in, error, path, lambda: self._lookup_user(query))
+        elif trimmed == "/api/user/preferences" and (get_like or method == "PUT"):
+            handler = self._get_preferences if get_like else self._put_preferences
+            self._signed_in(signed_in, error, path, handler)
+        elif trimmed == "/api/dashboards/db" and method == "POST":
+            self._signed_in(signed_in, error, path, self._save_dashboard)
+        elif get_like and (found := re.fullmatch(r"/api/dashboards/uid/([^/]+)", trimmed)):
+            uid = found.group(1)
+            self._signed_in(signed_in, error, path, lambda: self._get_dashboard(uid))
         elif trimmed == "/api/search" and get_like:
             self._signed_in(signed_in, error, path, lambda: self._search(query))
         elif trimmed == "/api/live/ws" and get_like:
@@ -761,6 +851,193 @@ class Handler(BaseHTTPRequestHandler):
         STATE.reset_attempts(admin_login())
         STATE.revoke_sessions()
         self._json(200, {"message": "User password updated"})
+
+    # ------------------------------------------------------------ kept in grafana.db
+
+    def _form(self) -> dict[str, Any] | None:
+        try:
+            form = json.loads(self._body or b"{}")
+        except ValueError:
+            return None
+        return form if isinstance(form, dict) else None
+
+    def _create_user(self) -> None:
+        """AdminCreateUser (pkg/api/admin_users.go): login defaults to the email."""
+        form = self._form()
+        if form is None or not isinstance(form.get("password", ""), str):
+            self._api_error(400, "bad request data")
+            return
+        email = str(form.get("email") or form.get("login") or "")
+        login = str(form.get("login") or email)
+        if not login:
+            self._api_error(400, "bad request data")
+            return
+        uid = "u" + secrets.token_hex(6)
+        now = _now()
+        try:
+            with STORE.lock, STORE.connect() as db:
+                cur = db.execute(
+                    "INSERT INTO user (uid, login, email, name, password, created, updated)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        uid,
+                        login,
+                        email,
+                        str(form.get("name", "")),
+                        hashlib.sha256(str(form.get("password", "")).encode()).hexdigest(),
+                        now,
+                        now,
+                    ),
+                )
+                user_id = cur.lastrowid
+        except sqlite3.IntegrityError:
+            self._api_error(412, "User already exists")
+            return
+        self._json(200, {"id": user_id, "uid": uid, "message": "User created"})
+
+    def _lookup_user(self, query: dict[str, list[str]]) -> None:
+        """GetUserByLoginOrEmail (pkg/api/users.go)."""
+        wanted = query.get("loginOrEmail", [""])[0]
+        with STORE.connect() as db:
+            row = db.execute(
+                "SELECT * FROM user WHERE login = ? OR email = ?", (wanted, wanted)
+            ).fetchone()
+        if row is None:
+            self._api_error(404, "user not found")
+            return
+        self._json(
+            200,
+            {
+                "id": row["id"],
+                "uid": row["uid"],
+                "email": row["email"],
+                "name": row["name"],
+                "login": row["login"],
+                "orgId": row["org_id"],
+                "isGrafanaAdmin": bool(row["is_admin"]),
+                "isDisabled": False,
+                "createdAt": row["created"],
+                "updatedAt": row["updated"],
+            },
+        )
+
+    def _get_preferences(self) -> None:
+        """GetUserPreferences (pkg/api/preferences.go), the signed-in user's (the admin)."""
+        with STORE.connect() as db:
+            row = db.execute("SELECT * FROM preferences WHERE user_id = ?", (ADMIN_ID,)).fetchone()
+        self._json(
+            200,
+            {
+                "theme": row["theme"] if row else "",
+                "homeDashboardUID": row["home_dashboard_uid"] if row else "",
+                "timezone": row["timezone"] if row else "",
+                "weekStart": row["week_start"] if row else "",
+            },
+        )
+
+    def _put_preferences(self) -> None:
+        """UpdateUserPreferences (pkg/api/preferences.go)."""
+        form = self._form()
+        if form is None:
+            self._api_error(400, "bad request data")
+            return
+        theme = str(form.get("theme", ""))
+        if theme not in ("", "light", "dark", "system"):
+            self._api_error(400, "Invalid theme")
+            return
+        with STORE.lock, STORE.connect() as db:
+            db.execute(
+                "INSERT INTO preferences (user_id, theme, home_dashboard_uid, timezone, week_start,"
+                " updated) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(user_id) DO UPDATE SET"
+                " theme = excluded.theme, home_dashboard_uid = excluded.home_dashboard_uid,"
+                " timezone = excluded.timezone, week_start = excluded.week_start,"
+                " updated = excluded.updated",
+                (
+                    ADMIN_ID,
+                    theme,
+                    str(form.get("homeDashboardUID", "")),
+                    str(form.get("timezone", "")),
+                    str(form.get("weekStart", "")),
+                    _now(),
+                ),
+            )
+        self._json(200, {"message": "Preferences updated"})
+
+    def _save_dashboard(self) -> None:
+        """PostDashboard (pkg/api/dashboard.go): a new dashboard, or a new version of
+        one with the same uid when `overwrite` is true."""
+        form = self._form()
+        dashboard = form.get("dashboard") if form else None
+        if not isinstance(dashboard, dict) or not str(dashboard.get("title", "")).strip():
+            self._api_error(400, "Dashboard title cannot be empty")
+            return
+        uid = str(dashboard.get("uid") or secrets.token_hex(7))
+        title = str(dashboard["title"])
+        now = _now()
+        with STORE.lock, STORE.connect() as db:
+            row = db.execute("SELECT id, version FROM dashboard WHERE uid = ?", (uid,)).fetchone()
+            if row is not None and not (form or {}).get("overwrite"):
+                self._json(
+                    412,
+                    {
+                        "message": "A dashboard with the same uid already exists",
+                        "status": "name-exists",
+                    },
+                )
+                return
+            version = (row["version"] + 1) if row else 1
+            stored = {**dashboard, "uid": uid, "version": version}
+            if row is None:
+                cur = db.execute(
+                    "INSERT INTO dashboard (uid, title, slug, version, data, created_by, created,"
+                    " updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (uid, title, slugify(title), version, "", ADMIN_ID, now, now),
+                )
+                dash_id = cur.lastrowid
+            else:
+                dash_id = row["id"]
+            stored["id"] = dash_id
+            db.execute(
+                "UPDATE dashboard SET title = ?, slug = ?, version = ?, data = ?, updated = ?"
+                " WHERE id = ?",
+                (title, slugify(title), version, json.dumps(stored), now, dash_id),
+            )
+        slug = slugify(title)
+        self._json(
+            200,
+            {
+                "id": dash_id,
+                "uid": uid,
+                "url": f"/d/{uid}/{slug}",
+                "status": "success",
+                "version": version,
+                "slug": slug,
+                "folderUid": "",
+            },
+        )
+
+    def _get_dashboard(self, uid: str) -> None:
+        """GetDashboard (pkg/api/dashboard.go) for dashboards saved through the API."""
+        with STORE.connect() as db:
+            row = db.execute("SELECT * FROM dashboard WHERE uid = ?", (uid,)).fetchone()
+        if row is None:
+            self._api_error(404, "Dashboard not found")
+            return
+        self._json(
+            200,
+            {
+                "dashboard": json.loads(row["data"]),
+                "meta": {
+                    "slug": row["slug"],
+                    "url": f"/d/{uid}/{row['slug']}",
+                    "version": row["version"],
+                    "created": row["created"],
+                    "updated": row["updated"],
+                    "provisioned": False,
+                    "folderUid": "",
+                },
+            },
+        )
 
     def _search(self, query: dict[str, list[str]]) -> None:
         try:
@@ -960,8 +1237,16 @@ def main() -> None:
             port = int(args.pop(0))
         elif arg == "--host" and args:
             host = args.pop(0)
+    STORE.open()
     print(
-        json.dumps({"double": "grafana", "msg": "TEST DOUBLE for Grafana listening", "port": port}),
+        json.dumps(
+            {
+                "double": "grafana",
+                "msg": "TEST DOUBLE for Grafana listening",
+                "port": port,
+                "database": str(STORE.path),
+            }
+        ),
         flush=True,
     )
     ThreadingHTTPServer((host, port), Handler).serve_forever()
