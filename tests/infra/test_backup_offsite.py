@@ -123,7 +123,7 @@ def peer_up(host: Any) -> Any:
     wait_peer(host)
 
 
-def test_the_copy_is_configured_and_pinned(host: Any) -> None:
+def test_the_copy_is_configured_and_pinned(host: Any, peer_up: Any) -> None:
     config = json.loads(host.file("/etc/bbdash-backup/config.json").content_string)
     assert config["offsite"]["method"] == "rsync"
     assert config["offsite"]["target"] == "bbbackup@127.0.0.1:/"
