@@ -1,10 +1,10 @@
-"""Sentiment benchmark: macro-F1 on held-out headlines and headlines/s on one core.
+"""Sentiment benchmark: macro-F1 per set and class, headlines/s on one core, model memory.
 
-Run: .venv/bin/python bench/sentiment/run.py [--no-write]
+Run: .venv/bin/python bench/sentiment/run.py [--no-write]   (or `make bench`)
 
 Rewrites only the section between the bench:sentiment markers of
-docs/benchmarks.md. The held-out files are read, never tuned on (see
-docs/sentiment.md for how they were written and split).
+docs/benchmarks.md. Held-out text is read here and nowhere in training or
+tuning (docs/sentiment.md says what each set is and what its number shows).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import argparse
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -20,47 +21,63 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "files" / "feeders" / "src"))
+sys.path[:0] = [
+    str(ROOT / "files" / "feeders" / "training"),
+    str(ROOT / "files" / "feeders" / "src"),
+]
 
-from bbdash.sentiment import SentimentScorer, label_for  # noqa: E402
+from bbdash.sentiment import SentimentScorer, default_scorer, label_for  # noqa: E402
+from sentiment_training.corpus import Row, corpus_part, load_project  # noqa: E402
+from sentiment_training.metrics import macro_f1, per_class_f1  # noqa: E402
 
-DATA = ROOT / "tests" / "python" / "sentiment" / "data"
 DOC = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- bench:sentiment:start -->", "<!-- bench:sentiment:end -->"
-LABELS = ("negative", "neutral", "positive")
-TARGET_F1 = 0.65
+TARGET_CORPUS_F1 = 0.75
+TARGET_PROJECT_F1 = 0.85
 TARGET_RATE = 10_000.0
+TARGET_MEMORY_MB = 50.0
+WORDS = 25
 VADER_BAND = 0.05  # VADER's documented compound thresholds
 
+Classify = Callable[[str], str]
 
-def load(name: str) -> list[tuple[str, str]]:
-    """(label, headline) rows of one data file."""
-    rows = []
-    for line in (DATA / f"headlines_{name}.tsv").read_text("utf-8").splitlines():
-        if line.strip() and not line.startswith("#"):
-            label, text = line.split("\t", 1)
-            rows.append((label, text))
-    return rows
+# (key, description); the order of the table.
+SETS = (
+    ("corpus_heldout", "corpus held-out (never tuned on)"),
+    ("project_heldout", "project held-out"),
+    ("project_postfreeze", "project post-freeze"),
+    ("corpus_dev", "corpus dev (bands and knobs chosen on it)"),
+    ("project_dev", "project dev (trained on)"),
+)
+
+# Measured in a fresh interpreter: the news feeder's modules first, then the model.
+_MEMORY_PROBE = """
+import sys
+def rss_kb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+import bbdash.news_feeder.service  # the feeder's own imports, the model not yet built
+before = rss_kb()
+from bbdash.sentiment import default_scorer
+scorer = default_scorer()
+for line in sys.stdin:
+    scorer.score(line)
+print(before, rss_kb())
+"""
 
 
-def macro_f1(gold: Sequence[str], pred: Sequence[str]) -> float:
-    """Unweighted mean of per-class F1 over the three classes."""
-    scores = []
-    for cls in LABELS:
-        tp = sum(1 for g, p in zip(gold, pred, strict=True) if g == cls and p == cls)
-        fp = sum(1 for g, p in zip(gold, pred, strict=True) if g != cls and p == cls)
-        fn = sum(1 for g, p in zip(gold, pred, strict=True) if g == cls and p != cls)
-        precision = tp / (tp + fp) if tp + fp else 0.0
-        recall = tp / (tp + fn) if tp + fn else 0.0
-        scores.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
-    return sum(scores) / len(scores)
+def load_sets() -> dict[str, list[Row]]:
+    return {
+        "corpus_heldout": corpus_part("heldout"),
+        "corpus_dev": corpus_part("dev"),
+        "project_heldout": load_project("heldout"),
+        "project_postfreeze": load_project("postfreeze"),
+        "project_dev": load_project("dev"),
+    }
 
 
-def evaluate(rows: list[tuple[str, str]], classify: Callable[[str], str]) -> float:
-    return macro_f1([g for g, _ in rows], [classify(t) for _, t in rows])
-
-
-def vader_classifier() -> Callable[[str], str] | None:
+def vader_classifier() -> Classify | None:
     try:
         from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
     except ImportError:
@@ -68,22 +85,50 @@ def vader_classifier() -> Callable[[str], str] | None:
     analyzer = SentimentIntensityAnalyzer()
 
     def classify(text: str) -> str:
-        compound = analyzer.polarity_scores(text)["compound"]
-        return str(label_for(compound, VADER_BAND))
+        return str(label_for(analyzer.polarity_scores(text)["compound"], VADER_BAND))
 
     return classify
 
 
-def throughput(score: Callable[[str], float], texts: list[str], total: int, runs: int) -> float:
-    """Median headlines/s over `runs` passes of `total` headlines."""
+def sentences_of(texts: Sequence[str], words: int) -> list[str]:
+    """Sentences of exactly `words` words, cut from the stream of the given headlines."""
+    stream = [w for text in texts for w in text.split()]
+    return [" ".join(stream[i : i + words]) for i in range(0, len(stream) - words + 1, words)]
+
+
+def throughput(
+    score: Callable[[str], float], texts: list[str], total: int, runs: int
+) -> tuple[float, float]:
+    """Median headlines per CPU second and per wall-clock second over `runs` passes.
+
+    The process is pinned to one core; CPU time counts only the time that core
+    ran this process, so other jobs on a shared machine slow the wall-clock
+    rate much more than the CPU-time rate (they still share caches).
+    """
     corpus = (texts * (total // len(texts) + 1))[:total]
-    rates = []
+    cpu_rates, wall_rates = [], []
     for _ in range(runs):
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         for text in corpus:
             score(text)
-        rates.append(total / (time.perf_counter() - start))
-    return statistics.median(rates)
+        cpu_rates.append(total / (time.process_time() - cpu))
+        wall_rates.append(total / (time.perf_counter() - wall))
+    return statistics.median(cpu_rates), statistics.median(wall_rates)
+
+
+def model_memory_mb(texts: Sequence[str]) -> tuple[float, float]:
+    """(feeder RSS before the model, RSS added by building it and scoring `texts`) in MB."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "files" / "feeders" / "src"))
+    out = subprocess.run(
+        [sys.executable, "-c", _MEMORY_PROBE],
+        input="\n".join(texts),
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    ).stdout.split()
+    before, after = int(out[0]), int(out[1])
+    return before / 1024, (after - before) / 1024
 
 
 def cpu_model() -> str:
@@ -103,54 +148,89 @@ def write_section(body: str) -> None:
     DOC.write_text(f"{head}{START}\n{body}{END}{tail}", "utf-8")
 
 
+def _met(ok: bool) -> str:
+    return "**met**" if ok else "**not met**"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-write", action="store_true", help="print only")
-    parser.add_argument("--total", type=int, default=100_000, help="headlines per timed pass")
+    parser.add_argument("--total", type=int, default=50_000, help="sentences per timed pass")
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
 
+    load = os.getloadavg()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, honestly
 
-    scorer = SentimentScorer()
-    ours = lambda text: str(scorer.label(text))  # noqa: E731
+    model = default_scorer()
+    lexicon = SentimentScorer()
+    classifiers: dict[str, Classify] = {
+        "model": lambda text: str(model.label(text)),
+        "lexicon": lambda text: str(label_for(lexicon.score(text))),
+    }
     vader = vader_classifier()
-    sets = {name: load(name) for name in ("dev", "heldout", "postfreeze")}
-    f1 = {name: evaluate(rows, ours) for name, rows in sets.items()}
-    vader_f1 = {name: evaluate(rows, vader) for name, rows in sets.items()} if vader else {}
-    texts = [t for rows in sets.values() for _, t in rows]
-    rate = throughput(scorer.score, texts, args.total, args.runs)
+    if vader is not None:
+        classifiers["vader"] = vader
+    sets = load_sets()
+    gold = {name: [str(g) for g, _ in rows] for name, rows in sets.items()}
+    preds = {
+        (who, name): [classify(t) for _, t in rows]
+        for who, classify in classifiers.items()
+        for name, rows in sets.items()
+    }
+    f1 = {key: macro_f1(gold[key[1]], pred) for key, pred in preds.items()}
+    per_class = {name: per_class_f1(gold[name], preds[("model", name)]) for name in sets}
 
-    met_f1 = f1["heldout"] >= TARGET_F1
-    met_rate = rate >= TARGET_RATE
-    sizes = {name: len(rows) for name, rows in sets.items()}
+    project_texts = [t for name in ("project_heldout", "project_postfreeze") for _, t in sets[name]]
+    long_sentences = sentences_of(project_texts + [t for _, t in sets["corpus_heldout"]], WORDS)
+    rate, wall = throughput(model.score, long_sentences, args.total, args.runs)
+    rate_lexicon, _ = throughput(lexicon.score, long_sentences, args.total, args.runs)
+    all_texts = [t for rows in sets.values() for _, t in rows]
+    before_mb, added_mb = model_memory_mb(all_texts)
+
     lines = [
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {cpu_model()}, "
-        f"Python {platform.python_version()}, one core (CPU affinity pinned), "
-        "by `.venv/bin/python bench/sentiment/run.py`.",
+        "## Sentiment (`bench/sentiment/run.py`)",
         "",
-        "| set (headlines) | bbdash.sentiment macro-F1 | VADER 3.3.2 macro-F1 |",
-        "| --- | --- | --- |",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {cpu_model()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}, one core (CPU affinity "
+        f"pinned), load average at start {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f} "
+        "(the machine is shared: throughput varies with its load), "
+        "by `.venv/bin/python bench/sentiment/run.py`.",
+        f"Scorer: `{model.version}` (lexicon + trained linear model), label bands "
+        f"{model.bands.negative:+.2f} / {model.bands.positive:+.2f}.",
+        "",
+        "| set (rows) | trained model macro-F1 | negative F1 | neutral F1 | positive F1 "
+        "| lexicon alone | VADER 3.3.2 |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for name in ("heldout", "postfreeze", "dev"):
-        theirs = f"{vader_f1[name]:.3f}" if vader_f1 else "not installed"
-        role = {
-            "heldout": "held-out",
-            "postfreeze": "post-freeze",
-            "dev": "dev (tuned on)",
-        }[name]
-        lines.append(f"| {role} ({sizes[name]}) | {f1[name]:.3f} | {theirs} |")
+    for name, role in SETS:
+        pc = per_class[name]
+        theirs = f"{f1[('vader', name)]:.3f}" if vader is not None else "not installed"
+        lines.append(
+            f"| {role} ({len(sets[name])}) | {f1[('model', name)]:.3f} | {pc['negative']:.3f} "
+            f"| {pc['neutral']:.3f} | {pc['positive']:.3f} | {f1[('lexicon', name)]:.3f} "
+            f"| {theirs} |"
+        )
+    corpus_f1 = f1[("model", "corpus_heldout")]
+    project_f1 = f1[("model", "project_heldout")]
     lines += [
         "",
-        f"- Throughput: **{rate:,.0f} headlines/s** (median of {args.runs} passes of "
-        f"{args.total:,} headlines).",
-        f"- Target macro-F1 >= {TARGET_F1} on the held-out set: "
-        f"**{'met' if met_f1 else 'not met'}** ({f1['heldout']:.3f}).",
-        f"- Target >= {TARGET_RATE:,.0f} headlines/s on one core: "
-        f"**{'met' if met_rate else 'not met'}**.",
-        "- The held-out and post-freeze sets were written by the project, not drawn from a "
-        "public corpus; see docs/sentiment.md for what that does and does not show.",
+        f"- Throughput on {WORDS}-word sentences: **{rate:,.0f} sentences per CPU second** "
+        f"on one core ({wall:,.0f} per wall-clock second; median of {args.runs} passes of "
+        f"{args.total:,}; the lexicon alone: {rate_lexicon:,.0f} per CPU second).",
+        f"- Memory: building the model and scoring {len(all_texts):,} texts adds "
+        f"**{added_mb:.1f} MB** of RSS to a process holding the news feeder's modules "
+        f"({before_mb:.1f} MB before).",
+        f"- Target macro-F1 >= {TARGET_CORPUS_F1} on the corpus held-out part: "
+        f"{_met(corpus_f1 >= TARGET_CORPUS_F1)} ({corpus_f1:.3f}).",
+        f"- Target macro-F1 >= {TARGET_PROJECT_F1} on the project's held-out set: "
+        f"{_met(project_f1 >= TARGET_PROJECT_F1)} ({project_f1:.3f}).",
+        f"- Target >= {TARGET_RATE:,.0f} headlines/s on one core on {WORDS}-word sentences: "
+        f"{_met(rate >= TARGET_RATE)}.",
+        f"- Target <= {TARGET_MEMORY_MB:.0f} MB added by the loaded model: "
+        f"{_met(added_mb <= TARGET_MEMORY_MB)}.",
+        "- What each number does and does not show: docs/sentiment.md.",
         "",
     ]
     body = "\n".join(lines)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 
 from bbdash.sentiment.scorer import SentimentScorer, squash
 from bbdash.sentiment.tokenize import CLAUSE_BREAK, tokenize
@@ -45,19 +46,15 @@ class FeatureExtractor:
     def __call__(self, text: str) -> Features:
         tokens = tokenize(clean(text))
         lex = squash(self._lexicon.raw_tokens(tokens))
-        names = [BIAS]
-        append = names.append
-        previous = ""
-        for token in tokens:
-            if token == CLAUSE_BREAK:
-                previous = ""
-                continue
-            append(token)
-            if previous:
-                append(previous + " " + token)
-            previous = token
+        # Words, then adjacent pairs that do not cross a clause break: comprehensions,
+        # because this runs for every headline the feeder stores.
+        words = [t for t in tokens if t != CLAUSE_BREAK]
+        names = [BIAS, *words]
+        names += [
+            a + " " + b for a, b in pairwise(tokens) if a != CLAUSE_BREAK and b != CLAUSE_BREAK
+        ]
         if "?" in text:
-            append(QUESTION)
+            names.append(QUESTION)
         # The lexicon's score also as a coarse bucket, so the model can bend its scale.
-        append(f"<lex{round(lex * 4):+d}>")
+        names.append(f"<lex{round(lex * 4):+d}>")
         return Features(names, (lex if lex > 0 else 0.0, -lex if lex < 0 else 0.0, float(lex == 0)))

@@ -45,6 +45,8 @@ def squash(raw: float) -> float:
 
 
 _BREAK = Entry(Kind.BUT, 1.0, 0.0)  # placeholder unit for clause punctuation
+# Module-level aliases: the hot loop compares kinds by identity without enum lookups.
+_VAL, _DIR, _OBJ, _NEG, _INT = Kind.VAL, Kind.DIR, Kind.OBJ, Kind.NEG, Kind.INT
 
 
 class SentimentScorer:
@@ -103,12 +105,15 @@ class SentimentScorer:
         n = len(units)
         contrib = [0.0] * n
         used_obj = [False] * n
+        # Later passes run only when a unit of their kind is present (same result, faster).
+        has_obj = has_modifier = False
         for i, unit in enumerate(units):
             if unit is None or unit is _BREAK:
                 continue
-            if unit.kind is Kind.VAL:
+            kind = unit.kind
+            if kind is _VAL:
                 contrib[i] = unit.weight
-            elif unit.kind is Kind.DIR:
+            elif kind is _DIR:
                 j = self._nearest_object(units, i)
                 if j is None:
                     contrib[i] = unit.alone
@@ -117,10 +122,18 @@ class SentimentScorer:
                     assert target is not None
                     contrib[i] = unit.weight * target.weight * 1.3
                     used_obj[j] = True
-        for i, unit in enumerate(units):
-            if unit is not None and unit.kind is Kind.OBJ and not used_obj[i]:
-                contrib[i] = unit.alone
-        self._apply_modifiers(units, contrib)
+            elif kind is _OBJ:
+                has_obj = True
+            elif kind is _NEG or kind is _INT:
+                has_modifier = True
+        if has_obj:
+            for i, unit in enumerate(units):
+                if unit is not None and unit.kind is _OBJ and not used_obj[i]:
+                    contrib[i] = unit.alone
+        if has_modifier:
+            self._apply_modifiers(units, contrib)
+        if not any(contrib):
+            return 0.0  # about half of real sentences: no scored unit at all
         return self._combine(units, contrib)
 
     @staticmethod
