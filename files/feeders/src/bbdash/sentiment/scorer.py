@@ -66,6 +66,8 @@ class SentimentScorer:
         for key in self._entries:
             if len(key) > 1:
                 self._phrase_len[key[0]] = max(len(key), self._phrase_len.get(key[0], 0))
+        # Words in no entry at all (most of a sentence): one set lookup, then the next word.
+        self._known = frozenset(self._single) | frozenset(self._phrase_len) | {CLAUSE_BREAK}
 
     def _units(self, tokens: list[str]) -> list[Entry | None]:
         """Longest-match the tokens against the lexicon; None for unknown words."""
@@ -73,9 +75,14 @@ class SentimentScorer:
         entries = self._entries
         single = self._single
         phrase_len = self._phrase_len
+        known = self._known
         i, n = 0, len(tokens)
         while i < n:
             token = tokens[i]
+            if token not in known:
+                units.append(None)
+                i += 1
+                continue
             if token == CLAUSE_BREAK:
                 units.append(_BREAK)
                 i += 1
