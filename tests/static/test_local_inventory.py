@@ -74,3 +74,16 @@ def test_molecule_groups() -> None:
     assert default["platforms"][0]["groups"] == ["bloomberg", "offline_kit"]
     demo = (ROOT / "molecule" / "demo" / "molecule.yml").read_text()
     assert 'groups: [bloomberg, "${BBDASH_DEMO_KIT:-offline_kit}"]' in demo
+
+
+def test_expected_containers_differ_from_the_role_only_by_the_test_timing() -> None:
+    """The local inventory repeats the prometheus role's list to shorten one
+    `for:` (verify stops Grafana and waits for ContainerAbsent); nothing else
+    may drift from what production gets."""
+    role = yaml.safe_load((ROOT / "roles" / "prometheus" / "defaults" / "main.yml").read_text())
+    local = [dict(item) for item in ALL["prometheus_expected_containers"]]
+    shortened = [item for item in local if "for" in item]
+    assert [(item["name"], item["for"]) for item in shortened] == [("bloomberg-grafana", "30s")]
+    for item in shortened:
+        del item["for"]
+    assert local == role["prometheus_expected_containers"]
