@@ -4,7 +4,8 @@ Docker never restarts a container that runs but fails its healthcheck. Each
 feeder is hung here for real (SIGSTOP on its process, from the test host, so
 its /healthz stops answering): Docker marks it unhealthy, the healer restarts
 it, it comes back healthy by itself, and Prometheus raises the alert that says
-which container and why, which Alertmanager receives. The local inventory
+which container and why, which Alertmanager receives and delivers
+(tests/infra/test_alerts.py's capture helper). The local inventory
 uses a short test-only bound (autoheal_unhealthy_for_s: 0, a 5 s timer); the
 production values are checked by the role's preflight and promtool tests.
 """
@@ -17,6 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from test_alerts import captured, host_time
 from test_data import inspect, wait_healthy
 
 FEEDERS = ("bloomberg-market-feeder", "bloomberg-news-feeder")
@@ -73,6 +75,7 @@ def test_a_hung_feeder_is_restarted_healthy_and_the_alert_says_why(
     before = {
         name: (restarts(host, name), inspect(host, name)["State"]["StartedAt"]) for name in hung
     }
+    since = host_time(host)
     for name in hung:
         pid = inspect(host, name)["State"]["Pid"]
         host.check_output("kill -STOP %s", str(pid))
@@ -108,3 +111,19 @@ def test_a_hung_feeder_is_restarted_healthy_and_the_alert_says_why(
     assert {a["labels"]["name"] for a in received} == set(hung)
     for alert in received:
         assert "last probe" in alert["annotations"]["description"], alert["annotations"]
+    # ... and delivers it (warning: Telegram, the local inventory's capture
+    # helper, which only the offline kit has: test_alerts.py checks it runs).
+    if host.run("docker inspect bbdash-capture").rc != 0:
+        return
+    deadline = time.monotonic() + 120
+    told: set[str] = set()
+    while time.monotonic() < deadline and told != set(hung):
+        told = {
+            name
+            for message in captured(host, "telegram", since)
+            for name in hung
+            if "ContainerRestartedUnhealthy" in (message.get("text") or "")
+            and name in message["text"]
+        }
+        time.sleep(5)
+    assert told == set(hung), "the restart alert did not reach Telegram"
