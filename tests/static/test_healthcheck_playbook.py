@@ -10,6 +10,7 @@ healthcheck counts when it is up.
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -51,3 +52,109 @@ def test_only_up_and_not_unhealthy_containers_count(tmp_path: Path) -> None:
 
 def test_no_container_listed_means_none_healthy(tmp_path: Path) -> None:
     assert healthy(tmp_path, []) == []
+
+
+# Alertmanager's GET /api/v2/status: config.original is the loaded YAML
+# (api/v2/api.go getStatusHandler, v0.25.0 and v0.34.0), with secrets masked.
+AM_STATUS = json.dumps(
+    {
+        "cluster": {"status": "disabled"},
+        "config": {
+            "original": yaml.safe_dump(
+                {
+                    "route": {"receiver": "telegram"},
+                    "receivers": [
+                        {"name": "null"},
+                        {"name": "telegram", "telegram_configs": [{"bot_token": "<secret>"}]},
+                        {"name": "email", "email_configs": [{"to": "ops@example.org"}]},
+                        {"name": "webhook", "webhook_configs": [{"url": "<secret>"}]},
+                        {"name": "price-telegram"},
+                        {"name": "deadman", "webhook_configs": [{"url": "<secret>"}]},
+                    ],
+                }
+            )
+        },
+    }
+)
+# notify/notify.go: counters per integration; v0.27+ adds receiver_name.
+AM_METRICS = [
+    "# HELP alertmanager_notifications_total The total number of attempted notifications.",
+    'alertmanager_notifications_total{integration="telegram"} 5',
+    'alertmanager_notifications_failed_total{integration="telegram"} 2',
+    'alertmanager_notifications_total{integration="email",receiver_name="email"} 3',
+    'alertmanager_notifications_failed_total{integration="email",receiver_name="email"} 3',
+    'alertmanager_notifications_total{integration="webhook"} 0',
+    'alertmanager_notifications_failed_total{integration="webhook"} 0',
+    'alertmanager_notifications_total{integration="slack"} 0',
+]
+
+
+def delivery_rows(tmp_path: Path, watchdog: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    wanted = ("_hc_alert_channels", "_hc_receivers", "_hc_delivery_rows")
+    play = localhost_play(
+        "evaluate the health report's delivery rows",
+        vars={
+            **{name: PLAYBOOK[0]["vars"][name] for name in wanted},
+            "_hc_am_status": {"stdout": AM_STATUS},
+            "_hc_am_metrics": {"stdout_lines": AM_METRICS},
+            "_hc_am_watchdog": {"stdout": json.dumps(watchdog)},
+        },
+        tasks=[{"ansible.builtin.debug": {"msg": "ROWS={{ _hc_delivery_rows | to_json }}"}}],
+    )
+    proc = run_playbook(tmp_path, [play])
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    line = next(x for x in proc.stdout.splitlines() if "ROWS=" in x)
+    return json.loads(line.split("ROWS=", 1)[1].rstrip('"').replace('\\"', '"'))
+
+
+def test_each_channel_and_the_dead_mans_switch_is_listed_live_or_not(tmp_path: Path) -> None:
+    rows = delivery_rows(tmp_path, watchdog=[{"labels": {"alertname": "Watchdog"}}])
+    states = {row["name"].split(":")[0]: (row["state"], row["ok"]) for row in rows}
+    assert states == {
+        "alert channel telegram": ("live", True),  # 3 of 5 went through
+        "alert channel email": ("FAILING", False),  # every attempt failed
+        "alert channel discord": ("off", True),
+        "alert channel slack": ("off", True),  # a counter, but no receiver
+        "alert channel webhook": ("ready", True),
+        "dead man's switch": ("live", True),
+    }
+    assert any("3 sent, 2 failed" in row["name"] for row in rows)
+
+
+def test_a_dead_mans_switch_without_a_watchdog_is_failing(tmp_path: Path) -> None:
+    rows = delivery_rows(tmp_path, watchdog=[])
+    (deadman,) = [row for row in rows if row["name"].startswith("dead man")]
+    assert (deadman["state"], deadman["ok"]) == ("FAILING", False)
+
+
+def offsite_row(tmp_path: Path, method: str, age_s: float) -> dict[str, Any]:
+    now = 1_800_000_000.0
+    prom = (
+        "# written by bbdash-backup\n"
+        "bbdash_backup_last_success_timestamp_seconds 1799990000\n"
+        f"bbdash_backup_offsite_last_success_timestamp_seconds {now - age_s}\n"
+    )
+    wanted = ("_hc_offsite_last", "_hc_offsite_age", "_hc_offsite_row")
+    play = localhost_play(
+        "evaluate the health report's off-box backup row",
+        vars={
+            **{name: PLAYBOOK[0]["vars"][name] for name in wanted},
+            "backup_offsite_method": method,
+            "_hc_backup_prom": {"content": base64.b64encode(prom.encode()).decode()},
+            "_hc_now": now,
+        },
+        tasks=[{"ansible.builtin.debug": {"msg": "ROW={{ _hc_offsite_row | to_json }}"}}],
+    )
+    proc = run_playbook(tmp_path, [play])
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    line = next(x for x in proc.stdout.splitlines() if "ROW=" in x)
+    row: dict[str, Any] = json.loads(line.split("ROW=", 1)[1].rstrip('"').replace('\\"', '"'))
+    return row
+
+
+def test_the_off_box_backup_is_live_stale_or_off(tmp_path: Path) -> None:
+    assert offsite_row(tmp_path, "rsync", 3600)["state"] == "live"
+    stale = offsite_row(tmp_path, "rsync", 27 * 3600)
+    assert (stale["state"], stale["ok"]) == ("STALE", False)
+    off = offsite_row(tmp_path, "none", 3600)
+    assert (off["state"], off["ok"]) == ("off", True)
