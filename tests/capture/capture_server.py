@@ -43,7 +43,15 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+# AUTH LOGIN's challenges as real servers send them (draft-murchison-sasl-login:
+# "Username:", "Password:"; Postfix and Exchange do). aiosmtpd 1.4 sends "User
+# Name\0" and "Password\0", which Alertmanager refuses: its loginAuth.Next
+# (notify/email/email.go, v0.25.0 to v0.34.0) accepts only "username:" and
+# "password:", case-insensitively, and fails with "unexpected server challenge".
+SMTP.AuthLoginUsernameChallenge = "Username:"
+SMTP.AuthLoginPasswordChallenge = "Password:"
 
 BANNER = "bbdash-capture: TEST HELPER, not a real alert channel"
 CHANNELS = ("telegram", "email", "webhook", "discord", "slack", "deadman")
