@@ -23,7 +23,7 @@ demo: venv deps secrets ## Build the local test host and deploy the whole stack 
 	bash tests/images/choose-kit.sh > $(DEMO_KIT_FILE)
 	if [ "$$(cat $(DEMO_KIT_FILE))" = offline_kit ]; then \
 	  bash tests/demo-info.sh --offline-banner; $(MAKE) --no-print-directory images; \
-	else bash tests/images/build-base.sh; fi
+	else bash tests/images/build-base.sh && bash tests/images/build-capture.sh; fi
 	BBDASH_DEMO_KIT=$$(cat $(DEMO_KIT_FILE)) molecule converge -s demo
 	@bash tests/demo-info.sh
 

@@ -4,10 +4,9 @@
 #   bbdash-offline/<name>     the real software from Debian's packages
 #   bbdash-testdouble/<name>  TEST DOUBLES for what cannot be had here
 # and, apart from the kit (it is no part of the stack), the TEST HELPER
-#   bbdash-testhelper/capture  the alert channels' far ends for verify
-#                              (tests/capture/), saved to its own archive that
-#                              the molecule scenarios' prepare.yml loads
+#   bbdash-testhelper/capture  the alert channels' far ends (build-capture.sh)
 #   bbdash-testhelper/sshd     the off-site backup peer (build-backup-peer.sh)
+# each saved to its own archive that the molecule scenarios' prepare.yml loads.
 # An image is rebuilt only when its inputs changed; the archive is rewritten
 # only when an image did.
 set -euo pipefail
@@ -49,29 +48,13 @@ for name in grafana influxdb cadvisor; do
   doubles+=("bbdash-testdouble/$name:test")
 done
 
-# The capture server: its own archive, never in the kit's (no role deploys it).
-capture_archive="$out/bbdash-capture.tar"
-capture_context="$out/capture-context"
-bash "$here/build-wheelhouse.sh" capture
-rm -rf "$capture_context" && mkdir -p "$capture_context"
-cp "$top/tests/capture/capture_server.py" "$top/tests/capture/requirements.txt" "$capture_context/"
-cp -r "$top/.cache/wheels-capture" "$capture_context/wheels"
-rm -f "$capture_context/wheels/.inputs"
-kit_changed=$changed
-changed=0
-build "bbdash-testhelper/capture:test" "$capture_context" "$here/capture/Dockerfile"
-if [ "$changed" = 1 ] || [ ! -s "$capture_archive" ]; then
-  log "saving the capture test helper to $capture_archive"
-  docker save -o "$capture_archive.tmp" bbdash-testhelper/capture:test
-  mv "$capture_archive.tmp" "$capture_archive"
-fi
-changed=$kit_changed
-
 if [ "$changed" = 1 ] || [ ! -s "$archive" ]; then
   log "saving $(( ${#real_images[@]} + ${#doubles[@]} + 1 )) images to $archive"
   docker save -o "$archive.tmp" "$base" "${real_images[@]}" "${doubles[@]}"
   mv "$archive.tmp" "$archive"
 fi
-# The off-site backup peer (TEST HELPER, tests/images/backup-peer/): its own archive too.
+# The TEST HELPERS, each in an archive of its own: the alert channels' far end
+# and the off-site backup peer.
+bash "$here/build-capture.sh"
 bash "$here/build-backup-peer.sh"
 log "offline kit ready: $archive ($(du -h "$archive" | cut -f1))"

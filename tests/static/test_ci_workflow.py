@@ -130,9 +130,14 @@ def test_the_real_images_scenario_stays_out_of_the_offline_kit() -> None:
     assert not any(".cache/images" in v for v in platform["volumes"])
     (default_platform,) = DEFAULT_SCENARIO["platforms"]
     assert platform["name"] != default_platform["name"]
+    # Its own named volumes (a bind mount, absolute or from the project, may be shared).
     assert {v.split(":")[0] for v in platform["volumes"]}.isdisjoint(
-        v.split(":")[0] for v in default_platform["volumes"] if not v.startswith("/")
+        v.split(":")[0] for v in default_platform["volumes"] if not v.startswith(("/", "$"))
     )
+    # The only project folder it mounts is the test helpers' archives.
+    assert [v for v in platform["volumes"] if v.startswith("$")] == [
+        "${MOLECULE_PROJECT_DIRECTORY}/.cache/test-helpers:/var/cache/bbdash-test-helpers:ro"
+    ]
     # Otherwise the same host: image, capabilities, preparation and converge.
     for key in ("image", "command", "cgroupns_mode", "capabilities", "security_opts", "tmpfs"):
         assert platform[key] == default_platform[key], key
