@@ -128,6 +128,21 @@ def test_an_unhealthy_container_is_restarted_with_its_reason(host: Host) -> None
     assert reason.startswith("unhealthy for 0 s; last probe: stale:")
 
 
+def test_a_stopped_container_is_not_restarted(host: Host) -> None:
+    """`docker stop` leaves Health.Status "unhealthy" (moby container/health.go,
+    CloseMonitorChannel): before this, the healer started what a person stopped."""
+    stopped = container("bloomberg-grafana", "unhealthy", "no output")
+    stopped["State"]["Running"] = False
+    paused = container("bloomberg-nginx", "unhealthy", "timeout")
+    paused["State"]["Paused"] = True
+    host.docker([stopped, paused])
+    assert host.run().returncode == 0
+    assert host.restarted() == []
+    metrics = host.metrics()
+    assert metrics[("bbdash_autoheal_unhealthy", (("name", "bloomberg-grafana"),))] == 0
+    assert metrics[("bbdash_autoheal_unhealthy", (("name", "bloomberg-nginx"),))] == 0
+
+
 def test_a_container_must_stay_unhealthy_for_the_bound(tmp_path: Path) -> None:
     host = Host(tmp_path, unhealthy_for_s=3600)
     host.docker([container("bloomberg-news-feeder", "unhealthy", "timeout")])
