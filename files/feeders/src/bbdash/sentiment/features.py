@@ -29,6 +29,11 @@ def clean(text: str) -> str:
     return text  # nothing to remove: most news headlines
 
 
+def lex_bucket(quarter: int) -> str:
+    """The feature naming the lexicon's score rounded to quarters."""
+    return f"<lex{quarter:+d}>"
+
+
 @dataclass(frozen=True, slots=True)
 class Features:
     """Sparse binary feature names and the dense lexicon values of one headline."""
@@ -56,5 +61,5 @@ class FeatureExtractor:
         if "?" in text:
             names.append(QUESTION)
         # The lexicon's score also as a coarse bucket, so the model can bend its scale.
-        names.append(f"<lex{round(lex * 4):+d}>")
+        names.append(lex_bucket(round(lex * 4)))
         return Features(names, (lex if lex > 0 else 0.0, -lex if lex < 0 else 0.0, float(lex == 0)))

@@ -12,10 +12,21 @@ import json
 import math
 from dataclasses import dataclass
 from importlib import resources
+from itertools import pairwise
 from typing import Any
 
-from bbdash.sentiment.features import DENSE, FeatureExtractor
+from bbdash.sentiment.features import (
+    BIAS,
+    DENSE,
+    QUESTION,
+    FeatureExtractor,
+    Features,
+    clean,
+    lex_bucket,
+)
 from bbdash.sentiment.labels import Bands, Label
+from bbdash.sentiment.scorer import SentimentScorer, squash
+from bbdash.sentiment.tokenize import CLAUSE_BREAK, tokenize
 
 WEIGHTS_FILE = "model_weights.json"
 CLASSES = (Label.NEGATIVE, Label.NEUTRAL, Label.POSITIVE)
@@ -58,12 +69,54 @@ class ModelScorer:
         self.version = self.weights.version
         self.bands = self.weights.bands
         self._extract = FeatureExtractor()
-        self._lookup = self.weights.sparse.get
+        sparse = self.weights.sparse
+        self._lookup = sparse.get
+        self._lexicon_raw = SentimentScorer().raw_tokens
+        # The fast path looks every word and every adjacent pair up unfiltered: a
+        # clause break is no feature and in no feature, so such lookups find nothing.
+        if any(CLAUSE_BREAK in name.split(" ") for name in sparse):
+            raise ValueError(f"a feature holds the clause break {CLAUSE_BREAK!r}")
+        self._head = [w for w in (sparse.get(BIAS),) if w is not None]
+        self._question = sparse.get(QUESTION)
+        self._lex_bucket = {k: sparse.get(lex_bucket(k)) for k in range(-4, 5)}
+        self._dense_pos, self._dense_neg, self._dense_none = self.weights.dense
 
     def probabilities(self, text: str) -> Triple:
-        """P(negative), P(neutral), P(positive) of one headline."""
-        features = self._extract(text)
-        # Comprehensions and sum(): the cheapest pure-Python way to add ~50 triples.
+        """P(negative), P(neutral), P(positive) of one headline.
+
+        The features of `FeatureExtractor`, looked up as they are made (no name
+        list, no pair filter, the lexicon bucket and the dense weight picked by
+        the lexicon's sign): the same weights in the same order, so the same sums
+        bit for bit as `probabilities_of(FeatureExtractor()(text))` (tested).
+        """
+        tokens = tokenize(clean(text))
+        lex = squash(self._lexicon_raw(tokens))
+        get = self._lookup
+        found = [
+            *self._head,
+            *filter(None, map(get, tokens)),
+            *filter(None, map(get, map(" ".join, pairwise(tokens)))),
+        ]
+        if "?" in text and self._question is not None:
+            found.append(self._question)
+        bucket = self._lex_bucket[round(lex * 4)]
+        if bucket is not None:
+            found.append(bucket)
+        neg = neu = pos = 0.0
+        if found:
+            col_neg, col_neu, col_pos = zip(*found, strict=True)
+            neg, neu, pos = sum(col_neg, 0.0), sum(col_neu, 0.0), sum(col_pos, 0.0)
+        # Exactly one dense feature is non-zero: the lexicon's sign picks it.
+        if lex > 0:
+            value, w = lex, self._dense_pos
+        elif lex < 0:
+            value, w = -lex, self._dense_neg
+        else:
+            value, w = 1.0, self._dense_none
+        return _softmax(neg + value * w[0], neu + value * w[1], pos + value * w[2])
+
+    def probabilities_of(self, features: Features) -> Triple:
+        """P(negative), P(neutral), P(positive) of extracted features (the plain path)."""
         found = [w for w in map(self._lookup, features.names) if w is not None]
         neg = sum([w[0] for w in found], 0.0)
         neu = sum([w[1] for w in found], 0.0)
@@ -73,10 +126,7 @@ class ModelScorer:
                 neg += value * w[0]
                 neu += value * w[1]
                 pos += value * w[2]
-        top = max(neg, neu, pos)
-        e_neg, e_neu, e_pos = math.exp(neg - top), math.exp(neu - top), math.exp(pos - top)
-        total = e_neg + e_neu + e_pos
-        return e_neg / total, e_neu / total, e_pos / total
+        return _softmax(neg, neu, pos)
 
     def score(self, text: str) -> float:
         """Sentiment of one headline in [-1, 1]: P(positive) - P(negative)."""
@@ -86,3 +136,10 @@ class ModelScorer:
     def label(self, text: str) -> Label:
         """Three-class reading of `score` through the shipped bands."""
         return self.bands.label(self.score(text))
+
+
+def _softmax(neg: float, neu: float, pos: float) -> Triple:
+    top = max(neg, neu, pos)
+    e_neg, e_neu, e_pos = math.exp(neg - top), math.exp(neu - top), math.exp(pos - top)
+    total = e_neg + e_neu + e_pos
+    return e_neg / total, e_neu / total, e_pos / total

@@ -12,6 +12,7 @@ product; phrases such as analyst actions override single words.
 from __future__ import annotations
 
 import math
+from itertools import compress
 
 from bbdash.sentiment.labels import Label
 from bbdash.sentiment.lexicon import Entry, Kind, Lexicon, load_default
@@ -66,41 +67,35 @@ class SentimentScorer:
         for key in self._entries:
             if len(key) > 1:
                 self._phrase_len[key[0]] = max(len(key), self._phrase_len.get(key[0], 0))
-        # Words in no entry at all (most of a sentence): one set lookup, then the next word.
-        self._known = frozenset(self._single) | frozenset(self._phrase_len) | {CLAUSE_BREAK}
+        # A token's unit when it starts no phrase; clause punctuation is never a phrase start.
+        self._unit_of = {**self._single, CLAUSE_BREAK: _BREAK}.get
+        self._phrase_len.pop(CLAUSE_BREAK, None)
 
     def _units(self, tokens: list[str]) -> list[Entry | None]:
         """Longest-match the tokens against the lexicon; None for unknown words."""
-        units: list[Entry | None] = []
-        entries = self._entries
-        single = self._single
+        # Every token as a single word first (one C-level pass), then the phrases,
+        # left to right, from the tokens that start one; a phrase replaces its words.
+        units = list(map(self._unit_of, tokens))
         phrase_len = self._phrase_len
-        known = self._known
-        i, n = 0, len(tokens)
-        while i < n:
-            token = tokens[i]
-            if token not in known:
-                units.append(None)
-                i += 1
-                continue
-            if token == CLAUSE_BREAK:
-                units.append(_BREAK)
-                i += 1
-                continue
-            longest = phrase_len.get(token)
-            if longest is not None:
-                for size in range(min(longest, n - i), 1, -1):
-                    entry = entries.get(tuple(tokens[i : i + size]))
-                    if entry is not None:
-                        units.append(entry)
-                        i += size
-                        break
-                else:
-                    longest = None
-            if longest is None:
-                units.append(single.get(token))
-                i += 1
-        return units
+        if phrase_len.keys().isdisjoint(tokens):
+            return units
+        entries = self._entries
+        out: list[Entry | None] = []
+        done, n = 0, len(tokens)
+        for i in [i for i, token in enumerate(tokens) if token in phrase_len]:
+            if i < done:
+                continue  # inside a phrase already matched
+            for size in range(min(phrase_len[tokens[i]], n - i), 1, -1):
+                entry = entries.get(tuple(tokens[i : i + size]))
+                if entry is not None:
+                    out += units[done:i]
+                    out.append(entry)
+                    done = i + size
+                    break
+        if not out:
+            return units
+        out += units[done:]
+        return out
 
     def raw(self, text: str) -> float:
         """Unbounded sum of the headline's contributions (for inspection and tests)."""
@@ -114,8 +109,12 @@ class SentimentScorer:
         used_obj = [False] * n
         # Later passes run only when a unit of their kind is present (same result, faster).
         has_obj = has_modifier = False
-        for i, unit in enumerate(units):
-            if unit is None or unit is _BREAK:
+        # compress() skips the unknown words (None) in C: most of a sentence.
+        hits = list(compress(range(n), units))
+        for i in hits:
+            unit = units[i]
+            assert unit is not None
+            if unit is _BREAK:
                 continue
             kind = unit.kind
             if kind is _VAL:
@@ -134,14 +133,15 @@ class SentimentScorer:
             elif kind is _NEG or kind is _INT:
                 has_modifier = True
         if has_obj:
-            for i, unit in enumerate(units):
+            for i in hits:
+                unit = units[i]
                 if unit is not None and unit.kind is _OBJ and not used_obj[i]:
                     contrib[i] = unit.alone
         if has_modifier:
             self._apply_modifiers(units, contrib)
         if not any(contrib):
             return 0.0  # about half of real sentences: no scored unit at all
-        return self._combine(units, contrib)
+        return self._combine(units, contrib, hits)
 
     @staticmethod
     def _nearest_object(units: list[Entry | None], i: int) -> int | None:
@@ -190,10 +190,13 @@ class SentimentScorer:
                         break
 
     @staticmethod
-    def _combine(units: list[Entry | None], contrib: list[float]) -> float:
+    def _combine(units: list[Entry | None], contrib: list[float], hits: list[int]) -> float:
+        # Only the units in `hits`: an unknown word contributes 0.0, which adds nothing
+        # (at most the sign of a zero total, and squash maps both zeros to 0.0).
         total = 0.0
         clause_factor = 1.0
-        for i, unit in enumerate(units):
+        for i in hits:
+            unit = units[i]
             if unit is _BREAK:
                 clause_factor = 1.0
                 continue

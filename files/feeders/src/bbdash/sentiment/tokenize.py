@@ -9,6 +9,7 @@ folded into placeholders so phrases like "up <pct>" can be listed once.
 from __future__ import annotations
 
 import re
+from typing import cast
 
 PCT = "<pct>"
 NUM = "<num>"
@@ -31,6 +32,7 @@ _TOKEN_RE = re.compile(
 CLAUSE_BREAK = ","
 
 _STEM_CACHE: dict[str, str] = {}
+_CACHE_LIMIT = 200_000  # bounded: a long-running feeder sees open text
 _VOWELS = frozenset("aeiouy")
 
 
@@ -69,28 +71,45 @@ def stem(word: str) -> str:
     cached = _STEM_CACHE.get(word)
     if cached is None:
         cached = _stem_uncached(word)
-        if len(_STEM_CACHE) < 200_000:  # bounded: a long-running feeder sees open text
+        if len(_STEM_CACHE) < _CACHE_LIMIT:
             _STEM_CACHE[word] = cached
     return cached
 
 
+# The same alternatives without capture groups: findall then returns the matched
+# strings (no 5-tuple per token), and one dict lookup per string finds its token.
+_MATCH_RE = re.compile(re.sub(r"\(\?P<\w+>", "(?:", _TOKEN_RE.pattern), re.VERBOSE)
+_TOKEN_CACHE: dict[str, str] = {}
+_CURRENCY = frozenset("$\u20ac\u00a3\u00a5")
+
+
+def _token_of(match: str) -> str:
+    """The token of one string `_MATCH_RE` matched, by the alternative that matched it.
+
+    Only pct can hold "%", only money starts with a currency sign, num then is the
+    only one starting with a digit, word the only one starting with a letter; the
+    rest is clause punctuation.
+    """
+    first = match[0]
+    if match[-1] == "%":
+        token = PCT
+    elif first in _CURRENCY:
+        token = MONEY
+    elif first.isdigit():
+        token = NUM
+    elif "a" <= first <= "z":
+        token = stem(match)
+    else:
+        token = CLAUSE_BREAK
+    if len(_TOKEN_CACHE) < _CACHE_LIMIT:
+        _TOKEN_CACHE[match] = token
+    return token
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-case, split, and stem a headline; clause punctuation becomes ","."""
-    out: list[str] = []
-    append = out.append
-    cache = _STEM_CACHE
-    # findall gives one tuple of groups per token, cheaper than match objects;
-    # exactly one group of each tuple is non-empty.
-    for pct, money, num, word, _punct in _TOKEN_RE.findall(text.lower()):
-        if word:
-            stemmed = cache.get(word)
-            append(stemmed if stemmed is not None else stem(word))
-        elif pct:
-            append(PCT)
-        elif money:
-            append(MONEY)
-        elif num:
-            append(NUM)
-        else:
-            append(CLAUSE_BREAK)
-    return out
+    matches = _MATCH_RE.findall(text.lower())
+    found = list(map(_TOKEN_CACHE.get, matches))
+    if None in found:  # strings not seen yet: the cache fills up within a few headlines
+        return [t if t is not None else _token_of(m) for t, m in zip(found, matches, strict=True)]
+    return cast("list[str]", found)
