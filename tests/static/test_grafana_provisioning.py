@@ -9,6 +9,7 @@ router, and the security settings of the issue.
 from __future__ import annotations
 
 import configparser
+import json
 import re
 from typing import Any
 
@@ -20,6 +21,7 @@ from grafana_helpers import (
     role_defaults,
     role_vars,
 )
+from role_runner import REPO
 
 DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w))+$")
 UID = re.compile(r"^[a-zA-Z0-9_-]{1,40}$")
@@ -224,6 +226,9 @@ def test_alert_rules_format() -> None:
     assert set(uids) == set(role_vars()["_grafana_alert_rule_uids"])
 
 
+SHIPPED_WEIGHTS = REPO / "files/feeders/src/bbdash/sentiment/model_weights.json"
+
+
 def test_alert_rules_cover_price_stall_and_sentiment() -> None:
     rules = {
         r["uid"]: r
@@ -245,6 +250,12 @@ def test_alert_rules_cover_price_stall_and_sentiment() -> None:
     assert swing["data"][2]["model"]["conditions"][0]["evaluator"]["params"] == [
         float(defaults["grafana_alert_sentiment_swing"])
     ]
+    # The default swing is the width of the shipped model's neutral zone (README):
+    # a retrain that moves the bands must move the threshold too.
+    bands = json.loads(SHIPPED_WEIGHTS.read_text(encoding="utf-8"))["bands"]
+    assert float(defaults["grafana_alert_sentiment_swing"]) == round(
+        bands["positive"] - bands["negative"], 2
+    )
     for rule in rules.values():
         assert rule["labels"]["source"] == "grafana"
 

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -35,6 +36,7 @@ from grafana_helpers import (
     rendered_yaml,
     sql_queries,
 )
+from role_runner import REPO
 
 BOARDS = dashboards()
 
@@ -137,6 +139,35 @@ def test_alert_rules_skip_demo_points() -> None:
                 "sentiment_score" in query and "join" in query
             ):
                 assert 'not exists r.demo or r.demo != "true"' in query, rule["uid"]
+
+
+SHIPPED_WEIGHTS = REPO / "files/feeders/src/bbdash/sentiment/model_weights.json"
+
+
+def sentiment_scorer_errors(query: str) -> list[str]:
+    """Why a query reading sentiment scores may average two scorers' scales together."""
+    if "sentiment_score" not in query or "count()" in query:
+        return []  # counting points (the news stall) reads no score's value
+    version = json.loads(SHIPPED_WEIGHTS.read_text(encoding="utf-8"))["version"]
+    wanted = f'filter(fn: (r) => r.sentiment_scorer == "{version}")'
+    return [] if wanted in query else [f"sentiment_score read without {wanted}"]
+
+
+def test_sentiment_alert_rules_read_only_the_shipped_scorer() -> None:
+    found = 0
+    for group in rendered_yaml("default", "alert-rules.yml")["groups"]:
+        for rule in group["rules"]:
+            query = rule["data"][0]["model"]["query"]
+            assert not sentiment_scorer_errors(query), rule["uid"]
+            # A rule without the filter, or filtering on another version, fails.
+            if "sentiment_score" in query and "count()" not in query:
+                found += 1
+                unfiltered = "\n".join(
+                    line for line in query.splitlines() if "sentiment_scorer" not in line
+                )
+                assert sentiment_scorer_errors(unfiltered)
+                assert sentiment_scorer_errors(query.replace("lexlr-", "lexlr-old-"))
+    assert found, "no alert rule reads sentiment_score"
 
 
 @pytest.mark.parametrize(("where", "expr"), PROMQL, ids=[w for w, _ in PROMQL])

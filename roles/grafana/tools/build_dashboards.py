@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
 """Build the provisioned dashboards (../files/dashboards/*.json) from code.
 
+It also writes the sentiment alert rule's scorer version into ../vars/main.yml
+(between its "sentiment scorer" markers), read like the panels' from the
+shipped weights file, so a retrained model moves the alert with the panels.
+
 The JSON files are what the role copies and what Grafana loads; this script is
 how they are written, so that seven dashboards share one style, one set of
 Flux snippets and one set of datasource uids. The panels and queries live in
@@ -20,11 +24,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dashboards import sentiment
 from dashboards.boards import (
     asset_detail,
     crypto,
@@ -56,6 +62,24 @@ def render() -> dict[str, str]:
     }
 
 
+ROLE_VARS = Path(__file__).resolve().parent.parent / "vars" / "main.yml"
+# The BEGIN line and the comment lines after it are kept; the lines up to END are written.
+_VARS_BLOCK = re.compile(
+    r"(# BEGIN sentiment scorer.*\n(?:#.*\n)*)((?:[^#].*\n)*)(# END sentiment scorer\n)"
+)
+
+
+def role_vars_text() -> str:
+    """vars/main.yml with the alert rule's scorer version taken from the weights file."""
+    text = ROLE_VARS.read_text(encoding="utf-8")
+    match = _VARS_BLOCK.search(text)
+    if match is None:
+        msg = f"{ROLE_VARS}: no '# BEGIN sentiment scorer' ... '# END sentiment scorer' block"
+        raise SystemExit(msg)
+    body = f"_grafana_sentiment_scorer: {sentiment.version()}\n"
+    return text[: match.start(2)] + body + text[match.end(2) :]
+
+
 def main() -> int:
     """Write the JSON files, or with --check only compare them; 1 when any is stale."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -64,8 +88,10 @@ def main() -> int:
     )
     args = parser.parse_args()
     stale = []
-    for name, text in render().items():
-        path = OUT / name
+    outputs = {OUT / name: text for name, text in render().items()}
+    outputs[ROLE_VARS] = role_vars_text()
+    for path, text in outputs.items():
+        name = str(path.relative_to(OUT.parents[1]))
         if args.check:
             if not path.exists() or path.read_text(encoding="utf-8") != text:
                 stale.append(name)
