@@ -15,7 +15,8 @@ the far end of each channel received:
   Prometheus stops (which is what the dead man's service watches for).
 
 Timings are the local inventory's test-only ones (`for: 30s` for Grafana's
-absence, 5 s group wait, 15 s dead man's repeat, Prometheus's 10 s resend
+absence, after the 5 min during which Prometheus still sees cAdvisor's last
+timestamped sample, 5 s group wait, 15 s dead man's repeat, Prometheus's 10 s resend
 delay); the production values are checked by promtool and amtool in
 tests/static.
 
@@ -104,9 +105,10 @@ def test_a_rule_firing_reaches_telegram_and_email_then_its_resolution(host: Any)
 
             return probe
 
-        # cAdvisor drops the container, the rule waits 30 s (test value), then
-        # one evaluation interval and the 5 s group wait.
-        telegram = wait_for("ContainerAbsent on Telegram", firing("telegram"), 240)
+        # cAdvisor stamps its samples, so Prometheus writes no staleness marker
+        # when the container goes: its series stays for the 5 min lookback.
+        # Then the rule's 30 s (test value), an evaluation and the 5 s group wait.
+        telegram = wait_for("ContainerAbsent on Telegram", firing("telegram"), 480)
         mail = wait_for("ContainerAbsent by e-mail", firing("email"), 60)
     finally:
         host.check_output("docker start bloomberg-grafana")
@@ -229,10 +231,11 @@ def test_the_watchdog_reaches_the_dead_mans_switch_and_stops_with_prometheus(
         assert quiet_since is not None, "the dead man's switch is still pinged"
         print(f"last ping {quiet_since - stopped:.0f} s after Prometheus stopped")
     finally:
+        restarted = host_time(host)
         host.check_output("docker start bloomberg-prometheus")
     wait_healthy(host, "bloomberg-prometheus")
     wait_for(
         "pings again once Prometheus is back",
-        lambda: captured(host, "deadman", host_time(host)),
+        lambda: captured(host, "deadman", restarted),
         120,
     )
