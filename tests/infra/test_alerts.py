@@ -127,7 +127,7 @@ def test_a_rule_firing_reaches_telegram_and_email_then_its_resolution(host: Any)
     assert "FIRING ContainerAbsent [critical]: bloomberg-grafana is not running" in email["text"]
     assert email["authenticated"] and email["auth_login"] == "bbdash"
     # The password Alertmanager sent is the one in its secret file.
-    secret = host.file("/opt/bloomberg/secrets/alertmanager/smtp_auth_password")
+    secret = host.file("/opt/bloomberg/alertmanager/secrets/smtp_auth_password")
     digest = host.check_output("sha256sum %s", secret.path).split()[0]
     assert email["auth_password_sha256"] == digest
 
