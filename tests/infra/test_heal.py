@@ -94,7 +94,9 @@ def test_a_hung_feeder_is_restarted_healthy_and_the_alert_says_why(
     # Prometheus reads the healer's metrics and fires the alert naming the container.
     deadline = time.monotonic() + 180
     firing: set[str] = set()
-    while time.monotonic() < deadline and firing != set(hung):
+    # Other containers may fire it too (an API the backup tests' restores left
+    # unhealthy): what matters is that each hung feeder is named.
+    while time.monotonic() < deadline and not set(hung) <= firing:
         firing = {
             a["metric"]["name"]
             for a in prometheus_query(
@@ -102,11 +104,12 @@ def test_a_hung_feeder_is_restarted_healthy_and_the_alert_says_why(
             )
         }
         time.sleep(5)
-    assert firing == set(hung)
+    assert set(hung) <= firing
     received = [
         a
         for a in alertmanager_alerts(host)
         if a["labels"].get("alertname") == "ContainerRestartedUnhealthy"
+        and a["labels"].get("name") in hung
     ]
     assert {a["labels"]["name"] for a in received} == set(hung)
     for alert in received:
