@@ -31,19 +31,24 @@ CONTAINERS = [
 ]
 
 
-def healthy(tmp_path: Path, containers: list[dict[str, Any]]) -> list[str]:
+def evaluate(tmp_path: Path, expression: str, given: dict[str, Any]) -> Any:
+    """The value Ansible gives one of the playbook's variables, with `given` set."""
     play = localhost_play(
-        "evaluate the health report's expression",
-        vars={
-            "_hc_healthy": PLAYBOOK[0]["vars"]["_hc_healthy"],
-            "_hc_docker": {"containers": containers},
-        },
-        tasks=[{"ansible.builtin.debug": {"msg": "HEALTHY={{ _hc_healthy | to_json }}"}}],
+        f"evaluate the health report's {expression}",
+        vars={expression: PLAYBOOK[0]["vars"][expression], **given},
+        tasks=[{"ansible.builtin.debug": {"msg": f"VALUE={{{{ {expression} | to_json }}}}"}}],
     )
     proc = run_playbook(tmp_path, [play])
     assert proc.returncode == 0, proc.stdout[-3000:]
-    line = next(x for x in proc.stdout.splitlines() if "HEALTHY=" in x)
-    return json.loads(line.split("HEALTHY=", 1)[1].rstrip('"').replace('\\"', '"'))
+    line = next(x for x in proc.stdout.splitlines() if "VALUE=" in x)
+    return json.loads(line.split("VALUE=", 1)[1].rstrip('"').replace('\\"', '"'))
+
+
+def healthy(tmp_path: Path, containers: list[dict[str, Any]]) -> list[str]:
+    result: list[str] = evaluate(
+        tmp_path, "_hc_healthy", {"_hc_docker": {"containers": containers}}
+    )
+    return result
 
 
 def test_only_up_and_not_unhealthy_containers_count(tmp_path: Path) -> None:
@@ -90,21 +95,15 @@ AM_METRICS = [
 
 
 def delivery_rows(tmp_path: Path, watchdog: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    wanted = ("_hc_alert_channels", "_hc_receivers", "_hc_delivery_rows")
-    play = localhost_play(
-        "evaluate the health report's delivery rows",
-        vars={
-            **{name: PLAYBOOK[0]["vars"][name] for name in wanted},
-            "_hc_am_status": {"stdout": AM_STATUS},
-            "_hc_am_metrics": {"stdout_lines": AM_METRICS},
-            "_hc_am_watchdog": {"stdout": json.dumps(watchdog)},
-        },
-        tasks=[{"ansible.builtin.debug": {"msg": "ROWS={{ _hc_delivery_rows | to_json }}"}}],
-    )
-    proc = run_playbook(tmp_path, [play])
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    line = next(x for x in proc.stdout.splitlines() if "ROWS=" in x)
-    return json.loads(line.split("ROWS=", 1)[1].rstrip('"').replace('\\"', '"'))
+    given = {
+        name: PLAYBOOK[0]["vars"][name] for name in ("_hc_alert_channels", "_hc_receivers")
+    } | {
+        "_hc_am_status": {"stdout": AM_STATUS},
+        "_hc_am_metrics": {"stdout_lines": AM_METRICS},
+        "_hc_am_watchdog": {"stdout": json.dumps(watchdog)},
+    }
+    rows: list[dict[str, Any]] = evaluate(tmp_path, "_hc_delivery_rows", given)
+    return rows
 
 
 def test_each_channel_and_the_dead_mans_switch_is_listed_live_or_not(tmp_path: Path) -> None:
@@ -134,21 +133,14 @@ def offsite_row(tmp_path: Path, method: str, age_s: float) -> dict[str, Any]:
         "bbdash_backup_last_success_timestamp_seconds 1799990000\n"
         f"bbdash_backup_offsite_last_success_timestamp_seconds {now - age_s}\n"
     )
-    wanted = ("_hc_offsite_last", "_hc_offsite_age", "_hc_offsite_row")
-    play = localhost_play(
-        "evaluate the health report's off-box backup row",
-        vars={
-            **{name: PLAYBOOK[0]["vars"][name] for name in wanted},
-            "backup_offsite_method": method,
-            "_hc_backup_prom": {"content": base64.b64encode(prom.encode()).decode()},
-            "_hc_now": now,
-        },
-        tasks=[{"ansible.builtin.debug": {"msg": "ROW={{ _hc_offsite_row | to_json }}"}}],
-    )
-    proc = run_playbook(tmp_path, [play])
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    line = next(x for x in proc.stdout.splitlines() if "ROW=" in x)
-    row: dict[str, Any] = json.loads(line.split("ROW=", 1)[1].rstrip('"').replace('\\"', '"'))
+    given = {
+        name: PLAYBOOK[0]["vars"][name] for name in ("_hc_offsite_last", "_hc_offsite_age")
+    } | {
+        "backup_offsite_method": method,
+        "_hc_backup_prom": {"content": base64.b64encode(prom.encode()).decode()},
+        "_hc_now": now,
+    }
+    row: dict[str, Any] = evaluate(tmp_path, "_hc_offsite_row", given)
     return row
 
 
