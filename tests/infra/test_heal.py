@@ -8,12 +8,16 @@ which container and why, which Alertmanager receives and delivers
 (tests/infra/test_alerts.py's capture helper). The local inventory
 uses a short test-only bound (autoheal_unhealthy_for_s: 0, a 5 s timer); the
 production values are checked by the role's preflight and promtool tests.
+A dependency that goes away is not a fault of its client: PostgreSQL stopped
+under the watchlist API raises an alert and gets no restart.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -22,6 +26,7 @@ from test_alerts import captured, host_time
 from test_data import inspect, wait_healthy
 
 FEEDERS = ("bloomberg-market-feeder", "bloomberg-news-feeder")
+API = "bloomberg-watchlist-api"
 METRICS = "/opt/bloomberg/node-exporter/textfile/bbdash_autoheal.prom"
 
 
@@ -45,6 +50,11 @@ def alertmanager_alerts(host: Any) -> list[dict[str, Any]]:
         "docker exec bloomberg-alertmanager wget -qO- http://127.0.0.1:9093/api/v2/alerts"
     )
     return json.loads(out)
+
+
+def probe_time(stamp: str) -> float:
+    """A Docker health log time (RFC 3339, nanoseconds) as epoch seconds."""
+    return datetime.fromisoformat(re.sub(r"(\.\d{6})\d*", r"\1", stamp)).timestamp()
 
 
 def test_the_healer_runs_and_reports(host: Any) -> None:
@@ -94,8 +104,8 @@ def test_a_hung_feeder_is_restarted_healthy_and_the_alert_says_why(
     # Prometheus reads the healer's metrics and fires the alert naming the container.
     deadline = time.monotonic() + 180
     firing: set[str] = set()
-    # Other containers may fire it too (an API the backup tests' restores left
-    # unhealthy): what matters is that each hung feeder is named.
+    # Other containers may fire it too: what matters is that each hung feeder
+    # is named.
     while time.monotonic() < deadline and not set(hung) <= firing:
         firing = {
             a["metric"]["name"]
@@ -130,3 +140,44 @@ def test_a_hung_feeder_is_restarted_healthy_and_the_alert_says_why(
         }
         time.sleep(5)
     assert told == set(hung), "the restart alert did not reach Telegram"
+
+
+def test_a_database_outage_is_an_alert_not_a_restart_of_the_api(host: Any) -> None:
+    """Upstream silence is not an internal fault. With PostgreSQL stopped, the
+    API's liveness probe (Docker's healthcheck) keeps passing, so the healer
+    leaves it alone; its readiness (/healthz) and Prometheus say what is
+    wrong; it serves again once PostgreSQL is back, same process."""
+    before = (restarts(host, API), inspect(host, API)["State"]["StartedAt"])
+    stopped_at = host_time(host)
+    host.check_output("docker stop bloomberg-postgres")
+    try:
+        # Two of Docker's probes (30 s apart) during the outage: the old probe
+        # (/healthz) failed each one, and three make "unhealthy".
+        deadline = time.monotonic() + 120
+        during: list[dict[str, Any]] = []
+        while time.monotonic() < deadline and len(during) < 2:
+            time.sleep(5)
+            log = inspect(host, API)["State"]["Health"]["Log"]
+            during = [p for p in log if probe_time(p["Start"]) > stopped_at + 1]
+        assert len(during) >= 2, "Docker ran no healthcheck during the outage"
+        assert [p["ExitCode"] for p in during] == [0] * len(during), during
+        assert inspect(host, API)["State"]["Health"]["Status"] == "healthy"
+        ready = host.run("docker exec %s bbdash-healthcheck http://127.0.0.1:8000/healthz", API)
+        assert ready.rc == 1, "readiness passed without a database"
+        deadline = time.monotonic() + 60
+        down: list[dict[str, Any]] = []
+        while time.monotonic() < deadline and not down:
+            down = prometheus_query(host, "bbdash_api_db_up == 0")
+            time.sleep(5)
+        assert down, "Prometheus did not see the API's database check fail"
+    finally:
+        host.check_output("docker start bloomberg-postgres")
+    assert wait_healthy(host, "bloomberg-postgres")["State"]["Health"]["Status"] == "healthy"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready = host.run("docker exec %s bbdash-healthcheck http://127.0.0.1:8000/healthz", API)
+        if ready.rc == 0:
+            break
+        time.sleep(2)
+    assert ready.rc == 0, "the API did not serve again once PostgreSQL was back"
+    assert (restarts(host, API), inspect(host, API)["State"]["StartedAt"]) == before

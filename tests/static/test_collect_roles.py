@@ -134,6 +134,23 @@ def test_waits_for_health_and_registers_for_the_report(role: str) -> None:
     assert include["ansible.builtin.include_role"]["apply"]["tags"] == [role, f"{role}_run"]
 
 
+def test_the_api_is_restarted_on_liveness_and_deployed_on_readiness() -> None:
+    """Docker's healthcheck (what the healer restarts on) asks /livez, which needs no
+    database: a PostgreSQL outage raises an alert, not a restart loop. The deploy
+    waits for /healthz (database answering, schema current)."""
+    c = container_block.definition("watchlist_api")
+    env = (ROLES / "watchlist_api" / "vars" / "main.yml").read_text(encoding="utf-8")
+    assert "'BBDASH_HEALTHCHECK_URL': 'http://127.0.0.1:' ~ _watchlist_api_port ~ '/livez'" in env
+    assert c["ready_test"] == [
+        "CMD",
+        "bbdash-healthcheck",
+        "http://127.0.0.1:{{ _watchlist_api_port }}/healthz",
+    ]
+    for feeder in ("market_feeder", "news_feeder"):
+        # A feeder's /healthz is its own loops' heartbeat: liveness already.
+        assert container_block.definition(feeder)["ready_test"] == []
+
+
 @pytest.mark.parametrize("role", SERVICES)
 def test_secrets_are_hidden_and_private(role: str) -> None:
     for task in all_tasks(role):

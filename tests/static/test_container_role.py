@@ -99,11 +99,11 @@ def test_the_container_task() -> None:
     assert forget["tags"] == ["always"]
 
 
-def test_the_wait_runs_the_healthcheck_command() -> None:
+def test_the_wait_runs_the_healthcheck_command_or_the_readiness_one() -> None:
     wait = _task("Wait until the healthcheck passes")
     assert (
         wait["community.docker.docker_container_exec"]["argv"]
-        == "{{ container_healthcheck_test[1:] }}"
+        == "{{ (container_ready_test or container_healthcheck_test)[1:] }}"
     )
     assert "until" in wait and int(wait["delay"]) > 0
     assert "container_wait | bool" in wait["when"]

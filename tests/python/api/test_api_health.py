@@ -1,4 +1,4 @@
-"""/healthz, /metrics, the OpenAPI document, and behaviour when the database is gone."""
+"""/livez, /healthz, /metrics, the OpenAPI document, and behaviour when the database is gone."""
 
 from __future__ import annotations
 
@@ -39,13 +39,23 @@ def test_healthz_fails_when_migrations_are_not_applied(client: TestClient, api_d
     assert "migrations not applied" in body["detail"]
 
 
+def test_livez_answers_without_a_key_or_the_database(client: TestClient) -> None:
+    response = client.get("/livez")
+    assert (response.status_code, response.json()) == (200, {"status": "alive"})
+
+
 def test_unreachable_database_is_503_not_a_crash(
     secrets_dir: Path, admin_key: str, metrics_token: str
 ) -> None:
-    del metrics_token
     settings = make_settings(closed_port_dsn(), secrets_dir, db_timeout_seconds=1.0)
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        # Docker's healthcheck asks /livez: the process is fine, so the healer
+        # leaves it alone; readiness and the metric say what is wrong.
+        assert client.get("/livez").status_code == 200
         assert_problem(client.get("/healthz"), 503)
+        scraped = client.get("/metrics", headers={"Authorization": f"Bearer {metrics_token}"})
+        assert scraped.status_code == 200
+        assert "\nbbdash_api_db_up 0.0\n" in scraped.text
         started = time.monotonic()
         response = client.get("/v1/watchlists", headers={"Authorization": f"Bearer {admin_key}"})
         body = assert_problem(response, 503)
@@ -94,6 +104,18 @@ def test_metrics_need_the_scrape_token_or_admin_key(
     assert "bbdash_api_request_duration_seconds_bucket" in text
     assert 'bbdash_api_notifications_total{entity="watchlist_item",op="insert"}' in text
     assert "bbdash_api_db_pool_connections" in text
+    # Each scrape checks the database itself: nothing else calls /healthz.
+    assert "\nbbdash_api_db_up 1.0\n" in text
+    assert "\nbbdash_api_schema_current 1.0\n" in text
+
+
+def test_metrics_say_when_the_schema_is_behind(
+    client: TestClient, api_dsn: str, metrics_token: str
+) -> None:
+    migrate.downgrade(api_dsn, "base")
+    scraped = client.get("/metrics", headers={"Authorization": f"Bearer {metrics_token}"})
+    assert "\nbbdash_api_db_up 1.0\n" in scraped.text
+    assert "\nbbdash_api_schema_current 0.0\n" in scraped.text
 
 
 def test_openapi_document(client: TestClient, alice: ApiUser) -> None:
@@ -103,6 +125,7 @@ def test_openapi_document(client: TestClient, alice: ApiUser) -> None:
     assert set(document["components"]["securitySchemes"]) == {"bearer", "apiKey"}
     paths = document["paths"]
     assert paths["/healthz"]["get"]["security"] == []
+    assert paths["/livez"]["get"]["security"] == []
     assert paths["/v1/watchlists"]["get"]["security"] == [
         {"bearer": []},
         {"apiKey": []},

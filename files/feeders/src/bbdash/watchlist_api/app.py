@@ -22,7 +22,7 @@ from bbdash.watchlist_api.routers import alert_rules, layouts, meta, users, watc
 from bbdash.watchlist_api.settings import Settings
 
 API_VERSION = "1.0.0"
-PUBLIC_PATHS = frozenset({"/healthz"})
+PUBLIC_PATHS = frozenset({"/livez", "/healthz"})
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -48,7 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=API_VERSION,
         description=(
             "Watchlists, alert rules, layouts and users of the dashboard. Every route "
-            "but /healthz needs an API key (Authorization: Bearer, or X-API-Key). "
+            "but the probes (/livez, /healthz) needs an API key (Authorization: Bearer, "
+            "or X-API-Key). "
             "Errors are RFC 9457 problem details."
         ),
         lifespan=lifespan,

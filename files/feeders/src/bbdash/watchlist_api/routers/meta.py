@@ -1,4 +1,12 @@
-"""/healthz, /metrics and the OpenAPI document."""
+"""/livez, /healthz, /metrics and the OpenAPI document.
+
+Two probes, two questions. `/livez` (Docker's healthcheck, hence the healer):
+is this process serving requests? It touches nothing outside the event loop, so
+a PostgreSQL outage never gets a healthy API restarted in a loop. `/healthz`
+(the deploy's wait, operators): can it do its job, database reachable and
+schema current? Prometheus learns the same from `/metrics`, which runs the
+readiness check on every scrape and raises PostgresUnreachable.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from bbdash.watchlist_api import metrics
 from bbdash.watchlist_api.auth import CurrentCaller, require_scraper
+from bbdash.watchlist_api.db import Database
 from bbdash.watchlist_api.migrate import head_revision
 from bbdash.watchlist_api.problems import problem_response
 from bbdash.watchlist_api.responses import json_response
@@ -26,13 +35,36 @@ _HAS_VERSION_TABLE = "SELECT to_regclass('alembic_version') IS NOT NULL"
 _VERSION_NUM = "SELECT version_num FROM alembic_version"
 
 
+@router.get("/livez", responses={200: {"description": "The process serves requests"}})
+async def livez() -> Response:
+    """No key, no database: answered by the event loop alone."""
+    return json_response({"status": "alive"})
+
+
 @router.get(
     "/healthz",
     responses={200: {"description": "Database reachable, schema current"}, 503: {}},
 )
 async def healthz(db: Db) -> Response:
-    """No key needed: Docker's healthcheck and load balancers call it."""
+    """No key needed: the deploy waits on it; load balancers may call it."""
     head = head_revision()
+    try:
+        current = await _schema_revision(db)
+    except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+        log.warning("readiness check: database unreachable", extra={"error": str(exc)})
+        return problem_response(503, "database unreachable", kind="database-unavailable")
+    if current != head:
+        return problem_response(
+            503,
+            f"schema at {current}, code expects {head}: migrations not applied",
+            kind="schema-outdated",
+        )
+    return json_response({"status": "ok", "database": "up", "schema": current})
+
+
+async def _schema_revision(db: Database) -> str | None:
+    """The database's Alembic revision (None before the first migration); sets the
+    database and schema gauges. Raises when the database cannot be reached in time."""
     try:
         async with db.pool.connection(timeout=_HEALTH_TIMEOUT) as conn:
             row = await (await conn.execute(_HAS_VERSION_TABLE)).fetchone()
@@ -40,21 +72,13 @@ async def healthz(db: Db) -> Response:
             if row is not None and row[0]:
                 version = await (await conn.execute(_VERSION_NUM)).fetchone()
                 current = None if version is None else str(version[0])
-    except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+    except (psycopg.OperationalError, psycopg_pool.PoolTimeout):
         metrics.DB_UP.set(0)
-        log.warning("health check: database unreachable", extra={"error": str(exc)})
-        return problem_response(503, "database unreachable", kind="database-unavailable")
+        raise
     metrics.DB_UP.set(1)
+    metrics.SCHEMA_CURRENT.set(1 if current == head_revision() else 0)
     metrics.record_pool(db.pool.get_stats())
-    if current != head:
-        metrics.SCHEMA_CURRENT.set(0)
-        return problem_response(
-            503,
-            f"schema at {current}, code expects {head}: migrations not applied",
-            kind="schema-outdated",
-        )
-    metrics.SCHEMA_CURRENT.set(1)
-    return json_response({"status": "ok", "database": "up", "schema": current})
+    return current
 
 
 @router.get(
@@ -64,8 +88,13 @@ async def healthz(db: Db) -> Response:
     responses={200: {"content": {"text/plain": {}}}},
 )
 async def prometheus_metrics(db: Db) -> Response:
-    """Prometheus exposition; needs the scrape token or the admin key."""
-    metrics.record_pool(db.pool.get_stats())
+    """Prometheus exposition; needs the scrape token or the admin key. The
+    database and schema gauges are refreshed first (Docker no longer calls
+    /healthz, so nothing else would)."""
+    try:
+        await _schema_revision(db)
+    except (psycopg.OperationalError, psycopg_pool.PoolTimeout):
+        metrics.record_pool(db.pool.get_stats())
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
