@@ -278,7 +278,10 @@ def test_subset_of_components(tmp_path: Path) -> None:
         "rules"
     ]
     assert [(r["alert"], r["expr"]) for r in components] == [
-        ("ContainerAbsent", 'absent(container_last_seen{container="bloomberg-node-exporter"})')
+        (
+            "ContainerAbsent",
+            'absent_over_time(container_last_seen{container="bloomberg-node-exporter"}[2m])',
+        )
     ]
     proc = run_promtool("check", "config", str(tmp_path / "prometheus" / "prometheus.yml"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
