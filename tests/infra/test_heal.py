@@ -15,14 +15,12 @@ under the watchlist API raises an alert and gets no restart.
 from __future__ import annotations
 
 import json
-import re
 import time
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 import pytest
-from test_alerts import captured, host_time
+from test_alerts import captured, host_time, rfc3339
 from test_data import inspect, wait_healthy
 
 FEEDERS = ("bloomberg-market-feeder", "bloomberg-news-feeder")
@@ -50,11 +48,6 @@ def alertmanager_alerts(host: Any) -> list[dict[str, Any]]:
         "docker exec bloomberg-alertmanager wget -qO- http://127.0.0.1:9093/api/v2/alerts"
     )
     return json.loads(out)
-
-
-def probe_time(stamp: str) -> float:
-    """A Docker health log time (RFC 3339, nanoseconds) as epoch seconds."""
-    return datetime.fromisoformat(re.sub(r"(\.\d{6})\d*", r"\1", stamp)).timestamp()
 
 
 def test_the_healer_runs_and_reports(host: Any) -> None:
@@ -158,7 +151,7 @@ def test_a_database_outage_is_an_alert_not_a_restart_of_the_api(host: Any) -> No
         while time.monotonic() < deadline and len(during) < 2:
             time.sleep(5)
             log = inspect(host, API)["State"]["Health"]["Log"]
-            during = [p for p in log if probe_time(p["Start"]) > stopped_at + 1]
+            during = [p for p in log if rfc3339(p["Start"]) > stopped_at + 1]
         assert len(during) >= 2, "Docker ran no healthcheck during the outage"
         assert [p["ExitCode"] for p in during] == [0] * len(during), during
         assert inspect(host, API)["State"]["Health"]["Status"] == "healthy"
