@@ -56,3 +56,28 @@ apt_install() {
   apt-get -o DPkg::Lock::Timeout=600 update -qq
   apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
+
+# A TEST HELPER image (never deployed by a role) on the offline Debian base:
+# built only when its inputs changed (base image, Dockerfile, context), saved to
+# its own archive, which is rewritten only when the image was.
+build_helper_image() {  # tag dockerfile context archive
+  local tag=$1 dockerfile=$2 context=$3 archive=$4 base base_id hash
+  base="$IMAGE_PREFIX/debian:bookworm"
+  base_id=$(docker image inspect -f '{{.Id}}' "$base")
+  hash=$( { echo "$base_id"; cat "$dockerfile"; find "$context" -type f -print0 | sort -z | xargs -0 cat; } \
+          | sha256sum | cut -c1-16)
+  if image_is_current "$tag" "$hash"; then
+    log "$tag is current ($hash)"
+  else
+    log "building $tag"
+    docker build -q -t "$tag" -f "$dockerfile" --build-arg BASE_IMAGE="$base" \
+        --label "$INPUT_LABEL=$hash" "$context" >/dev/null
+    rm -f "$archive"
+  fi
+  if [ ! -s "$archive" ]; then
+    log "saving the test helper $tag to $archive"
+    mkdir -p "$(dirname "$archive")"
+    docker save -o "$archive.tmp" "$tag"
+    mv "$archive.tmp" "$archive"
+  fi
+}
