@@ -16,7 +16,18 @@ from __future__ import annotations
 import json
 import time
 
-from test_data import influx, inspect, playbook, psql, recap_changed, token, vault, wait_healthy
+from test_data import (
+    inspect,
+    playbook,
+    probe_prices,
+    psql,
+    recap_changed,
+    token,
+    vault,
+    wait_healthy,
+    wait_services_healthy,
+    write_probe_points,
+)
 
 BACKUP_DIR = "/var/backups/bloomberg"
 PROM = "/opt/bloomberg/node-exporter/textfile/bbdash_backup.prom"
@@ -81,21 +92,7 @@ def test_backup_wipe_restore(host) -> None:
         owner_pw,
     )
     assert created.rc == 0, created.stderr
-    now = time.time_ns()
-    lines = "\n".join(
-        f"market_data,exchange=test,symbol={marker},asset_type=crypto price={100 + i} {now - i * 10**9}"
-        for i in range(5)
-    )
-    assert (
-        influx(
-            host,
-            "POST",
-            "/api/v2/write?org=bloomberg&bucket=markets",
-            token(host, "market-feeder"),
-            lines,
-        )[0]
-        == 204
-    )
+    write_probe_points(host, marker, 100)
     tokens_before = {n: token(host, n) for n in ("market-feeder", "news-feeder", "grafana")}
 
     # The job as the timer runs it.
@@ -116,27 +113,12 @@ def test_backup_wipe_restore(host) -> None:
     for name in ("bloomberg-postgres", "bloomberg-influxdb"):
         assert wait_healthy(host, name)["State"]["Health"]["Status"] == "healthy"
     # The services that use the databases come back on their own, with no rerun.
-    for name in ("bloomberg-watchlist-api", "bloomberg-market-feeder", "bloomberg-news-feeder"):
-        health = wait_healthy(host, name)["State"]["Health"]
-        assert health["Status"] == "healthy", (name, health["Log"][-2:])
+    wait_services_healthy(host)
     rows = psql(host, "SELECT id, note FROM restore_probe ORDER BY id", "watchlist_api", owner_pw)
     assert rows.stdout.split("\n")[:2] == [f"1|{marker}", "2|second row"], rows.stderr
     # The tokens on the host are the restored server's own: kept, still working.
     assert {n: token(host, n) for n in tokens_before} == tokens_before
-    query = {
-        "query": f'from(bucket: "markets") |> range(start: -1h) |> filter(fn: (r) => r.symbol == "{marker}")'
-    }
-    status, body = influx(
-        host, "POST", "/api/v2/query?org=bloomberg", token(host, "grafana"), json_body=query
-    )
-    assert status == 200
-    assert sorted(float(row.split(",")[6]) for row in body.splitlines()[1:] if row) == [
-        100.0,
-        101.0,
-        102.0,
-        103.0,
-        104.0,
-    ]
+    assert probe_prices(host, marker) == [100.0, 101.0, 102.0, 103.0, 104.0]
     assert inspect(host, "bloomberg-postgres")["State"]["Running"]
     psql(host, "DROP TABLE restore_probe", "watchlist_api", owner_pw)
 

@@ -28,7 +28,15 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from test_data import influx, playbook, psql, token, vault, wait_healthy
+from test_data import (
+    playbook,
+    probe_prices,
+    psql,
+    vault,
+    wait_healthy,
+    wait_services_healthy,
+    write_probe_points,
+)
 
 pytestmark = pytest.mark.doubles
 
@@ -164,19 +172,7 @@ def test_restore_from_the_peer_after_the_host_lost_everything(host: Any, peer_up
         owner_pw,
     )
     assert created.rc == 0, created.stderr
-    now = time.time_ns()
-    lines = "\n".join(
-        f"market_data,exchange=test,symbol={marker},asset_type=crypto price={200 + i} {now - i * 10**9}"
-        for i in range(5)
-    )
-    write = influx(
-        host,
-        "POST",
-        "/api/v2/write?org=bloomberg&bucket=markets",
-        token(host, "market-feeder"),
-        lines,
-    )
-    assert write[0] == 204
+    write_probe_points(host, marker, 200)
     status, user = grafana(
         host,
         "POST",
@@ -235,25 +231,10 @@ def test_restore_from_the_peer_after_the_host_lost_everything(host: Any, peer_up
 
     for name in ("bloomberg-postgres", "bloomberg-influxdb", "bloomberg-grafana"):
         assert wait_healthy(host, name)["State"]["Health"]["Status"] == "healthy", name
-    for name in ("bloomberg-watchlist-api", "bloomberg-market-feeder", "bloomberg-news-feeder"):
-        health = wait_healthy(host, name)["State"]["Health"]
-        assert health["Status"] == "healthy", (name, health["Log"][-2:])
+    wait_services_healthy(host)
     rows = psql(host, "SELECT id, note FROM offsite_probe ORDER BY id", "watchlist_api", owner_pw)
     assert rows.stdout.split("\n")[:2] == [f"1|{marker}", "2|kept"], rows.stderr
-    query = {
-        "query": f'from(bucket: "markets") |> range(start: -1h) |> filter(fn: (r) => r.symbol == "{marker}")'
-    }
-    status, body = influx(
-        host, "POST", "/api/v2/query?org=bloomberg", token(host, "grafana"), json_body=query
-    )
-    assert status == 200
-    assert sorted(float(row.split(",")[6]) for row in body.splitlines()[1:] if row) == [
-        200.0,
-        201.0,
-        202.0,
-        203.0,
-        204.0,
-    ]
+    assert probe_prices(host, marker) == [200.0, 201.0, 202.0, 203.0, 204.0]
     status, found = grafana(host, "GET", f"/api/users/lookup?loginOrEmail={marker}")
     assert (status, found["login"], found["name"]) == (200, marker, "Off Site")
     status, prefs = grafana(host, "GET", "/api/user/preferences")

@@ -105,6 +105,39 @@ def influx(
     return int(status), text
 
 
+def write_probe_points(host: Any, symbol: str, first_price: int) -> None:
+    """Five points of a probe symbol in `markets`, one a second back from now,
+    priced first_price .. first_price + 4 (the market feeder's token)."""
+    now = time.time_ns()
+    lines = "\n".join(
+        f"market_data,exchange=test,symbol={symbol},asset_type=crypto price={first_price + i} "
+        f"{now - i * 10**9}"
+        for i in range(5)
+    )
+    path = "/api/v2/write?org=bloomberg&bucket=markets"
+    assert influx(host, "POST", path, token(host, "market-feeder"), lines)[0] == 204
+
+
+def probe_prices(host: Any, symbol: str) -> list[float]:
+    """The prices of a probe symbol in `markets` over the last hour, sorted."""
+    query = {
+        "query": f'from(bucket: "markets") |> range(start: -1h) '
+        f'|> filter(fn: (r) => r.symbol == "{symbol}")'
+    }
+    status, body = influx(
+        host, "POST", "/api/v2/query?org=bloomberg", token(host, "grafana"), json_body=query
+    )
+    assert status == 200, body
+    return sorted(float(row.split(",")[6]) for row in body.splitlines()[1:] if row)
+
+
+def wait_services_healthy(host: Any) -> None:
+    """The services that use the databases, healthy again on their own."""
+    for name in ("bloomberg-watchlist-api", "bloomberg-market-feeder", "bloomberg-news-feeder"):
+        health = wait_healthy(host, name)["State"]["Health"]
+        assert health["Status"] == "healthy", (name, health["Log"][-2:])
+
+
 def psql(
     host: Any, sql: str, user: str = "postgres", password: str | None = None, db: str = "bbdash"
 ) -> Any:
