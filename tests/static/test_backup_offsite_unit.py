@@ -7,8 +7,6 @@ and fetch are exercised for real; the SSH leg is proven by molecule verify
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import json
 import os
 import shutil
@@ -19,14 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-PROGRAM = ROOT / "roles" / "backup" / "files" / "bbdash-backup"
-_loader = importlib.machinery.SourceFileLoader("bbdash_backup_offsite", str(PROGRAM))
-_spec = importlib.util.spec_from_loader("bbdash_backup_offsite", _loader)
-assert _spec is not None
-B = importlib.util.module_from_spec(_spec)
-_loader.exec_module(B)
+from backup_program import B
 
 needs_rsync = pytest.mark.skipif(shutil.which("rsync") is None, reason="rsync missing")
 

@@ -7,8 +7,6 @@ round trip (real PostgreSQL) is tests/infra/test_backup.py."""
 from __future__ import annotations
 
 import ast
-import importlib.machinery
-import importlib.util
 import json
 import os
 import re
@@ -19,14 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-PROGRAM = ROOT / "roles" / "backup" / "files" / "bbdash-backup"
-_loader = importlib.machinery.SourceFileLoader("bbdash_backup", str(PROGRAM))
-_spec = importlib.util.spec_from_loader("bbdash_backup", _loader)
-assert _spec is not None
-B = importlib.util.module_from_spec(_spec)
-_loader.exec_module(B)
+from backup_program import PROGRAM, ROOT, B
 
 # A `docker` that keeps each container's files under $FAKE_ROOT/<container>/ and
 # logs every call (argv, whether INFLUX_TOKEN was in its environment).
