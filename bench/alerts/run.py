@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+from machine import describe, percentile  # noqa: E402
+
 DOC = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- bench:alerts:start -->", "<!-- bench:alerts:end -->"
 HOST = "bbdash-test"
@@ -152,21 +154,6 @@ def run_on_host(mode: str, count: int) -> dict[str, object]:
     return data
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
-    return f"{model}, {os.cpu_count()} cores, {mem_kb // 1024 // 1024} GiB, {platform.system()}"
-
-
 def row(name: str, samples: list[list[float]], missing: int) -> str:
     tick = [s[0] for s in samples]
     saved = [s[1] for s in samples]
@@ -194,7 +181,7 @@ def main() -> None:
             START,
             "## Price-alert latency (`bench/alerts/run.py`)",
             "",
-            f"- machine: {machine()}; the whole stack and the test host share it",
+            f"- machine: {describe()}; the whole stack and the test host share it",
             f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
             "- what: tick (the alert's startsAt, the tick's event time) to the webhook",
             "  received by the capture helper, on the molecule test host's deployed stack",

@@ -33,7 +33,6 @@ import argparse
 import contextlib
 import datetime as dt
 import os
-import platform
 import re
 import resource
 import secrets
@@ -52,6 +51,9 @@ import httpx
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from machine import cpu_model  # noqa: E402
+
 sys.path.insert(0, str(ROOT / "tests" / "python"))
 
 # The test suite's throwaway-PostgreSQL helper: one way to start a server, not two.
@@ -286,14 +288,6 @@ def _wrk(
     return result
 
 
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
 def _verdict(reads: list[WrkResult], paced: list[WrkResult]) -> str:
     """Throughput from the median unpaced run, latency from the median paced run (by
     p99), which must also have kept its rate: a paced run whose sends fell behind
@@ -341,7 +335,7 @@ def _section(
             "",
             f"- date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
             (
-                f"- machine: {_cpu_model()}, {os.cpu_count()} cores, shared by the load "
+                f"- machine: {cpu_model()}, {os.cpu_count()} cores, shared by the load "
                 f"generator, the API and PostgreSQL (load average at start: {load}; {settled})"
             ),
             (

@@ -8,7 +8,6 @@ Run with `make bench` or `.venv/bin/python bench/converge/run.py`.
 from __future__ import annotations
 
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -18,6 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+from machine import describe  # noqa: E402
+
 DOC = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- bench:converge:start -->", "<!-- bench:converge:end -->"
 
@@ -65,16 +67,6 @@ def slowest(output: str) -> list[tuple[str, str]]:
     return [(task.strip(), seconds) for task, seconds in rows]
 
 
-def machine() -> str:
-    model = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
-    return f"{model}, {os.cpu_count()} cores, {mem_kb // 1024 // 1024} GiB, {platform.system()}"
-
-
 def fresh_volume() -> None:
     """molecule destroy keeps the inner Docker's named volume (and with it the
     databases of the last run) and the cached facts: a first converge starts
@@ -104,7 +96,7 @@ def main() -> None:
             START,
             "## Converge (`bench/converge/run.py`)",
             "",
-            f"- machine: {machine()} (load average at start: "
+            f"- machine: {describe()} (load average at start: "
             f"{load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f})",
             f"- date: {datetime.now(tz=UTC):%Y-%m-%d %H:%M} UTC",
             "- what: `playbooks/site.yml` into a fresh offline test host "

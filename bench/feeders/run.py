@@ -19,8 +19,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
-import platform
 import resource
 import socket
 import subprocess
@@ -32,6 +30,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+from machine import describe, percentile  # noqa: E402
+
 DOC = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- bench:feeders:start -->", "<!-- bench:feeders:end -->"
 TOKEN = "bench-token"
@@ -51,23 +52,6 @@ def wait_http(url: str, timeout: float = 15.0) -> None:
             return
         time.sleep(0.1)
     raise RuntimeError(f"{url} did not come up")
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
-    return sorted_values[index]
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
 
 
 async def measure(args: argparse.Namespace, ws_url: str, influx_url: str, spool: Path) -> dict:
@@ -259,7 +243,7 @@ def main() -> None:
         for proc in procs:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=10)
-    result["machine"] = machine()
+    result["machine"] = describe()
     result["date"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     result["warmup_s"] = args.warmup
     print(json.dumps(result, indent=2))

@@ -21,6 +21,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+from machine import cpu_model  # noqa: E402
+
 sys.path[:0] = [
     str(ROOT / "files" / "feeders" / "training"),
     str(ROOT / "files" / "feeders" / "src"),
@@ -129,16 +132,6 @@ def model_memory_mb(texts: Sequence[str]) -> tuple[float, float]:
     ).stdout.split()
     before, after = int(out[0]), int(out[1])
     return before / 1024, (after - before) / 1024
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def write_section(body: str) -> None:
