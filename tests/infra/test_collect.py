@@ -86,10 +86,10 @@ def on_host(host: Any, script: str, timeout: int = 60) -> Any:
 
 @pytest.fixture(scope="module")
 def containers(host: Any) -> dict[str, dict[str, Any]]:
-    # Waits, because verify's backup test ran first: its restore keeps PostgreSQL
-    # away long enough for Docker to mark these containers unhealthy (3 failed
-    # probes), and only their next passing probe, up to 30 s after PostgreSQL is
-    # back, marks them healthy again.
+    # Waits, because verify's backup tests ran first: their restores keep the
+    # databases away for a while, and a container that turned unhealthy
+    # meanwhile is marked healthy again only by its next passing probe, up to
+    # 30 s later.
     return {name: wait_healthy(host, name) for name in CONTAINERS}
 
 
