@@ -38,29 +38,20 @@ HOST = "bbdash-test"
 SAMPLES = 60
 BURST = 20
 
-# Runs on the test host (python3 there); prints one JSON line.
-ON_HOST = r"""
-import json, subprocess, sys, time, urllib.error, urllib.parse, urllib.request
+# Runs on the test host (python3 there), after the verify helpers
+# (tests/infra/on_host_prelude.py); prints one JSON line.
+ON_HOST = (
+    (ROOT / "tests" / "infra" / "on_host_prelude.py").read_text()
+    + r"""
+import sys
 from datetime import datetime
 
-def address(name):
-    return subprocess.run(
-        ["docker", "inspect", "-f",
-         '{{ (index .NetworkSettings.Networks "bloomberg-net").IPAddress }}', name],
-        check=True, capture_output=True, text=True).stdout.strip()
-
-API = "http://%s:8000" % address("bloomberg-watchlist-api")
 CAPTURE = "http://%s:8080" % address("bbdash-capture")
-with open("/opt/bloomberg/secrets/watchlist-api/admin-key") as fh:
-    KEY = fh.read().strip()
 
-def api(method, path, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(API + path, data=data, method=method, headers={
-        "Authorization": "Bearer " + KEY, "Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        raw = resp.read()
-        return json.loads(raw) if raw else None
+def call(method, path, body=None):
+    status, out = api(method, path, body)
+    assert status < 300, (method, path, status, out)
+    return out
 
 def webhooks(since):
     url = CAPTURE + "/captured?" + urllib.parse.urlencode({"channel": "webhook", "since": since})
@@ -73,12 +64,12 @@ def rfc3339(text):
     return datetime.fromisoformat(head.rstrip("Z") + "+00:00").timestamp() + float("0." + fraction)
 
 def create(name):
-    body = api("PUT", "/v1/alert-rules/by-name/" + name, {
+    body = call("PUT", "/v1/alert-rules/by-name/" + name, {
         "symbol": "BTC/USDT", "asset_type": "crypto", "condition": "above",
         "threshold": 1, "channels": ["webhook"]})
     if not body["created"]:  # left by an interrupted run: it fired already
-        api("DELETE", "/v1/alert-rules/%d" % body["alert_rule"]["id"])
-        body = api("PUT", "/v1/alert-rules/by-name/" + name, {
+        call("DELETE", "/v1/alert-rules/%d" % body["alert_rule"]["id"])
+        body = call("PUT", "/v1/alert-rules/by-name/" + name, {
             "symbol": "BTC/USDT", "asset_type": "crypto", "condition": "above",
             "threshold": 1, "channels": ["webhook"]})
     return body["alert_rule"]["id"]
@@ -103,7 +94,7 @@ if mode == "single":
         since = time.time()
         rid = create("bench-latency-%d" % i)
         got = await_alerts({rid}, since)
-        api("DELETE", "/v1/alert-rules/%d" % rid)
+        call("DELETE", "/v1/alert-rules/%d" % rid)
         if rid in got:
             single.append(got[rid])
         else:
@@ -113,11 +104,12 @@ else:
     rids = {create("bench-burst-%d" % i) for i in range(count)}
     got = await_alerts(rids, since)
     for rid in rids:
-        api("DELETE", "/v1/alert-rules/%d" % rid)
+        call("DELETE", "/v1/alert-rules/%d" % rid)
     burst = list(got.values())
     missing = len(rids) - len(got)
 print(json.dumps({"single": single, "burst": burst, "missing": missing}))
 """
+)
 
 
 def host_exists() -> bool:

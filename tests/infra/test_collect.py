@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import textwrap
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,44 +42,13 @@ LOCAL_VARS = yaml.safe_load(
     (REPO / "inventories" / "local" / "group_vars" / "all" / "main.yml").read_text()
 )
 
+PRELUDE = (Path(__file__).parent / "on_host_prelude.py").read_text()
+
 
 def on_host(host: Any, script: str, timeout: int = 60) -> Any:
-    """Run a Python snippet on the test host (as root); it prints one JSON value."""
-    prelude = textwrap.dedent(
-        """
-        import json, subprocess, time, urllib.error, urllib.parse, urllib.request
-
-        def address(name):
-            out = subprocess.run(
-                ["docker", "inspect", "-f",
-                 '{{ (index .NetworkSettings.Networks "bloomberg-net").IPAddress }}', name],
-                check=True, capture_output=True, text=True).stdout.strip()
-            assert out, name
-            return out
-
-        API = "http://%s:8000" % address("bloomberg-watchlist-api")
-        INFLUX = "http://%s:8086" % address("bloomberg-influxdb")
-        with open("/opt/bloomberg/secrets/watchlist-api/admin-key") as fh:
-            KEY = fh.read().strip()
-
-        def api(method, path, body=None):
-            data = None if body is None else json.dumps(body).encode()
-            req = urllib.request.Request(API + path, data=data, method=method, headers={
-                "Authorization": "Bearer " + KEY, "Content-Type": "application/json"})
-            try:
-                with urllib.request.urlopen(req, timeout=10) as resp:
-                    raw = resp.read()
-                    return resp.status, (json.loads(raw) if raw else None)
-            except urllib.error.HTTPError as exc:
-                return exc.code, json.loads(exc.read() or b"null")
-
-        def points(bucket):
-            url = INFLUX + "/__double/points?bucket=" + bucket
-            with urllib.request.urlopen(url, timeout=30) as resp:
-                return json.loads(resp.read())
-        """
-    )
-    code = prelude + textwrap.dedent(script)
+    """Run a Python snippet on the test host (as root), after on_host_prelude.py's
+    helpers; it prints one JSON value."""
+    code = PRELUDE + textwrap.dedent(script)
     result = host.run(f"timeout {timeout} python3 - <<'PYEOF'\n{code}\nPYEOF")
     assert result.rc == 0, result.stderr[-2000:]
     return json.loads(result.stdout.strip().splitlines()[-1])

@@ -1,0 +1,47 @@
+"""Prepended to every Python snippet run on the molecule test host (by
+test_collect.on_host and bench/alerts): the stack's addresses on bloomberg-net,
+the watchlist API as its admin, and the InfluxDB double's record of points.
+Runs there with the host's python3 and the standard library; never imported
+on the controller."""
+
+import json
+import subprocess
+import time  # noqa: F401 - for the snippets
+import urllib.error
+import urllib.parse  # the snippets use it
+import urllib.request
+from pathlib import Path
+
+
+def address(name):
+    out = subprocess.run(
+        ["docker", "inspect", "-f",
+         '{{ (index .NetworkSettings.Networks "bloomberg-net").IPAddress }}', name],
+        check=True, capture_output=True, text=True).stdout.strip()  # fmt: skip
+    assert out, name
+    return out
+
+
+API = f"http://{address('bloomberg-watchlist-api')}:8000"
+INFLUX = f"http://{address('bloomberg-influxdb')}:8086"
+KEY = Path("/opt/bloomberg/secrets/watchlist-api/admin-key").read_text().strip()
+
+
+def api(method, path, body=None):
+    """(status, decoded JSON body or None) of an API call as the admin."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(API + path, data=data, method=method, headers={
+        "Authorization": "Bearer " + KEY, "Content-Type": "application/json"})  # fmt: skip
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            raw = resp.read()
+            return resp.status, (json.loads(raw) if raw else None)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def points(bucket):
+    """What the InfluxDB test double stored in a bucket."""
+    url = INFLUX + "/__double/points?bucket=" + bucket
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        return json.loads(resp.read())
