@@ -18,6 +18,7 @@ from api_support import (
 from bbdash.watchlist_api import migrate
 from bbdash.watchlist_api.app import create_app
 from bbdash.watchlist_api.db import check_if_the_server_spoke
+from bbdash.watchlist_api.routers import meta
 from bbdash.watchlist_api.settings import Settings
 from fastapi.testclient import TestClient
 from psycopg_pool import AsyncConnectionPool
@@ -116,6 +117,20 @@ def test_metrics_say_when_the_schema_is_behind(
     scraped = client.get("/metrics", headers={"Authorization": f"Bearer {metrics_token}"})
     assert "\nbbdash_api_db_up 1.0\n" in scraped.text
     assert "\nbbdash_api_schema_current 0.0\n" in scraped.text
+
+
+def test_a_database_error_is_a_failed_check_not_a_500(
+    client: TestClient, metrics_token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not only a lost connection: any error of the server (here a query it
+    refuses) fails readiness with a 503, and the scrape still answers, saying so."""
+    monkeypatch.setattr(meta, "_VERSION_NUM", "SELECT no_such_column FROM alembic_version")
+    body = assert_problem(client.get("/healthz"), 503)
+    assert body["type"].endswith("database-unavailable")
+    scraped = client.get("/metrics", headers={"Authorization": f"Bearer {metrics_token}"})
+    assert scraped.status_code == 200
+    assert "\nbbdash_api_db_up 0.0\n" in scraped.text
+    assert client.get("/livez").status_code == 200
 
 
 def test_openapi_document(client: TestClient, alice: ApiUser) -> None:

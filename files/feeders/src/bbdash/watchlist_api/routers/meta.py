@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 _HEALTH_TIMEOUT = 2.0
 _HAS_VERSION_TABLE = "SELECT to_regclass('alembic_version') IS NOT NULL"
 _VERSION_NUM = "SELECT version_num FROM alembic_version"
+# What makes the database check fail: no connection in time, or any error of
+# the server (a revoked privilege, a database in recovery).
+_DB_FAILURES = (psycopg.Error, psycopg_pool.PoolTimeout)
 
 
 @router.get("/livez", responses={200: {"description": "The process serves requests"}})
@@ -50,7 +53,7 @@ async def healthz(db: Db) -> Response:
     head = head_revision()
     try:
         current = await _schema_revision(db)
-    except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+    except _DB_FAILURES as exc:
         log.warning("readiness check: database unreachable", extra={"error": str(exc)})
         return problem_response(503, "database unreachable", kind="database-unavailable")
     if current != head:
@@ -72,7 +75,7 @@ async def _schema_revision(db: Database) -> str | None:
             if row is not None and row[0]:
                 version = await (await conn.execute(_VERSION_NUM)).fetchone()
                 current = None if version is None else str(version[0])
-    except (psycopg.OperationalError, psycopg_pool.PoolTimeout):
+    except _DB_FAILURES:
         metrics.DB_UP.set(0)
         raise
     metrics.DB_UP.set(1)
@@ -93,7 +96,8 @@ async def prometheus_metrics(db: Db) -> Response:
     /healthz, so nothing else would)."""
     try:
         await _schema_revision(db)
-    except (psycopg.OperationalError, psycopg_pool.PoolTimeout):
+    except _DB_FAILURES:
+        # Said by bbdash_api_db_up; the scrape itself still succeeds.
         metrics.record_pool(db.pool.get_stats())
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
