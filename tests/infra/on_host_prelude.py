@@ -6,7 +6,7 @@ on the controller."""
 
 import json
 import subprocess
-import time  # noqa: F401 - for the snippets
+import time  # noqa: F401 - the snippets use it
 import urllib.error
 import urllib.parse  # the snippets use it
 import urllib.request

@@ -15,9 +15,9 @@ the far end of each channel received:
   Prometheus stops (which is what the dead man's service watches for).
 
 Timings are the local inventory's test-only ones (`for: 30s` for Grafana's
-absence, after the role's 2 min without a cAdvisor sample, 5 s group wait, 15 s dead man's repeat, Prometheus's 10 s resend
-delay); the production values are checked by promtool and amtool in
-tests/static.
+absence, after the role's 2 min without a cAdvisor sample, 5 s group wait,
+15 s dead man's repeat, Prometheus's 10 s resend delay); the production values
+are checked by promtool and amtool in tests/static.
 
 The capture helper's image comes only from the offline kit's build
 (tests/images/build-stack.sh), so these tests are marked `doubles`: the
