@@ -140,7 +140,7 @@ def test_yahoo_malformed_response_is_counted():
         YahooSettings(),
         lambda r: None,
         metrics,
-        client=FakeQuoteClient([{"finance": {"error": "nope"}}]),
+        client=FakeQuoteClient([{"finance": {"results": "nope"}}]),
     )
     source.set_assets([AAPL])
     assert asyncio.run(source.poll_once()) == 0

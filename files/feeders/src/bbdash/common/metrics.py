@@ -58,6 +58,12 @@ class Metrics:
             ["source"],
             registry=r,
         )
+        self.source_symbols_missing = Gauge(
+            "bbdash_source_symbols_missing",
+            "Wanted symbols the source's last answer for them left out.",
+            ["source"],
+            registry=r,
+        )
         self.records_invalid = Counter(
             "bbdash_records_invalid_total",
             "Upstream values rejected by strict parsing (NaN, negative price, bad format...).",

@@ -24,6 +24,7 @@ from bbdash.common.upstream import new_http_client
 from bbdash.common.watchlist import Asset, WatchlistSnapshot
 from bbdash.market_feeder.alerts import AlertEvaluator, AlertmanagerSender
 from bbdash.market_feeder.config import MarketFeederSettings
+from bbdash.market_feeder.coverage import SymbolCoverage
 from bbdash.market_feeder.metrics import MarketMetrics
 from bbdash.market_feeder.pipeline import Pipeline
 from bbdash.market_feeder.routing import route
@@ -122,6 +123,8 @@ class MarketFeeder:
                     client=self.http,
                 )
         self._fallback_assets: frozenset[Asset] = frozenset()
+        # Stocks, indices and forex that neither Yahoo nor a fallback served.
+        self.unserved = SymbolCoverage("fallbacks", self.metrics)
         self.sync = self.runtime.watchlist_sync(self.on_watchlist, with_rules=alerts.enabled)
 
     async def on_watchlist(self, snapshot: WatchlistSnapshot) -> None:
@@ -139,15 +142,27 @@ class MarketFeeder:
         if self.yahoo is not None:
             self.yahoo.set_assets(routes.yahoo)
         self._fallback_assets = routes.yahoo
+        symbols = [a.symbol for a in snapshot.assets]
+        for fallback in (self.exchangerate, self.alphavantage):
+            if fallback is not None:
+                fallback.coverage.retain(symbols)
+        self.unserved.retain(symbols)
 
     async def _primary_failed(self, assets: list[Asset]) -> None:
         """Yahoo failed for `assets`: forex → ExchangeRate then Alpha Vantage; stocks → AV."""
         forex = [a for a in assets if a.asset_type == "forex"]
-        others = [a for a in assets if a.asset_type != "forex"]
+        left = [a for a in assets if a.asset_type != "forex"]
         if self.exchangerate is not None:
             forex = await self.exchangerate.fetch(forex)
+        left += forex
         if self.alphavantage is not None:
-            await self.alphavantage.fetch(others + forex)
+            left = await self.alphavantage.fetch(left)
+        # Indices have no free fallback; the others wait for budget or a working upstream.
+        self.unserved.observe(
+            (a.symbol for a in assets),
+            (a.symbol for a in assets if a not in left),
+            then="no source serves them now; their panels keep the last value",
+        )
 
     async def _fallbacks_only(self) -> None:
         # Yahoo disabled: the fallbacks are the only sources for stocks and forex.

@@ -30,6 +30,7 @@ from bbdash.common.upstream_errors import (
 )
 from bbdash.common.watchlist import Asset
 from bbdash.market_feeder.config import AlphaVantageSettings
+from bbdash.market_feeder.coverage import SymbolCoverage
 from bbdash.market_feeder.metrics import MarketMetrics
 from bbdash.market_feeder.records import (
     InvalidValueError,
@@ -144,6 +145,7 @@ class AlphaVantageSource(RestSource[AlphaVantageSettings]):
         self._api_key = settings.api_key_value()
         self._clock = clock
         self._last: dict[str, float] = {}
+        self.coverage = SymbolCoverage(SOURCE, metrics)
 
     @property
     def enabled(self) -> bool:
@@ -174,21 +176,22 @@ class AlphaVantageSource(RestSource[AlphaVantageSettings]):
                 record = None
             except InvalidValueError as exc:
                 self._invalid(exc.reason)  # the service answered; the symbol is the problem
+                self.coverage.observe([asset.symbol], [], then=f"refused as {exc.reason}")
                 record = None
             if record is None:
                 unserved.append(asset)
                 continue
+            self.coverage.observe([asset.symbol], [asset.symbol], then="")
             self._last[asset.symbol] = now
             self._market_metrics.fallback_used.labels(SOURCE).inc()
             self._emit(record)
         return unserved
 
-    async def _fetch_one(self, asset: Asset, now: float) -> MarketRecord | None:
+    async def _fetch_one(self, asset: Asset, now: float) -> MarketRecord:
         if asset.asset_type == "forex":
             pair = forex_pair(asset.symbol)
             if pair is None:
-                self._invalid("unknown_symbol")
-                return None
+                raise InvalidValueError("unknown_symbol", asset.symbol)
             params = {
                 "function": "CURRENCY_EXCHANGE_RATE",
                 "from_currency": pair[0],

@@ -38,7 +38,12 @@ from bbdash.common.metrics import Metrics
 from bbdash.common.resilience import Backoff, SlidingWindowLimiter
 from bbdash.common.service import cancel_and_wait
 from bbdash.common.upstream import MAX_HOLD_S
-from bbdash.common.upstream_errors import TransientError, UpstreamError, error_for_status
+from bbdash.common.upstream_errors import (
+    PayloadError,
+    TransientError,
+    UpstreamError,
+    error_for_status,
+)
 from bbdash.common.upstream_log import UpstreamLog
 from bbdash.market_feeder.config import BinanceSettings
 from bbdash.market_feeder.metrics import MarketMetrics
@@ -250,6 +255,15 @@ class _Connection:
             return
         if "id" in message and ("result" in message or "error" in message or "code" in message):
             self._acknowledge(message)
+            return
+        if "code" in message or "msg" in message or "error" in message:
+            # An error frame answering no request of ours (e.g. {"code": 3, "msg": ...}
+            # for a malformed stream name): Binance's own words go to the log.
+            error = PayloadError(
+                "error frame", kind="api_error", detail=json.dumps(message, ensure_ascii=False)
+            )
+            owner.metrics.source_error(SOURCE, error.kind)
+            owner.errors.error(SOURCE, error, action=f"connection {self.cid} stays open")
             return
         owner.invalid("unexpected_message")
 

@@ -26,6 +26,7 @@ from bbdash.common.upstream import Response, UpstreamLimits, new_http_client
 from bbdash.common.upstream_errors import UpstreamError
 from bbdash.common.watchlist import Asset
 from bbdash.market_feeder.config import CoinGeckoSettings
+from bbdash.market_feeder.coverage import SymbolCoverage
 from bbdash.market_feeder.records import (
     InvalidValueError,
     MarketRecord,
@@ -36,6 +37,11 @@ from bbdash.market_feeder.routing import split_pair
 from bbdash.market_feeder.sources._base import USER_AGENT, Emit, PolledSource
 
 SOURCE = "coingecko"
+# What becomes of a coin CoinGecko leaves out (said in the log line).
+_THEN = (
+    "no market cap or 1 h change for them; Binance pairs keep their price,"
+    " coingecko-only coins get none"
+)
 USD_LIKE = frozenset({"USD", "USDT", "USDC", "BUSD", "FDUSD", "TUSD", "DAI"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -155,6 +161,7 @@ class CoinGeckoSource(PolledSource[CoinGeckoSettings]):
         )
         self._api_key = settings.api_key_value()
         self._assets: dict[str, list[Asset]] = {}
+        self.coverage = SymbolCoverage(SOURCE, metrics)
 
     def set_assets(self, assets: Iterable[Asset]) -> None:
         """Crypto assets to enrich; new coins are fetched at once (budget permitting)."""
@@ -163,13 +170,19 @@ class CoinGeckoSource(PolledSource[CoinGeckoSettings]):
             by_base.setdefault(base_symbol(asset), []).append(asset)
         added = by_base.keys() - self._assets.keys()
         self._assets = by_base
+        self.coverage.retain(a.symbol for listed in by_base.values() for a in listed)
         if added:
             self._poll_soon()
 
-    def _requests(self) -> list[dict[str, str]]:
-        """Query parameters of each request needed to cover the watched coins."""
-        ids = sorted({self.settings.ids[b] for b in self._assets if b in self.settings.ids})
-        symbols = sorted(b.lower() for b in self._assets if b not in self.settings.ids)
+    def _requests(self) -> list[tuple[dict[str, str], list[str]]]:
+        """Query parameters of each request needed to cover the watched coins, and its symbols."""
+        assets = self._assets
+        by_id: dict[str, list[str]] = {}
+        for base, listed in assets.items():
+            if base in self.settings.ids:
+                by_id.setdefault(self.settings.ids[base], []).extend(a.symbol for a in listed)
+        ids = sorted(by_id)
+        symbols = sorted(b.lower() for b in assets if b not in self.settings.ids)
         common = {
             "vs_currency": self.settings.vs_currency,
             "price_change_percentage": "1h,24h",
@@ -179,10 +192,13 @@ class CoinGeckoSource(PolledSource[CoinGeckoSettings]):
         size = self.settings.per_page
         out = []
         for start in range(0, len(ids), size):
-            out.append({**common, "ids": ",".join(ids[start : start + size])})
+            chunk = ids[start : start + size]
+            asked = [symbol for coin in chunk for symbol in by_id[coin]]
+            out.append(({**common, "ids": ",".join(chunk)}, asked))
         for start in range(0, len(symbols), size):
-            chunk = ",".join(symbols[start : start + size])
-            out.append({**common, "symbols": chunk, "include_tokens": "top"})
+            bases = symbols[start : start + size]
+            asked = [a.symbol for b in bases for a in assets[b.upper()]]
+            out.append(({**common, "symbols": ",".join(bases), "include_tokens": "top"}, asked))
         return out
 
     async def poll_once(self) -> int:
@@ -199,7 +215,7 @@ class CoinGeckoSource(PolledSource[CoinGeckoSettings]):
             self._received()
             return parse_markets(payload, assets, self.settings.vs_currency, self._invalid)
 
-        for params in self._requests():
+        for params, asked in self._requests():
             try:
                 records = await self.upstream.fetch(url, parse, params=params, headers=headers)
             except UpstreamError as exc:
@@ -209,4 +225,6 @@ class CoinGeckoSource(PolledSource[CoinGeckoSettings]):
             for record in records:
                 self._emit(record)
                 emitted += 1
+            # Binance still streams the price of a pair CoinGecko does not list.
+            self.coverage.observe(asked, (r.symbol for r in records), then=_THEN)
         return emitted

@@ -27,6 +27,7 @@ from bbdash.common.upstream_errors import (
 )
 from bbdash.common.watchlist import Asset
 from bbdash.market_feeder.config import ExchangeRateSettings
+from bbdash.market_feeder.coverage import SymbolCoverage
 from bbdash.market_feeder.metrics import MarketMetrics
 from bbdash.market_feeder.records import InvalidValueError, MarketRecord, parse_price, seconds_to_ns
 from bbdash.market_feeder.routing import forex_pair
@@ -101,6 +102,7 @@ class ExchangeRateSource(RestSource[ExchangeRateSettings]):
         )
         self._clock = clock
         self._cache: tuple[int, dict[str, float]] | None = None
+        self.coverage = SymbolCoverage(SOURCE, metrics)
         self._fetched_at: float | None = None
 
     async def _rates(self) -> tuple[int, dict[str, float]] | None:
@@ -142,4 +144,9 @@ class ExchangeRateSource(RestSource[ExchangeRateSettings]):
                 continue
             self._market_metrics.fallback_used.labels(SOURCE).inc()
             self._emit(MarketRecord(SOURCE, asset.symbol, "forex", event_ns, price=price))
+        self.coverage.observe(
+            (a.symbol for a in wanted),
+            (a.symbol for a in wanted if a not in unserved),
+            then="handed to Alpha Vantage",
+        )
         return unserved

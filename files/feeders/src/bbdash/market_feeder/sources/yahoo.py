@@ -11,13 +11,15 @@ policy) with yfinance as the transport: `as_upstream_error` turns what
 yfinance raises into the shared error classes. A rate-limit answer holds the
 source (no request until it cools down); any failure hands the affected
 assets to the fallback callback (ExchangeRate API / Alpha Vantage) so the
-panels keep moving.
+panels keep moving, and so does a ticker the answer leaves out (logged once
+when it goes missing, once when it is back: `SymbolCoverage`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
@@ -25,6 +27,8 @@ from typing import Any, Protocol
 from bbdash.common.metrics import Metrics
 from bbdash.common.upstream import UpstreamLimits
 from bbdash.common.upstream_errors import (
+    AuthError,
+    PayloadError,
     RateLimitedError,
     TransientError,
     UpstreamError,
@@ -32,6 +36,7 @@ from bbdash.common.upstream_errors import (
 )
 from bbdash.common.watchlist import Asset
 from bbdash.market_feeder.config import YahooSettings
+from bbdash.market_feeder.coverage import SymbolCoverage
 from bbdash.market_feeder.records import (
     InvalidValueError,
     MarketRecord,
@@ -94,10 +99,32 @@ def as_upstream_error(exc: BaseException) -> UpstreamError:
     return TransientError(type(exc).__name__, kind="connection", detail=text)
 
 
+def check_error_document(payload: Any) -> None:
+    """Raise Yahoo's error document (`{"finance": {"error": {...}}}`) as an upstream error.
+
+    Yahoo wraps errors as `{"<root>": {"result": null, "error": {"code",
+    "description"}}}`, root `finance` or `quoteResponse`; "Unauthorized" /
+    "Invalid Crumb" means the session (cookie and crumb) was refused.
+    """
+    if not isinstance(payload, dict):
+        return
+    for root in ("quoteResponse", "finance"):
+        body = payload.get(root)
+        error = body.get("error") if isinstance(body, dict) else None
+        if not error:
+            continue
+        detail = json.dumps(error, ensure_ascii=False)
+        code = str(error.get("code", "")) if isinstance(error, dict) else ""
+        if code.lower() in ("unauthorized", "forbidden"):
+            raise AuthError("Yahoo refused the session (cookie and crumb)", detail=detail)
+        raise PayloadError("error document", kind="api_error", detail=detail)
+
+
 def parse_quotes(
     payload: Any, wanted: Mapping[str, Asset], invalid: Callable[[str], None]
 ) -> list[MarketRecord]:
     """Records for the wanted tickers found in a v7 quote response; bad items counted."""
+    check_error_document(payload)
     try:
         results = payload["quoteResponse"]["result"]
     except (KeyError, TypeError):
@@ -168,6 +195,7 @@ class YahooSource(PolledSource[YahooSettings]):
         self._client = client if client is not None else YFinanceQuoteClient()
         self._on_failure = on_failure
         self._assets: dict[str, Asset] = {}
+        self.coverage = SymbolCoverage(SOURCE, metrics)
         # yfinance is the transport: no httpx client, requests go through `run()`.
         self.upstream = upstream_limits(settings).build(SOURCE, None, metrics, clock=clock)
 
@@ -176,6 +204,7 @@ class YahooSource(PolledSource[YahooSettings]):
         new = {a.symbol: a for a in assets}
         added = new.keys() - self._assets.keys()
         self._assets = new
+        self.coverage.retain(new)
         if added:
             self._poll_soon()
 
@@ -205,9 +234,17 @@ class YahooSource(PolledSource[YahooSettings]):
             for record in records:
                 self._emit(record)
                 emitted += 1
+            # Left out of the answer (delisted, mistyped, a partial batch) or refused
+            # by parsing: the fallbacks try them like a failed request.
+            absent = self.coverage.observe(wanted, (r.symbol for r in records), then=self._then)
+            failed.extend(wanted[s] for s in sorted(absent))
         if failed and self._on_failure is not None:
             await self._on_failure(failed)
         return emitted
+
+    @property
+    def _then(self) -> str:
+        return "handed to the fallbacks" if self._on_failure is not None else "no fallback"
 
     async def _fetch(self, symbols: list[str]) -> Any:
         timeout_s = self.settings.timeout_s
