@@ -23,6 +23,7 @@ from bbdash.common.watchlist import Asset, WatchlistSnapshot
 from bbdash.market_feeder.app import MarketFeeder
 from bbdash.market_feeder.config import (
     AlphaVantageSettings,
+    BinanceSettings,
     CoinGeckoSettings,
     ExchangeRateSettings,
     MarketFeederSettings,
@@ -32,11 +33,12 @@ from bbdash.market_feeder.coverage import MAX_NAMED, SymbolCoverage
 from bbdash.market_feeder.metrics import MarketMetrics
 from bbdash.market_feeder.records import MarketRecord
 from bbdash.market_feeder.sources.alphavantage import AlphaVantageSource
+from bbdash.market_feeder.sources.binance import BinanceStreams
 from bbdash.market_feeder.sources.coingecko import CoinGeckoSource
 from bbdash.market_feeder.sources.exchangerate import ExchangeRateSource
 from bbdash.market_feeder.sources.yahoo import YahooSource
 from fake_binance import FakeBinance, wait_until
-from feeder_testkit import TOKEN, payload
+from feeder_testkit import TOKEN, FakeClock, payload
 from test_market_binance import Harness, _settings
 from test_market_rest_sources import FakeQuoteClient, mock_client
 
@@ -311,3 +313,47 @@ def test_a_yahoo_error_document_is_logged_with_its_text_and_the_tickers_handed_o
     )
     logged = [r for r in caplog.records if getattr(r, "kind", None) == kind]
     assert len(logged) == 1 and text in logged[0].upstream
+
+
+def test_a_subscribed_binance_pair_that_stays_silent_is_reported_once(caplog):
+    """Binance accepts a SUBSCRIBE to a pair it does not list and then sends nothing."""
+    caplog.set_level(logging.INFO, logger=COVERAGE_LOGGER)
+    clock = FakeClock()
+    metrics = Metrics()
+    streams = BinanceStreams(
+        BinanceSettings(silent_after_s=900),
+        lambda r: None,
+        metrics,
+        MarketMetrics(metrics),
+        clock=clock,
+    )
+
+    def tick(symbol: str) -> None:
+        streams.deliver(MarketRecord("binance", symbol, "crypto", 1, price=1.0))
+
+    streams.set_symbols(["BTC/USDT", "NOPE/USDT"])
+    clock.advance(600)
+    tick("BTC/USDT")
+    clock.advance(301)
+    streams.check_silent()  # NOPE/USDT: 901 s since it was wanted; BTC/USDT ticked 301 s ago
+    clock.advance(500)
+    tick("BTC/USDT")
+    streams.check_silent()
+    assert _lines(caplog) == [
+        "binance: 1 wanted symbol(s) absent from the answer: NOPE/USDT;"
+        " no tick for 900 s: is the pair listed on Binance?"
+    ]
+    assert _missing(metrics, "binance") == 1
+    clock.advance(1000)  # BTC/USDT is silent too now (a connection outage, say)
+    streams.check_silent()
+    assert len(_lines(caplog)) == 2 and "BTC/USDT;" in _lines(caplog)[1]
+    tick("NOPE/USDT")
+    tick("BTC/USDT")
+    streams.check_silent()
+    assert _lines(caplog, logging.INFO) == [
+        "binance: 2 symbol(s) served again: BTC/USDT, NOPE/USDT"
+    ]
+    clock.advance(1000)
+    streams.check_silent()
+    streams.set_symbols(["ETH/USDT"])  # removed pairs are no longer missing
+    assert _missing(metrics, "binance") == 0

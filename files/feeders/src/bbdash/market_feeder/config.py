@@ -32,6 +32,9 @@ class BinanceSettings(BaseModel):
     streams_per_url: int = Field(100, ge=1, le=1024)
     streams_per_message: int = Field(100, ge=1, le=1024)
     stale_after_s: float = Field(30.0, gt=0)
+    # A subscribed pair without a tick this long is reported (a pair Binance does
+    # not list is accepted by SUBSCRIBE and then stays silent).
+    silent_after_s: float = Field(900.0, gt=0)
     # Binance closes a connection at 24 h; reconnect on our own terms before that.
     max_connection_age_s: float = Field(23.5 * 3600, gt=0, lt=24 * 3600)
     open_timeout_s: float = Field(10.0, gt=0)

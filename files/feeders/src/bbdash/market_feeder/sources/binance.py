@@ -46,6 +46,7 @@ from bbdash.common.upstream_errors import (
 )
 from bbdash.common.upstream_log import UpstreamLog
 from bbdash.market_feeder.config import BinanceSettings
+from bbdash.market_feeder.coverage import SymbolCoverage
 from bbdash.market_feeder.metrics import MarketMetrics
 from bbdash.market_feeder.records import (
     InvalidValueError,
@@ -361,6 +362,10 @@ class BinanceStreams:
         self.connection_limiter = SlidingWindowLimiter(settings.max_connections_per_5min, 300.0)
         self.symbol_by_stream: dict[str, str] = {}
         self.errors = UpstreamLog(log)
+        self.coverage = SymbolCoverage(SOURCE, metrics)
+        # Per pair: when it was wanted, and its last tick (clock seconds).
+        self._wanted_since: dict[str, float] = {}
+        self._last_tick: dict[str, float] = {}
         self._connections: list[_Connection] = []
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._running = False
@@ -374,6 +379,7 @@ class BinanceStreams:
 
     def deliver(self, record: MarketRecord) -> None:
         """Hand a record to the pipeline (called by connections)."""
+        self._last_tick[record.symbol] = self.clock()
         now = record.received_at
         if now - self._last_ok >= 1.0:  # a gauge update per second is plenty
             self._last_ok = now
@@ -397,6 +403,11 @@ class BinanceStreams:
         # Keep the old names until the UNSUBSCRIBE is acknowledged by the stream
         # going quiet: frames of a removed stream are ignored by the lookup below.
         self.symbol_by_stream = dict(wanted)
+        now = self.clock()
+        pairs = set(wanted.values())
+        self._wanted_since = {p: self._wanted_since.get(p, now) for p in pairs}
+        self._last_tick = {p: t for p, t in self._last_tick.items() if p in pairs}
+        self.coverage.retain(pairs)
         limit = self.settings.max_streams_per_connection
         assigned: set[str] = set()
         for conn in self._connections:
@@ -422,6 +433,21 @@ class BinanceStreams:
         if self._running:
             self._start_missing()
 
+    def check_silent(self) -> None:
+        """Report pairs without a tick for `silent_after_s` (once, when they fall silent)."""
+        now = self.clock()
+        limit = self.settings.silent_after_s
+        ticking = [
+            pair
+            for pair, since in self._wanted_since.items()
+            if now - max(since, self._last_tick.get(pair, since)) < limit
+        ]
+        self.coverage.observe(
+            self._wanted_since,
+            ticking,
+            then=f"no tick for {limit:.0f} s: is the pair listed on Binance?",
+        )
+
     def _start_missing(self) -> None:
         for conn in self._connections:
             if conn.cid not in self._tasks:
@@ -431,8 +457,11 @@ class BinanceStreams:
         """Run the connections until cancelled."""
         self._running = True
         self._start_missing()
+        every = min(60.0, self.settings.silent_after_s / 4)
         try:
-            await asyncio.Event().wait()
+            while True:
+                await asyncio.sleep(every)
+                self.check_silent()
         finally:
             self._running = False
             tasks = list(self._tasks.values())
