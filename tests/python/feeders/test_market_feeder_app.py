@@ -136,6 +136,9 @@ def test_watchlist_changes_drive_sources_and_alerts(tmp_path, influx_double, wat
     asyncio.run(scenario())
     assert {a["labels"]["channel"] for a in am.alerts} == {"telegram", "email"}
     assert all(a["labels"]["symbol"] == "ETH/USDT" for a in am.alerts)
+    # Yahoo's marketState is stored beside the quote, in its own measurement.
+    states = [p for p in influx_double.points("markets") if p["measurement"] == "market_state"]
+    assert {(p["tags"]["symbol"], p["fields"]["state"]) for p in states} == {("AAPL", "open")}
     eth = [p for p in influx_double.points("markets") if p["tags"]["symbol"] == "ETH/USDT"]
     assert [p["fields"]["price"] for p in eth] == [2500.5, 2650.0]
     assert eth[0]["time"] == 1_707_753_600_000 * 1_000_000

@@ -101,6 +101,7 @@ class MarketFeeder:
                     self.metrics,
                     client=yahoo_client,
                     on_failure=self._primary_failed,
+                    emit_state=self.pipeline.emit_state,
                 )
             if settings.coingecko.enabled:
                 self.coingecko = CoinGeckoSource(

@@ -13,6 +13,7 @@ from bbdash.common.lineprotocol import PointError
 from bbdash.common.metrics import Metrics
 from bbdash.common.sink import InfluxSink
 from bbdash.market_feeder.alerts import AlertEvaluator
+from bbdash.market_feeder.market_state import MarketState
 from bbdash.market_feeder.records import MarketRecord
 
 log = logging.getLogger(__name__)
@@ -43,3 +44,13 @@ class Pipeline:
             except Exception:
                 # An alert bug must not stop data collection.
                 log.exception("alert evaluation failed", extra={"symbol": record.symbol})
+
+    def emit_state(self, state: MarketState) -> None:
+        """Write one market state (no alert reads it)."""
+        try:
+            line = state.to_line()
+        except PointError as exc:
+            self._metrics.records_invalid.labels(state.exchange, "unencodable").inc()
+            log.warning("state not encodable", extra={"symbol": state.symbol, "error": str(exc)})
+            return
+        self._sink.submit(line)

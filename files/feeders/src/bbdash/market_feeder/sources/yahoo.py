@@ -12,7 +12,8 @@ yfinance raises into the shared error classes. A rate-limit answer holds the
 source (no request until it cools down); any failure hands the affected
 assets to the fallback callback (ExchangeRate API / Alpha Vantage) so the
 panels keep moving, and so does a ticker the answer leaves out (logged once
-when it goes missing, once when it is back: `SymbolCoverage`).
+when it goes missing, once when it is back: `SymbolCoverage`). Each quote's
+`marketState` goes to `emit_state` when it changed (`market_state`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from bbdash.common.upstream_errors import (
 from bbdash.common.watchlist import Asset
 from bbdash.market_feeder.config import YahooSettings
 from bbdash.market_feeder.coverage import SymbolCoverage
+from bbdash.market_feeder.market_state import MarketState, StateChanges, from_yahoo
 from bbdash.market_feeder.records import (
     InvalidValueError,
     MarketRecord,
@@ -164,6 +166,23 @@ def parse_quotes(
     return records
 
 
+def parse_states(payload: Any, wanted: Mapping[str, Asset], fetched_ns: int) -> list[MarketState]:
+    """The `marketState` of each wanted ticker in a v7 quote response (unknown ones left out)."""
+    try:
+        results = payload["quoteResponse"]["result"]
+    except (KeyError, TypeError):
+        return []
+    states = []
+    for item in results if isinstance(results, list) else []:
+        if not isinstance(item, dict):
+            continue
+        asset = wanted.get(str(item.get("symbol", "")))
+        state = from_yahoo(item.get("marketState"))
+        if asset is not None and state is not None:
+            states.append(MarketState(SOURCE, asset.symbol, asset.asset_type, state, fetched_ns))
+    return states
+
+
 def upstream_limits(settings: YahooSettings) -> UpstreamLimits:
     """A ceiling on requests per hour, whatever the tickers, and the breaker."""
     return UpstreamLimits(
@@ -189,11 +208,16 @@ class YahooSource(PolledSource[YahooSettings]):
         *,
         client: QuoteClient | None = None,
         on_failure: FailureCallback | None = None,
+        emit_state: Callable[[MarketState], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(SOURCE, settings, emit, metrics)
         self._client = client if client is not None else YFinanceQuoteClient()
         self._on_failure = on_failure
+        self._emit_state = emit_state
+        self._state_changes = StateChanges()
+        self._wall_clock = wall_clock
         self._assets: dict[str, Asset] = {}
         self.coverage = SymbolCoverage(SOURCE, metrics)
         # yfinance is the transport: no httpx client, requests go through `run()`.
@@ -260,4 +284,10 @@ class YahooSource(PolledSource[YahooSettings]):
 
     def _parse(self, wanted: Mapping[str, Asset], payload: Any) -> list[MarketRecord]:
         self._received()
-        return parse_quotes(payload, wanted, self._invalid)
+        records = parse_quotes(payload, wanted, self._invalid)
+        if self._emit_state is not None:
+            now = self._wall_clock()
+            for state in parse_states(payload, wanted, int(now) * 1_000_000_000):
+                if self._state_changes.due(state.symbol, state.state, now):
+                    self._emit_state(state)
+        return records
