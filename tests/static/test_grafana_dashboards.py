@@ -321,6 +321,44 @@ def test_asset_detail_picks_the_bucket_from_the_time_range() -> None:
     assert "${symbol} price" in titles
 
 
+def test_last_value_panels_read_back_whatever_the_range() -> None:
+    """A panel showing a symbol's last value reads the raw bucket's 7 days, not the
+    dashboard's range: on a Saturday, "Last 24 hours" still shows Friday's close."""
+    found = []
+    for name, board in BOARDS.items():
+        for where, flux in flux_queries(board):
+            if "market_data" in flux and "last()" in flux:
+                found.append(where)
+                assert "v.timeRangeStart" not in flux, f"{name}: {where}"
+                if "pipeline" not in name:  # its freshness tile looks back 1 h on purpose
+                    assert "range(start: -7d)" in flux, f"{name}: {where}"
+    assert len(found) >= 10, found
+
+
+@pytest.mark.parametrize(
+    ("name", "title"),
+    [
+        ("crypto.json", "Quotes"),
+        ("stocks-and-forex.json", "Quotes"),
+        ("stocks-and-forex.json", "Currency pairs"),
+    ],
+)
+def test_quote_tables_show_each_quotes_age_and_market(name: str, title: str) -> None:
+    """AGE from the last price's time; MARKET from the feeder's market_state, 24/7 for
+    crypto, and "stale since ..." (red) when the last price is old while not closed."""
+    (panel,) = [p for p in iter_panels(BOARDS[name]["panels"]) if p.get("title") == title]
+    query = panel["targets"][0]["query"]
+    assert 'r._measurement == "market_state"' in query and "join.left(" in query
+    assert '"24/7"' in query and '"stale since "' in query and 'state != "closed"' in query
+    overrides = {o["matcher"]["options"]: o for o in panel["fieldConfig"]["overrides"]}
+    age = {p["id"]: p["value"] for p in overrides["age_s"]["properties"]}
+    assert age["unit"] == "dtdurations"
+    market = {p["id"]: p["value"] for p in overrides["market"]["properties"]}
+    regex = [m for m in market["mappings"] if m["type"] == "regex"]
+    assert regex[0]["options"]["pattern"] == "^stale.*"
+    assert set(market["mappings"][0]["options"]) == {"open", "24/7", "pre", "post", "closed"}
+
+
 def test_terminal_style() -> None:
     for name in NAMES:
         board = BOARDS[name]

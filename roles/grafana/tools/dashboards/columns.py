@@ -10,7 +10,7 @@ from typing import Any
 
 from .fields import UPDOWN, override
 from .links import SYMBOL_LINKS
-from .style import AMBER
+from .style import AMBER, DOWN, FLAT, UP
 
 
 def symbol_col(name: str = "symbol") -> dict[str, Any]:
@@ -51,5 +51,34 @@ def pct_col(name: str, label: str) -> dict[str, Any]:
             "color": {"mode": "thresholds"},
             "custom.cellOptions": {"type": "color-text"},
             "custom.align": "right",
+        },
+    )
+
+
+def market_col(name: str = "market") -> dict[str, Any]:
+    """MARKET: open and 24/7 green, pre/post amber, closed grey, "stale since …" red."""
+    return override(
+        "byName",
+        name,
+        {
+            "displayName": "MARKET",
+            "custom.cellOptions": {"type": "color-text"},
+            "mappings": [
+                {
+                    "type": "value",
+                    "options": {
+                        "open": {"color": UP, "index": 0},
+                        "24/7": {"color": UP, "index": 1},
+                        "pre": {"color": AMBER, "index": 2},
+                        "post": {"color": AMBER, "index": 3},
+                        "closed": {"color": FLAT, "index": 4},
+                    },
+                },
+                {
+                    "type": "regex",
+                    "options": {"pattern": "^stale.*", "result": {"color": DOWN, "index": 5}},
+                },
+            ],
+            "custom.width": 190,
         },
     )

@@ -11,6 +11,13 @@ from __future__ import annotations
 from . import sentiment
 
 RANGE = "|> range(start: v.timeRangeStart, stop: v.timeRangeStop)"
+# The last known value is read back this far whatever the dashboard's range:
+# the raw bucket's retention. On a Saturday, "Last 24 hours" still shows
+# Friday's close (with its age and the market's state), never an empty table.
+LAST_KNOWN = "|> range(start: -7d)"
+# A quote older than this while its market is open (or crypto, always open)
+# means the feed stalled: Yahoo is polled every 15 s, Binance streams.
+STALE_AFTER_S = 300
 MARKET = 'r._measurement == "market_data"'
 NEWS = 'r._measurement == "news_articles"'
 
@@ -31,37 +38,95 @@ def fields_set(fields: list[str]) -> str:
     return "[" + ", ".join(f'"{f}"' for f in fields) + "]"
 
 
-def snapshot(
-    fields: list[str], symbols: str = "${symbol:json}", asset_types: str | None = None
-) -> str:
-    """Latest value of each field per symbol (most recent across exchanges), one row per symbol."""
+def _latest_rows(fields: list[str], symbols: str, asset_types: str | None = None) -> list[str]:
+    """The last known row of each (symbol, field), most recent across exchanges, ungrouped."""
     lines = [
         'from(bucket: "markets")',
-        f"  {RANGE}",
+        f"  {LAST_KNOWN}",
         f"  |> filter(fn: (r) => {MARKET})",
         f"  |> filter(fn: (r) => contains(value: r.symbol, set: {symbols}))",
     ]
     if asset_types:
         lines.append(f"  |> filter(fn: (r) => contains(value: r.asset_type, set: {asset_types}))")
-    lines += [
+    return [
+        *lines,
         f"  |> filter(fn: (r) => contains(value: r._field, set: {fields_set(fields)}))",
         "  |> last()",
         '  |> group(columns: ["symbol", "_field"])',
         '  |> sort(columns: ["_time"])',
         "  |> last()",
         "  |> group()",
-        '  |> keep(columns: ["symbol", "_field", "_value"])',
-        '  |> pivot(rowKey: ["symbol"], columnKey: ["_field"], valueColumn: "_value")',
     ]
-    return "\n".join(lines)
+
+
+def snapshot(
+    fields: list[str], symbols: str = "${symbol:json}", asset_types: str | None = None
+) -> str:
+    """Last known value of each field per symbol, one row per symbol, whatever the range."""
+    return "\n".join(
+        [
+            *_latest_rows(fields, symbols, asset_types),
+            '  |> keep(columns: ["symbol", "_field", "_value"])',
+            '  |> pivot(rowKey: ["symbol"], columnKey: ["_field"], valueColumn: "_value")',
+        ]
+    )
+
+
+def quotes(fields: list[str], symbols: str = "${symbol:json}") -> str:
+    """`snapshot` plus the quote's age (`age_s`) and its market (`market`).
+
+    `market` is the last `market_state` the feeder wrote (open, pre, post,
+    closed), "24/7" for crypto, and "stale since <UTC time>" when the last
+    price is older than STALE_AFTER_S while the market is not closed.
+    """
+    if "price" not in fields:
+        fields = ["price", *fields]
+    return "\n".join(
+        [
+            'import "date"',
+            'import "join"',
+            "",
+            "latest = " + "\n".join(_latest_rows(fields, symbols)),
+            "ages = latest",
+            '  |> filter(fn: (r) => r._field == "price")',
+            "  |> map(fn: (r) => ({r with _value: float(v: int(v: now()) - int(v: r._time)) / 1000000000.0}))",
+            '  |> set(key: "_field", value: "age_s")',
+            "rows = union(tables: [latest, ages])",
+            '  |> keep(columns: ["symbol", "asset_type", "_field", "_value"])',
+            '  |> pivot(rowKey: ["symbol", "asset_type"], columnKey: ["_field"], valueColumn: "_value")',
+            'states = from(bucket: "markets")',
+            f"  {LAST_KNOWN}",
+            '  |> filter(fn: (r) => r._measurement == "market_state" and r._field == "state")',
+            f"  |> filter(fn: (r) => contains(value: r.symbol, set: {symbols}))",
+            "  |> last()",
+            '  |> group(columns: ["symbol"])',
+            '  |> sort(columns: ["_time"])',
+            "  |> last()",
+            "  |> group()",
+            '  |> keep(columns: ["symbol", "_value"])',
+            "join.left(",
+            "  left: rows,",
+            "  right: states,",
+            "  on: (l, r) => l.symbol == r.symbol,",
+            "  as: (l, r) => {",
+            '    state = if exists r._value then r._value else if l.asset_type == "crypto" then "24/7" else ""',
+            f'    stale = exists l.age_s and l.age_s > {STALE_AFTER_S}.0 and state != "closed"',
+            "    // Evaluated only when stale (Flux's conditional is lazy): age_s exists then.",
+            "    since = (age) => date.truncate(t: time(v: int(v: now()) - int(v: age * 1000000000.0)), unit: 1m)",
+            '    return {l with market: if stale then "stale since " + string(v: since(age: l.age_s)) else state}',
+            "  },",
+            ")",
+            '  |> drop(columns: ["asset_type"])',
+        ]
+    )
 
 
 def latest_per_symbol(field: str, symbols: str = "${symbol:json}") -> str:
-    """One series per symbol holding the field's latest value (for stat grids)."""
+    """One series per symbol holding the field's last known value (for stat grids)."""
     return "\n".join(
         [
             'from(bucket: "markets")',
-            f"  {RANGE}",
+            f"  {LAST_KNOWN}",
             f'  |> filter(fn: (r) => {MARKET} and r._field == "{field}")',
             f"  |> filter(fn: (r) => contains(value: r.symbol, set: {symbols}))",
             "  |> last()",

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from . import sentiment
-from .columns import num_col, pct_col, symbol_col
+from .columns import market_col, num_col, pct_col, symbol_col
 from .fields import field_defaults, override, pct_defaults, thresholds, two_states
-from .flux import latest_per_symbol, news_table, rebased, snapshot, ticker
+from .flux import latest_per_symbol, news_table, quotes, rebased, ticker
 from .links import LABEL_SYMBOL, RELATED_ASSET, asset_link, news_link
 from .panels import stat, table, timeseries
 from .style import AMBER, DOWN, FLAT, UP
@@ -60,7 +60,7 @@ def ticker_tape(symbols: str = "${symbol:json}") -> dict[str, Any]:
 
 
 def market_table(symbols: str) -> dict[str, Any]:
-    """Quotes: last price, 1 h and 24 h change, volume and market cap per symbol."""
+    """Quotes: last price, changes, volume, market cap, and the quote's age and market."""
     fields = ["price", "change_pct_1h", "change_pct_24h", "volume_24h", "market_cap"]
     cols = [
         symbol_col(),
@@ -69,12 +69,18 @@ def market_table(symbols: str) -> dict[str, Any]:
         pct_col("change_pct_24h", "CHG 24H"),
         num_col("volume_24h", "VOL 24H", "short"),
         num_col("market_cap", "MKT CAP", "currencyUSD"),
+        num_col("age_s", "AGE", "dtdurations"),
+        market_col(),
     ]
     return table(
         "Quotes",
-        [influx_target(snapshot(fields, symbols) + '\n  |> sort(columns: ["symbol"])')],
+        [influx_target(quotes(fields, symbols) + '\n  |> sort(columns: ["symbol"])')],
         cols,
-        description="Latest quote of each selected symbol. Click a symbol for its detail or its news.",
+        description=(
+            "Last known quote of each selected symbol, whatever the time range: its age, and"
+            " its market (open, pre, post, closed, 24/7 for crypto; stale since when the feed"
+            " stalled while the market is open). Click a symbol for its detail or its news."
+        ),
     )
 
 

@@ -14,7 +14,7 @@ from ..catalog import INFLUX
 from ..chrome import demo_banner, header
 from ..columns import num_col, pct_col
 from ..fields import field_defaults, override, pct_defaults, price_defaults
-from ..flux import BUCKET_PRELUDE, MARKET, RANGE, sentiment_series, tag_values
+from ..flux import BUCKET_PRELUDE, LAST_KNOWN, MARKET, RANGE, sentiment_series, tag_values
 from ..frame import dashboard
 from ..layout import Board
 from ..links import selected_symbol_news_link
@@ -63,11 +63,11 @@ def build() -> dict[str, Any]:
 
 
 def latest_query(field: str) -> str:
-    """The symbol's most recent value of ``field`` across all exchanges."""
-    return BUCKET_PRELUDE + "\n".join(
+    """The symbol's last known value of ``field`` across all exchanges, whatever the range."""
+    return "\n".join(
         [
-            "from(bucket: bucket)",
-            f"  {RANGE}",
+            'from(bucket: "markets")',
+            f"  {LAST_KNOWN}",
             f'  |> filter(fn: (r) => {MARKET} and r.symbol == "${{symbol}}" and r._field == "{field}")',
             "  |> last()",
             "  |> group()",
@@ -239,11 +239,11 @@ def change_chart() -> dict[str, Any]:
 
 
 def exchanges_table() -> dict[str, Any]:
-    """Latest quote of the symbol on each exchange: the spread between venues."""
+    """Last known quote of the symbol on each exchange: the spread between venues."""
     query = "\n".join(
         [
             'from(bucket: "markets")',
-            f"  {RANGE}",
+            f"  {LAST_KNOWN}",
             f'  |> filter(fn: (r) => {MARKET} and r.symbol == "${{symbol}}")',
             '  |> filter(fn: (r) => contains(value: r._field, set: ["price", "volume_24h", "change_pct_24h"]))',
             "  |> last()",

@@ -11,7 +11,7 @@ from typing import Any
 from ..chrome import demo_banner, header
 from ..columns import symbol_col
 from ..fields import field_defaults
-from ..flux import MARKET, RANGE, snapshot, tag_values
+from ..flux import LAST_KNOWN, MARKET, snapshot, tag_values
 from ..frame import dashboard
 from ..layout import Board
 from ..links import asset_link
@@ -95,7 +95,7 @@ def price_by_exchange() -> dict[str, Any]:
     query = "\n".join(
         [
             'from(bucket: "markets")',
-            f"  {RANGE}",
+            f"  {LAST_KNOWN}",
             f'  |> filter(fn: (r) => {MARKET} and r._field == "price")',
             f"  |> filter(fn: (r) => contains(value: r.symbol, set: {SYMBOLS}))",
             "  |> filter(fn: (r) => contains(value: r.exchange, set: ${exchange:json}))",

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..chrome import demo_banner, header, section
-from ..columns import num_col, pct_col, symbol_col
+from ..columns import market_col, num_col, pct_col, symbol_col
 from ..fields import pct_defaults
-from ..flux import snapshot
+from ..flux import quotes, snapshot
 from ..frame import dashboard
 from ..layout import Board
 from ..panels import barchart, table
@@ -66,14 +66,19 @@ def add_forex(b: Board) -> None:
         num_col("price", "RATE", decimals=5),
         pct_col("change_pct_1h", "CHG 1H"),
         pct_col("change_pct_24h", "CHG 24H"),
+        num_col("age_s", "AGE", "dtdurations"),
+        market_col(),
     ]
-    rates = snapshot(["price", "change_pct_1h", "change_pct_24h"], PAIRS)
+    rates = quotes(["price", "change_pct_1h", "change_pct_24h"], PAIRS)
     b.add(
         table(
             "Currency pairs",
             [influx_target(rates + '\n  |> sort(columns: ["symbol"])')],
             fx_cols,
-            description="Latest rate and changes of each selected pair.",
+            description=(
+                "Last known rate and changes of each selected pair, whatever the time range,"
+                " with its age and market (closed over the weekend)."
+            ),
         ),
         10,
         9,
