@@ -226,11 +226,17 @@ def influx_contract() -> dict[str, dict[str, set[str]]]:
     )
     for match in pattern.finditer(text):
         names = re.compile(r"`(\w+)`")
-        contract[match["m"]] = {
-            "buckets": set(MEASUREMENT_BUCKETS.get(match["m"], {match["bucket"]})),
-            "tags": set(names.findall(match["tags"])),
-            "fields": set(names.findall(match["fields"])),
-        }
+        # A measurement described per bucket (raw quotes, then candles) has the union.
+        spec = contract.setdefault(
+            match["m"],
+            {
+                "buckets": set(MEASUREMENT_BUCKETS.get(match["m"], {match["bucket"]})),
+                "tags": set(),
+                "fields": set(),
+            },
+        )
+        spec["tags"] |= set(names.findall(match["tags"]))
+        spec["fields"] |= set(names.findall(match["fields"]))
     if "tag `demo=true`" in text or "`demo=true`" in text:
         for spec in contract.values():
             spec["tags"].add("demo")

@@ -398,22 +398,52 @@ def test_task_flux_reads_and_writes_known_buckets(name: str, flux: str) -> None:
     assert option and option[1] == name
 
 
-def test_the_seed_task_is_kept() -> None:
-    """The seed's downsample_5min: every 5m, last 10 m of markets, mean per 5 m into markets_5min."""
+def test_the_seed_task_is_kept_and_writes_candles() -> None:
+    """The seed's downsample_5min (every 5m, last 10 m of markets into markets_5min), writing
+    true candles of the price instead of means (issue 10): open = first, high = max,
+    low = min, close = last; every other field (price included) the window's last."""
     flux = dict(TASK_FLUX)["downsample_5min"]
     for line in (
         'from(bucket: "markets")',
         "|> range(start: -10m)",
         '|> filter(fn: (r) => r._measurement == "market_data")',
-        "|> aggregateWindow(every: 5m, fn: mean, createEmpty: false)",
+        '|> candle(field: "price", fn: first, as: "open")',
+        '|> candle(field: "price", fn: max, as: "high")',
+        '|> candle(field: "price", fn: min, as: "low")',
+        '|> candle(field: "price", fn: last, as: "close")',
+        "|> aggregateWindow(every: 5m, fn: last, createEmpty: false)",
         '|> to(bucket: "markets_5min", org: "bloomberg")',
     ):
         assert line in flux
     assert 'option task = {name: "downsample_5min", every: 5m' in flux
+    assert "mean" not in flux and "timeShift" not in flux  # raw points carry their own time
+
+
+def test_the_hourly_task_rolls_the_five_minute_candles_up() -> None:
+    flux = dict(TASK_FLUX)["downsample_1h"]
+    for line in (
+        'from(bucket: "markets_5min")',
+        '|> timeShift(duration: -1ns, columns: ["_time"])',
+        '|> candle(field: "open", fn: first, as: "open")',
+        '|> candle(field: "high", fn: max, as: "high")',
+        '|> candle(field: "low", fn: min, as: "low")',
+        '|> candle(field: "close", fn: last, as: "close")',
+        'r._field != "open" and r._field != "high" and r._field != "low" and r._field != "close"',
+        "|> aggregateWindow(every: 1h, fn: last, createEmpty: false)",
+        '|> to(bucket: "markets_1h", org: "bloomberg")',
+    ):
+        assert line in flux
+
+
+def test_candles_take_no_field_filter() -> None:
+    task = dict(DEFAULTS["influxdb_downsample_tasks"][0], fields=["price"])
+    assert F.task_problems([task], DEFAULTS["influxdb_buckets"]) == [
+        "influxdb_downsample_tasks[downsample_5min]: fn candles reads every field; drop fields"
+    ]
 
 
 def test_field_filter() -> None:
-    task = dict(DEFAULTS["influxdb_downsample_tasks"][0], fields=["price", "volume_24h"])
+    task = dict(DEFAULTS["influxdb_downsample_tasks"][0], fn="mean", fields=["price", "volume_24h"])
     assert '|> filter(fn: (r) => r._field == "price" or r._field == "volume_24h")' in render(task)
 
 

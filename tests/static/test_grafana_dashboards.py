@@ -321,6 +321,21 @@ def test_asset_detail_picks_the_bucket_from_the_time_range() -> None:
     assert "${symbol} price" in titles
 
 
+def test_the_ohlc_panel_reads_candles_at_every_range() -> None:
+    """Raw prices make the candles up to 7 days; beyond, the downsampled buckets'
+    own open/high/low/close are rolled up (first, max, min, last): true candles."""
+    (panel,) = [
+        p
+        for p in iter_panels(BOARDS["asset-detail.json"]["panels"])
+        if p.get("type") == "candlestick"
+    ]
+    query = panel["targets"][0]["query"]
+    assert 'source = (name) => if bucket == "markets" then "price" else name' in query
+    assert "r._field == source(name: name)" in query
+    for fn, name in (("first", "open"), ("max", "high"), ("min", "low"), ("last", "close")):
+        assert f'candle(fn: {fn}, name: "{name}")' in query
+
+
 def test_last_value_panels_read_back_whatever_the_range() -> None:
     """A panel showing a symbol's last value reads the raw bucket's 7 days, not the
     dashboard's range: on a Saturday, "Last 24 hours" still shows Friday's close."""

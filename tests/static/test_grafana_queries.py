@@ -77,6 +77,11 @@ def test_contracts_parse() -> None:
         "change_pct_1h",
         "change_pct_24h",
         "market_cap",
+        # The candles of the downsampled buckets.
+        "open",
+        "high",
+        "low",
+        "close",
     }
     assert contract["news_articles"]["tags"] >= {"source", "category", "related_asset", "demo"}
     assert contract["news_articles"]["fields"] == {
@@ -121,7 +126,7 @@ def test_flux_checker_catches_mistakes() -> None:
     assert any(
         "measurement" in e for e in flux_contract_errors(good.replace("market_data", "prices"))
     )
-    assert any("field" in e for e in flux_contract_errors(good.replace('"price"', '"close"')))
+    assert any("field" in e for e in flux_contract_errors(good.replace('"price"', '"closing"')))
     assert any("r.ticker" in e for e in flux_contract_errors(good.replace("r.symbol", "r.ticker")))
     assert any(
         "not in the buckets" in e for e in flux_contract_errors(good.replace('"markets"', '"news"'))

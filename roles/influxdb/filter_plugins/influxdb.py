@@ -21,7 +21,8 @@ _INFINITE = {"0", "inf", "infinite", "forever", "none", ""}
 HOUR = 3600
 DAY = 86400
 # Aggregates a downsampling task may use (Flux functions of numeric columns).
-TASK_FUNCTIONS = ("mean", "median", "min", "max", "sum", "count", "first", "last")
+# "candles": open/high/low/close of the price and the last of every other field.
+TASK_FUNCTIONS = ("candles", "mean", "median", "min", "max", "sum", "count", "first", "last")
 _BUCKET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _TOKEN_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 _TASK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -168,6 +169,10 @@ def task_problems(tasks: list[dict[str, Any]], buckets: list[dict[str, Any]]) ->
             problems.append(
                 f"{where}.measurement must be a measurement name (got {task.get('measurement')!r})"
             )
+        if task.get("fn") == "candles" and task.get("fields"):
+            problems.append(f"{where}: fn candles reads every field; drop fields")
+        if task.get("source_holds_candles") not in (None, True, False):
+            problems.append(f"{where}.source_holds_candles must be true or false")
         for field in task.get("fields") or []:
             if not _IDENT.match(str(field)):
                 problems.append(f"{where}.fields: {field!r} is not a field name")

@@ -21,7 +21,7 @@ STALE_AFTER_S = 300
 MARKET = 'r._measurement == "market_data"'
 NEWS = 'r._measurement == "news_articles"'
 
-# Raw points are kept 7 days, 5-minute means 30 days, hourly means 365 days
+# Raw points are kept 7 days, 5-minute candles 30 days, hourly candles 365 days
 # (the seed's retention table and its InfluxDB downsampling tasks). The bucket
 # follows how far back the range reaches: its span, or its start's age when
 # the range ends in the past. 5 minutes of grace keep "Last 7 days" on raw data.

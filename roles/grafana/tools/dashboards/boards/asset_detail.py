@@ -2,7 +2,7 @@
 
 Quote figures, price per exchange, OHLC candles, volume, changes, prices across
 exchanges, and the news and sentiment on the asset. The charts read the bucket
-that suits the time range (raw, 5-minute or hourly means), as RESOLUTION shows.
+that suits the time range (raw, 5-minute or hourly candles), as RESOLUTION shows.
 """
 
 from __future__ import annotations
@@ -127,16 +127,25 @@ def price_chart() -> dict[str, Any]:
 
 
 def ohlc_query() -> str:
-    """Open, high, low and close per window, over the selected exchanges together."""
+    """Open, high, low and close per window, over the selected exchanges together.
+
+    Raw points give the candles from the price; the downsampled buckets hold
+    candles (open, high, low, close fields), rolled up to the panel's window the
+    same way, so highs and lows stay true at every range.
+    """
     return BUCKET_PRELUDE + "\n".join(
         [
+            "// The raw bucket has prices; the downsampled ones have candles.",
+            'source = (name) => if bucket == "markets" then "price" else name',
             "data = from(bucket: bucket)",
             f"  {RANGE}",
-            f'  |> filter(fn: (r) => {MARKET} and r.symbol == "${{symbol}}" and r._field == "price")',
+            f'  |> filter(fn: (r) => {MARKET} and r.symbol == "${{symbol}}")',
+            '  |> filter(fn: (r) => contains(value: r._field, set: ["price", "open", "high", "low", "close"]))',
             "  |> filter(fn: (r) => contains(value: r.exchange, set: ${exchange:json}))",
+            "candle = (fn, name) => data",
+            "  |> filter(fn: (r) => r._field == source(name: name))",
             '  |> group(columns: ["symbol"])',
             '  |> sort(columns: ["_time"])',
-            "candle = (fn, name) => data",
             "  |> aggregateWindow(every: v.windowPeriod, fn: fn, createEmpty: false)",
             '  |> set(key: "_field", value: name)',
             'union(tables: [candle(fn: first, name: "open"), candle(fn: max, name: "high"), candle(fn: min, name: "low"), candle(fn: last, name: "close")])',
@@ -152,7 +161,7 @@ def ohlc_chart() -> dict[str, Any]:
     return {
         "type": "candlestick",
         "title": "${symbol} OHLC",
-        "description": "Open/high/low/close of the price per window across the selected exchanges. Beyond 7 days the candles are built from 5-minute or hourly means, so highs and lows are smoothed.",
+        "description": "Open/high/low/close of the price per window across the selected exchanges: from raw prices up to 7 days, from the 5-minute candles up to 30 days, from the hourly candles beyond.",
         "datasource": INFLUX,
         "targets": [influx_target(ohlc_query())],
         "fieldConfig": {
