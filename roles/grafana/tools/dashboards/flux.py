@@ -38,13 +38,18 @@ def fields_set(fields: list[str]) -> str:
     return "[" + ", ".join(f'"{f}"' for f in fields) + "]"
 
 
-def _latest_rows(fields: list[str], symbols: str, asset_types: str | None = None) -> list[str]:
-    """The last known row of each (symbol, field), most recent across exchanges, ungrouped."""
+def symbols_in(symbols: str) -> str:
+    """The predicate "r.symbol is one of `symbols`" (a Flux array, e.g. ${symbol:json})."""
+    return f"contains(value: r.symbol, set: {symbols})"
+
+
+def _latest_rows(fields: list[str], match: str, asset_types: str | None = None) -> list[str]:
+    """The last known row of each (symbol, field) matching `match`, across exchanges, ungrouped."""
     lines = [
         'from(bucket: "markets")',
         f"  {LAST_KNOWN}",
         f"  |> filter(fn: (r) => {MARKET})",
-        f"  |> filter(fn: (r) => contains(value: r.symbol, set: {symbols}))",
+        f"  |> filter(fn: (r) => {match})",
     ]
     if asset_types:
         lines.append(f"  |> filter(fn: (r) => contains(value: r.asset_type, set: {asset_types}))")
@@ -65,20 +70,22 @@ def snapshot(
     """Last known value of each field per symbol, one row per symbol, whatever the range."""
     return "\n".join(
         [
-            *_latest_rows(fields, symbols, asset_types),
+            *_latest_rows(fields, symbols_in(symbols), asset_types),
             '  |> keep(columns: ["symbol", "_field", "_value"])',
             '  |> pivot(rowKey: ["symbol"], columnKey: ["_field"], valueColumn: "_value")',
         ]
     )
 
 
-def quotes(fields: list[str], symbols: str = "${symbol:json}") -> str:
+def quotes(fields: list[str], symbols: str = "${symbol:json}", match: str = "") -> str:
     """`snapshot` plus the quote's age (`age_s`) and its market (`market`).
 
     `market` is the last `market_state` the feeder wrote (open, pre, post,
     closed), "24/7" for crypto, and "stale since <UTC time>" when the last
     price is older than STALE_AFTER_S while the market is not closed.
+    `match` replaces the symbol predicate (one symbol: 'r.symbol == "${symbol}"').
     """
+    match = match or symbols_in(symbols)
     if "price" not in fields:
         fields = ["price", *fields]
     return "\n".join(
@@ -86,7 +93,7 @@ def quotes(fields: list[str], symbols: str = "${symbol:json}") -> str:
             'import "date"',
             'import "join"',
             "",
-            "latest = " + "\n".join(_latest_rows(fields, symbols)),
+            "latest = " + "\n".join(_latest_rows(fields, match)),
             "ages = latest",
             '  |> filter(fn: (r) => r._field == "price")',
             "  |> map(fn: (r) => ({r with _value: float(v: int(v: now()) - int(v: r._time)) / 1000000000.0}))",
@@ -97,7 +104,7 @@ def quotes(fields: list[str], symbols: str = "${symbol:json}") -> str:
             'states = from(bucket: "markets")',
             f"  {LAST_KNOWN}",
             '  |> filter(fn: (r) => r._measurement == "market_state" and r._field == "state")',
-            f"  |> filter(fn: (r) => contains(value: r.symbol, set: {symbols}))",
+            f"  |> filter(fn: (r) => {match})",
             "  |> last()",
             '  |> group(columns: ["symbol"])',
             '  |> sort(columns: ["_time"])',

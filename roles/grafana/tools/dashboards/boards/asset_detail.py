@@ -12,9 +12,9 @@ from typing import Any
 from .. import sentiment
 from ..catalog import INFLUX
 from ..chrome import demo_banner, header
-from ..columns import num_col, pct_col
+from ..columns import market_col, num_col, pct_col
 from ..fields import field_defaults, override, pct_defaults, price_defaults
-from ..flux import BUCKET_PRELUDE, LAST_KNOWN, MARKET, RANGE, sentiment_series, tag_values
+from ..flux import BUCKET_PRELUDE, LAST_KNOWN, MARKET, RANGE, quotes, sentiment_series, tag_values
 from ..frame import dashboard
 from ..layout import Board
 from ..links import selected_symbol_news_link
@@ -37,7 +37,7 @@ SERIES_BASE = BUCKET_PRELUDE + "\n".join(
 RESOLUTION_QUERY = (
     'import "array"\n\n'
     + BUCKET_PRELUDE
-    + 'array.from(rows: [{resolution: if bucket == "markets" then "RAW" else if bucket == "markets_5min" then "5 MIN MEANS" else "1 H MEANS"}])'
+    + 'array.from(rows: [{resolution: if bucket == "markets" then "RAW" else if bucket == "markets_5min" then "5 MIN CANDLES" else "1 H CANDLES"}])'
 )
 
 
@@ -85,19 +85,35 @@ def add_quote_stats(b: Board) -> None:
         return stat(title, [influx_target(latest_query(field))], defaults)
 
     b.add(figure("LAST", "price", price_defaults()), 4, 4)
-    b.add(figure("CHG 1H", "change_pct_1h", pct_defaults()), 4, 4)
-    b.add(figure("CHG 24H", "change_pct_24h", pct_defaults()), 4, 4)
-    b.add(figure("VOL 24H", "volume_24h", field_defaults(unit="short", decimals=2)), 4, 4)
-    b.add(figure("MKT CAP", "market_cap", field_defaults(unit="currencyUSD", decimals=2)), 4, 4)
+    b.add(figure("CHG 1H", "change_pct_1h", pct_defaults()), 3, 4)
+    b.add(figure("CHG 24H", "change_pct_24h", pct_defaults()), 3, 4)
+    b.add(figure("VOL 24H", "volume_24h", field_defaults(unit="short", decimals=2)), 3, 4)
+    b.add(figure("MKT CAP", "market_cap", field_defaults(unit="currencyUSD", decimals=2)), 3, 4)
+    b.add(
+        stat(
+            "MARKET",
+            [influx_target(quotes(["price"], match='r.symbol == "${symbol}"'))],
+            field_defaults(),
+            fields="/^(market|age_s)$/",
+            text_mode="value_and_name",
+            overrides=[market_col(), num_col("age_s", "AGE", "dtdurations")],
+            description=(
+                "The market of the last quote (open, pre, post, closed; 24/7 for crypto;"
+                " stale since when the feed stalled while it is open) and the quote's age."
+            ),
+        ),
+        5,
+        4,
+    )
     b.add(
         stat(
             "RESOLUTION",
             [influx_target(RESOLUTION_QUERY)],
             field_defaults(),
             fields="/^resolution$/",
-            description="Bucket the charts read for this time range: raw markets up to 7 d, markets_5min up to 30 d, markets_1h beyond.",
+            description="Bucket the charts read for this time range: raw markets up to 7 d, markets_5min (candles) up to 30 d, markets_1h (candles) beyond.",
         ),
-        4,
+        3,
         4,
     )
 
