@@ -218,10 +218,12 @@ def test_layout_crud(client: TestClient, alice: ApiUser) -> None:
         ),
         ({"bad": "nul\u0000here"}, "NUL"),
         ({"n": 2**60}, "range"),
+        # jsonb would give 1e20 back as a 21-digit integer nobody can serve.
+        ({"x": 1e20}, "range"),
         ([1, 2], "dictionary"),
         ("just a string", "dictionary"),
     ],
-    ids=["too-big", "too-deep", "nul", "huge-int", "array", "string"],
+    ids=["too-big", "too-deep", "nul", "huge-int", "huge-float", "array", "string"],
 )
 def test_layout_limits(client: TestClient, alice: ApiUser, layout: object, reason: str) -> None:
     response = client.post(
@@ -231,3 +233,24 @@ def test_layout_limits(client: TestClient, alice: ApiUser, layout: object, reaso
     assert body["errors"][0]["field"] == "layout"
     assert reason in body["errors"][0]["detail"]
     assert client.get("/v1/layouts", headers=alice.headers).json()["data"] == []
+
+
+def test_a_layout_stored_with_a_huge_number_is_still_served(
+    client: TestClient, alice: ApiUser, api_dsn: str
+) -> None:
+    """A layout written before numbers were bounded ({"x": 1e20}, which jsonb gives back
+    as 100000000000000000000) is read as a float: 200, never a 500 on every read."""
+    created = client.post(
+        "/v1/layouts", json={"name": "old", "layout": {"x": 1}}, headers=alice.headers
+    )
+    assert created.status_code == 201, created.text
+    with psycopg.connect(api_dsn, autocommit=True) as conn:
+        conn.execute(
+            'UPDATE layouts SET layout = \'{"x": 1e20, "y": 3}\'::jsonb WHERE id = %s',
+            (created.json()["id"],),
+        )
+    listed = client.get("/v1/layouts", headers=alice.headers)
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["data"][0]["layout"] == {"x": 1e20, "y": 3}
+    one = client.get(f"/v1/layouts/{created.json()['id']}", headers=alice.headers)
+    assert one.status_code == 200 and one.json()["layout"]["x"] == 1e20

@@ -11,6 +11,7 @@ inside it, so it is delivered only if the change commits.
 
 from __future__ import annotations
 
+import json
 import select
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -18,9 +19,11 @@ from typing import Any
 
 from fastapi import Request
 from psycopg import AsyncConnection
+from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
 from bbdash.watchlist_api.settings import Settings
+from bbdash.watchlist_api.text import JsonLimits
 
 Conn = AsyncConnection[Any]
 
@@ -39,6 +42,25 @@ async def check_if_the_server_spoke(conn: Conn) -> None:
     poller.register(conn.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
     if poller.poll(0):
         await AsyncConnectionPool.check_connection(conn)
+
+
+def _json_number(text: str) -> int | float:
+    """An integer of a jsonb document; beyond what JSON readers round-trip, a float.
+
+    Layouts stored before numbers were bounded may hold 1e20, which jsonb gives
+    back as 100000000000000000000: read as a float it can still be served.
+    """
+    value = int(text)
+    return value if abs(value) <= JsonLimits.MAX_INT else float(text)
+
+
+def _json_loads(data: str | bytes) -> Any:
+    return json.loads(data, parse_int=_json_number)
+
+
+async def configure_connection(conn: Conn) -> None:
+    """Per connection: jsonb read with bounded integers."""
+    set_json_loads(_json_loads, conn)
 
 
 class Database:
@@ -67,6 +89,7 @@ class Database:
             check=check_if_the_server_spoke,
             # While the database is down, keep trying to refill the pool this long.
             reconnect_timeout=max(settings.db_timeout_seconds, 30.0),
+            configure=configure_connection,
         )
 
     async def open(self) -> None:

@@ -91,6 +91,10 @@ def check_json_document(document: Any) -> None:
         elif isinstance(value, float):
             if not math.isfinite(value):
                 raise ValueError(f"NaN or Infinity at {path or '/'}")
+            # jsonb keeps numbers as numeric and writes 1e20 back as the integer
+            # 100000000000000000000, which no JSON reader round-trips (and orjson refuses).
+            if abs(value) > JsonLimits.MAX_INT:
+                raise ValueError(f"number out of range at {path or '/'}")
         else:
             raise ValueError(f"unsupported value at {path or '/'}")
 
