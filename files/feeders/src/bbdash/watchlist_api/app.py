@@ -14,6 +14,7 @@ from starlette.middleware import Middleware
 from bbdash.watchlist_api import problems
 from bbdash.watchlist_api.auth import SECURITY_SCHEMES, Authenticator
 from bbdash.watchlist_api.db import Database
+from bbdash.watchlist_api.head import HeadAsGetMiddleware
 from bbdash.watchlist_api.hot_read import HotReadMiddleware
 from bbdash.watchlist_api.limits import BodyLimitMiddleware
 from bbdash.watchlist_api.metrics import MetricsMiddleware
@@ -53,6 +54,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "Errors are RFC 9457 problem details."
         ),
         lifespan=lifespan,
+        # Starlette's own redirect builds an absolute URL from the Host header, and
+        # behind nginx it loses the /watchlist-api/ prefix and https: problems.py
+        # answers a trailing slash with a relative redirect instead.
+        redirect_slashes=False,
         # The document is served at /v1/openapi.json behind auth; no UI (it would load
         # scripts from a CDN).
         openapi_url=None,
@@ -60,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         middleware=[
             Middleware(MetricsMiddleware),
+            Middleware(HeadAsGetMiddleware),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
             # The hot read, answered before the framework's routing (hot_read.py).
             Middleware(HotReadMiddleware),

@@ -192,6 +192,8 @@ async def _on_validation(request: Request, exc: Exception) -> Response:
 
 async def _on_http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404 and (redirect := _without_trailing_slash(request)) is not None:
+        return redirect
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
         # Starlette names only the first route that matched the path; a path served by
@@ -205,13 +207,41 @@ async def _on_http(request: Request, exc: Exception) -> Response:
     )
 
 
+def _without_trailing_slash(request: Request) -> Response | None:
+    """/v1/watchlists/ → 308 to ../watchlists when /v1/watchlists exists.
+
+    The Location is relative, so the client resolves it against the URL it used:
+    the host, https and nginx's /watchlist-api/ prefix stay what the client sent.
+    """
+    path = request.scope["path"]
+    if not path.endswith("/") or path.endswith("//") or path == "/":
+        return None
+    trimmed = path[:-1]
+    scope = {**request.scope, "path": trimmed}
+    if not any(route.matches(scope)[0] is not Match.NONE for route in request.app.router.routes):
+        return None
+    location = "../" + trimmed.rsplit("/", 1)[-1]
+    if request.url.query:
+        location += "?" + request.url.query
+    return Response(status_code=308, headers={"Location": location})
+
+
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
 def _allowed_methods(request: Request) -> list[str]:
-    methods: set[str] = set()
-    scope = {**request.scope, "method": "GET"}
-    for route in request.app.router.routes:
-        match, _ = route.matches(scope)
-        if match is not Match.NONE:
-            methods.update(getattr(route, "methods", None) or ())
+    """Every method some route answers on this path, asked through the routes' own
+    `matches` (FastAPI 0.165 nests included routers: their routes are not listed flat)."""
+    routes = request.app.router.routes
+    methods = {
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    }
+    if "GET" in methods:
+        methods.add("HEAD")  # answered as GET without the body (head.py)
     return sorted(methods)
 
 
