@@ -44,6 +44,10 @@ async def check_if_the_server_spoke(conn: Conn) -> None:
         await AsyncConnectionPool.check_connection(conn)
 
 
+# A request's wait for a connection while the pool has none (see _acquire_timeout).
+FAST_FAIL_SECONDS = 0.5
+
+
 def _json_number(text: str) -> int | float:
     """An integer of a jsonb document; beyond what JSON readers round-trip, a float.
 
@@ -89,8 +93,10 @@ class Database:
             check=check_if_the_server_spoke,
             # While the database is down, keep trying to refill the pool this long.
             reconnect_timeout=max(settings.db_timeout_seconds, 30.0),
-            configure=configure_connection,
+            configure=self._connected,
         )
+        # The pool's failed connection attempts as of its last successful one.
+        self._errors_seen = 0
 
     async def open(self) -> None:
         await self.pool.open(wait=False)
@@ -98,15 +104,33 @@ class Database:
     async def close(self) -> None:
         await self.pool.close()
 
+    async def _connected(self, conn: Conn) -> None:
+        """Every new connection (the pool's `configure`): the server is reachable again."""
+        await configure_connection(conn)
+        self._errors_seen = self.pool.get_stats().get("connections_errors", 0)
+
+    def _acquire_timeout(self) -> float | None:
+        """How long a request waits for a connection: the pool's timeout, or only
+        FAST_FAIL_SECONDS while the pool's own connection attempts fail (the server is
+        down or refuses us; the pool keeps reconnecting in the background): a client
+        gets its 503 at once, not after the full timeout. A pool merely busy under
+        load connects fine, so its requests keep the full wait."""
+        if self.pool.get_stats().get("connections_errors", 0) > self._errors_seen:
+            return FAST_FAIL_SECONDS
+        return None
+
     def read(self) -> AbstractAsyncContextManager[Conn]:
         """A connection for reads (autocommit: one round trip per statement). The pool's
         own context manager, not a wrapper: this runs on every request."""
-        return self.pool.connection()
+        return self.pool.connection(timeout=self._acquire_timeout())
 
     @asynccontextmanager
     async def write(self, *, rollback: bool = False) -> AsyncIterator[Conn]:
         """A transaction; ``rollback=True`` (dry runs) undoes it, NOTIFYs included."""
-        async with self.pool.connection() as conn, conn.transaction(force_rollback=rollback):
+        async with (
+            self.pool.connection(timeout=self._acquire_timeout()) as conn,
+            conn.transaction(force_rollback=rollback),
+        ):
             yield conn
 
 
