@@ -20,6 +20,7 @@ import uvicorn
 from bbdash.common.logs import setup_logging
 from bbdash.watchlist_api import migrate
 from bbdash.watchlist_api.app import create_app
+from bbdash.watchlist_api.http_protocol import BoundedHttpToolsProtocol
 from bbdash.watchlist_api.settings import Settings
 
 log = logging.getLogger("bbdash.watchlist_api")
@@ -58,7 +59,8 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        # httptools, with a bound on a request's head (http_protocol.py).
+        http=BoundedHttpToolsProtocol,
         # Requests are counted in /metrics; one JSON log line each would cost more than
         # the request on the hot path.
         access_log=False,
