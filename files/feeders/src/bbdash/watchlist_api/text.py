@@ -18,9 +18,19 @@ _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
 _MULTILINE_ALLOWED = frozenset({"\n", "\t"})
 
 
-def clean_name(value: str) -> str:
+def _within(value: str, max_length: int | None) -> str:
+    # NFC can make a string longer (U+0958 becomes two code points): the length the
+    # schema checked first is checked again on what is stored.
+    if max_length is not None and len(value) > max_length:
+        raise ValueError(
+            f"is {len(value)} characters once normalised (NFC); the limit is {max_length}"
+        )
+    return value
+
+
+def clean_name(value: str, max_length: int | None = None) -> str:
     """A single-line name: NFC-normalised, trimmed, no invisible or control characters."""
-    value = unicodedata.normalize("NFC", value).strip()
+    value = _within(unicodedata.normalize("NFC", value).strip(), max_length)
     if not value:
         raise ValueError("must not be empty or only spaces")
     if "/" in value:
@@ -29,16 +39,16 @@ def clean_name(value: str) -> str:
     return value
 
 
-def clean_label(value: str) -> str:
+def clean_label(value: str, max_length: int | None = None) -> str:
     """A single-line label that may be empty (display names)."""
-    value = unicodedata.normalize("NFC", value).strip()
+    value = _within(unicodedata.normalize("NFC", value).strip(), max_length)
     _refuse_invisible(value, allowed=frozenset())
     return value
 
 
-def clean_text(value: str) -> str:
+def clean_text(value: str, max_length: int | None = None) -> str:
     """Free text (descriptions): like a name, but newlines and tabs are kept."""
-    value = unicodedata.normalize("NFC", value).strip()
+    value = _within(unicodedata.normalize("NFC", value).strip(), max_length)
     _refuse_invisible(value, allowed=_MULTILINE_ALLOWED)
     return value
 

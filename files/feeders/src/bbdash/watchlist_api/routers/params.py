@@ -6,6 +6,7 @@ overflow inside the database driver; every query string has a length limit.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Query
@@ -25,7 +26,7 @@ After = Annotated[
 
 def _clean_prefix(value: str | None) -> str | None:
     # An absent parameter arrives as None; only text goes through the cleaning rules.
-    return None if value is None else clean_label(value)
+    return None if value is None else clean_label(value, max_length=100)
 
 
 NamePrefix = Annotated[
@@ -80,7 +81,7 @@ KeyId = Annotated[int, _id("API key id.")]
 ResourceName = Annotated[
     str,
     Path(min_length=1, max_length=100, description="The resource's name (unique per user)."),
-    AfterValidator(clean_name),
+    AfterValidator(partial(clean_name, max_length=100)),
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -12,13 +13,20 @@ from bbdash.watchlist_api.text import clean_name, clean_text
 MAX_ID = 2**63 - 1
 
 # Lengths are checked before the cleaning validators run, so a 10 MB string is refused
-# by a cheap length test, not walked character by character.
+# by a cheap length test, not walked character by character; the cleaning checks the
+# length again after NFC, which can make a string longer.
+NAME_MAX = 100
+DESCRIPTION_MAX = 1000
 Name = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=100),
-    AfterValidator(clean_name),
+    StringConstraints(min_length=1, max_length=NAME_MAX),
+    AfterValidator(partial(clean_name, max_length=NAME_MAX)),
 ]
-Description = Annotated[str, StringConstraints(max_length=1000), AfterValidator(clean_text)]
+Description = Annotated[
+    str,
+    StringConstraints(max_length=DESCRIPTION_MAX),
+    AfterValidator(partial(clean_text, max_length=DESCRIPTION_MAX)),
+]
 Version = Annotated[int, Field(ge=1, le=2**31 - 1, description="Version the client last read.")]
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import partial
 from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StringConstraints
@@ -49,7 +50,9 @@ ExpiresAt = Annotated[
     BeforeValidator(_rfc3339_text),
     Field(strict=False, description="RFC 3339 time with offset; the key is refused after it."),
 ]
-DisplayName = Annotated[str, StringConstraints(max_length=128), AfterValidator(clean_label)]
+DisplayName = Annotated[
+    str, StringConstraints(max_length=128), AfterValidator(partial(clean_label, max_length=128))
+]
 
 
 class UserCreate(InputModel):
