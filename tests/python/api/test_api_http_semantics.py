@@ -1,9 +1,10 @@
 """HTTP semantics a client relies on (issue 11's hostile-input review, findings on
-405, HEAD and the trailing-slash redirect). Each test failed before its fix:
+405, HEAD, the trailing-slash redirect and If-Match). Each test failed before its fix:
 - every 405 carried an empty `Allow:` (FastAPI 0.165 nests included routers);
 - HEAD on a GET route answered 405 (RFC 9110 section 9.3.2: answer it as GET, no body);
 - `/v1/watchlists/` redirected to an absolute URL built from the Host header,
-  which behind nginx also lost the /watchlist-api/ prefix and https.
+  which behind nginx also lost the /watchlist-api/ prefix and https;
+- PUT .../by-name/{name} ignored If-Match.
 """
 
 from __future__ import annotations
@@ -69,3 +70,41 @@ def test_only_a_single_slash_after_an_existing_path_redirects(
 ) -> None:
     response = client.get(path, headers=alice.headers, follow_redirects=False)
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "key"),
+    [
+        ("/v1/watchlists/by-name/Core", {"items": [], "description": "a"}, "watchlist"),
+        (
+            "/v1/alert-rules/by-name/btc up",
+            {
+                "symbol": "BTC/USDT",
+                "asset_type": "crypto",
+                "condition": "above",
+                "threshold": 100.0,
+                "channels": ["telegram"],
+            },
+            "alert_rule",
+        ),
+    ],
+)
+def test_a_declarative_put_honours_if_match(
+    client: TestClient, alice: ApiUser, url: str, body: dict[str, object], key: str
+) -> None:
+    """The review found PUT .../by-name/{name} ignoring If-Match: a client that read
+    version 1 overwrote whatever another client had written since."""
+    absent = client.put(url, json=body, headers={**alice.headers, "If-Match": '"v1"'})
+    assert absent.status_code == 412  # nothing to match (RFC 9110 section 13.1.1)
+    created = client.put(url, json=body, headers=alice.headers)
+    assert created.status_code == 200 and created.json()["created"] is True
+    etag = created.headers["etag"]
+    changed = {**body, "description": "b"} if key == "watchlist" else {**body, "threshold": 200.0}
+    moved = client.put(url, json=changed, headers={**alice.headers, "If-Match": etag})
+    assert moved.status_code == 200 and moved.json()["changed"] is True
+    # The first client still holds the old ETag: refused, and nothing is written.
+    stale = client.put(url, json=body, headers={**alice.headers, "If-Match": etag})
+    assert stale.status_code == 412
+    assert stale.headers["etag"] == moved.headers["etag"]
+    current = client.put(url, json=changed, headers=alice.headers, params={"dry_run": "true"})
+    assert current.json()["changed"] is False

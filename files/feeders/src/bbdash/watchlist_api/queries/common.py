@@ -38,3 +38,29 @@ def duplicate(exc: errors.UniqueViolation, what: str) -> ProblemError:
 
 def limit_reached(what: str, limit: int) -> ProblemError:
     return conflict(f"limit reached: at most {limit} {what}", kind="limit-reached")
+
+
+# The tables a declarative PUT .../by-name/{name} writes (fixed names, never input).
+_VERSION_BY_NAME = {
+    "watchlists": "SELECT version FROM watchlists WHERE user_id = %s AND name = %s FOR UPDATE",
+    "alert_rules": "SELECT version FROM alert_rules WHERE user_id = %s AND name = %s FOR UPDATE",
+}
+
+
+async def check_if_match(
+    conn: Conn, table: str, user_id: int, name: str, expected: Expected | None, what: str
+) -> None:
+    """A sync sent with If-Match: the named row must exist at that version (412 otherwise,
+    RFC 9110 section 13.1.1: If-Match on a resource that does not exist fails too).
+    Locks the row for the rest of the transaction, so the sync applies to that version."""
+    if expected is None:
+        return
+    current = await fetch_int(conn, _VERSION_BY_NAME[table], (user_id, name))
+    if current is None:
+        raise ProblemError(
+            412,
+            f"If-Match names a version, but there is no {what} {name!r}",
+            kind="version-mismatch",
+        )
+    if current != expected.version:
+        raise expected.mismatch(current)

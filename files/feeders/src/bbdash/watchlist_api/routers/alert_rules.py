@@ -10,6 +10,7 @@ from bbdash.watchlist_api.auth import CurrentCaller
 from bbdash.watchlist_api.concurrency import expected_version
 from bbdash.watchlist_api.problems import not_found
 from bbdash.watchlist_api.queries import alert_rules as q
+from bbdash.watchlist_api.queries.common import check_if_match
 from bbdash.watchlist_api.responses import json_response, no_content
 from bbdash.watchlist_api.routers.params import (
     After,
@@ -77,16 +78,24 @@ async def create_alert_rule(caller: CurrentCaller, body: AlertRuleCreate) -> Res
     return _rule(created, 201, Location=f"/v1/alert-rules/{rule_id}")
 
 
-@router.put("/by-name/{name}", response_model=AlertRuleSyncOut, responses={409: _ERRORS[409]})
+@router.put(
+    "/by-name/{name}",
+    response_model=AlertRuleSyncOut,
+    responses={k: _ERRORS[k] for k in (409, 412)},
+)
 async def sync_alert_rule(
     caller: CurrentCaller,
     name: ResourceName,
     body: AlertRuleSync,
     dry_run: DryRun = False,
+    if_match: IfMatch = None,
 ) -> Response:
-    """Declarative sync of one named rule; answers ``changed`` like the watchlist sync."""
+    """Declarative sync of one named rule; answers ``changed`` like the watchlist sync,
+    and honours ``If-Match`` like it."""
     rule = {"name": name, **body.model_dump()}
+    expected = expected_version(if_match, None, required=False)
     async with caller.db.write(rollback=dry_run) as conn:
+        await check_if_match(conn, "alert_rules", caller.user_id, name, expected, q.ALERT_RULE)
         outcome = await q.sync(conn, caller.user_id, rule, caller.settings.max_alert_rules_per_user)
         stored = await q.get(conn, caller.user_id, outcome.rule_id)
     assert stored is not None

@@ -11,6 +11,7 @@ from bbdash.watchlist_api.concurrency import expected_version
 from bbdash.watchlist_api.problems import not_found
 from bbdash.watchlist_api.queries import watchlist_sync
 from bbdash.watchlist_api.queries import watchlists as q
+from bbdash.watchlist_api.queries.common import check_if_match
 from bbdash.watchlist_api.responses import json_response, no_content
 from bbdash.watchlist_api.routers.params import (
     After,
@@ -123,19 +124,23 @@ async def get_watchlist_by_name(caller: CurrentCaller, name: ResourceName) -> Re
 @router.put(
     "/by-name/{name}",
     response_model=WatchlistSyncOut,
-    responses={409: _ERRORS[409]},
+    responses={k: _ERRORS[k] for k in (409, 412)},
 )
 async def sync_watchlist(
     caller: CurrentCaller,
     name: ResourceName,
     body: WatchlistSync,
     dry_run: DryRun = False,
+    if_match: IfMatch = None,
 ) -> Response:
     """Declarative sync: make the watchlist exactly this (created if absent; items not
     listed are removed). Answers 200 with ``changed`` so a caller such as Ansible can
     report truthfully; a repeat of the same call answers ``changed: false`` and writes
-    nothing. With ``dry_run=true`` the change is computed and rolled back."""
+    nothing. With ``dry_run=true`` the change is computed and rolled back. With
+    ``If-Match`` the watchlist must exist at that version (412 otherwise)."""
+    expected = expected_version(if_match, None, required=False)
     async with caller.db.write(rollback=dry_run) as conn:
+        await check_if_match(conn, "watchlists", caller.user_id, name, expected, q.WATCHLIST)
         outcome = await watchlist_sync.sync(
             conn,
             caller.user_id,
