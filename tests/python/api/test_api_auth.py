@@ -64,15 +64,38 @@ def test_revoked_key_stops_working_at_once(client: TestClient, alice: ApiUser) -
     assert_problem(client.get("/v1/me", headers=alice.headers), 401)
 
 
-def test_expired_key_is_refused(client: TestClient, admin: ApiUser, alice: ApiUser) -> None:
-    past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+def test_expired_key_is_refused(
+    client: TestClient, admin: ApiUser, alice: ApiUser, api_dsn: str
+) -> None:
+    soon = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
     created = client.post(
+        f"/v1/users/{alice.id}/api-keys",
+        json={"name": "old", "expires_at": soon},
+        headers=admin.headers,
+    )
+    assert created.status_code == 201
+    with psycopg.connect(api_dsn, autocommit=True) as conn:  # a minute later
+        conn.execute(
+            "UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = %s",
+            (created.json()["id"],),
+        )
+    assert_problem(client.get("/v1/me", headers={"X-API-Key": created.json()["key"]}), 401)
+
+
+def test_a_key_cannot_be_created_expired(
+    client: TestClient, admin: ApiUser, alice: ApiUser
+) -> None:
+    """The hostile-input review created a key already expired (201, a key that could
+    never be used): a 422 naming expires_at now."""
+    past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    refused = client.post(
         f"/v1/users/{alice.id}/api-keys",
         json={"name": "old", "expires_at": past},
         headers=admin.headers,
     )
-    assert created.status_code == 201
-    assert_problem(client.get("/v1/me", headers={"X-API-Key": created.json()["key"]}), 401)
+    problem = assert_problem(refused, 422)
+    assert problem["errors"][0]["field"] == "expires_at"
+    assert "not in the future" in problem["errors"][0]["detail"]
 
 
 def test_user_management_needs_the_admin_key(client: TestClient, alice: ApiUser) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import Annotated
 
@@ -45,10 +45,21 @@ def _rfc3339_text(value: object) -> object:
     return value
 
 
+def _in_the_future(value: datetime) -> datetime:
+    # A key born expired could never be used: almost certainly a typo in the year.
+    if value <= datetime.now(UTC):
+        raise ValueError("is not in the future: the key would be expired already")
+    return value
+
+
 ExpiresAt = Annotated[
     AwareDatetime,
     BeforeValidator(_rfc3339_text),
-    Field(strict=False, description="RFC 3339 time with offset; the key is refused after it."),
+    AfterValidator(_in_the_future),
+    Field(
+        strict=False,
+        description="RFC 3339 time with offset, in the future; the key is refused after it.",
+    ),
 ]
 DisplayName = Annotated[
     str, StringConstraints(max_length=128), AfterValidator(partial(clean_label, max_length=128))
