@@ -252,3 +252,21 @@ class TestIsolation:
         )
         # ...but may manage the account itself.
         assert client.get(f"/v1/users/{alices['user']}", headers=admin.headers).status_code == 200
+
+
+def test_a_write_racing_its_users_deletion_is_a_404(
+    client: TestClient, alice: ApiUser, api_dsn: str
+) -> None:
+    """The review found a write racing its user's deletion answering 422 ("a value was
+    rejected"): the user's row went between authentication and the INSERT. Here the
+    deletion commits while alice's key is still in the authentication cache."""
+    assert client.get("/v1/me", headers=alice.headers).status_code == 200  # cached
+    with psycopg.connect(api_dsn, autocommit=True) as conn:
+        conn.execute("DELETE FROM users WHERE id = %s", (alice.id,))
+    for path, body in (
+        ("/v1/watchlists", {"name": "late"}),
+        ("/v1/layouts", {"name": "late", "layout": {}}),
+    ):
+        response = client.post(path, json=body, headers=alice.headers)
+        problem = assert_problem(response, 404)
+        assert problem["type"].endswith("not-found"), problem

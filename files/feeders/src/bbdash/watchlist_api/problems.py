@@ -271,6 +271,18 @@ async def _on_data_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _on_gone_reference(request: Request, exc: Exception) -> Response:
+    # The row this write hangs from (its user, its watchlist) was deleted by a request
+    # that committed first: the resource is gone, which is a 404, not invalid input.
+    log.info("write raced a deletion", extra={"error": str(exc), "path": request.url.path})
+    return problem_response(
+        404,
+        "what this write belongs to was deleted meanwhile (the user or the watchlist)",
+        kind="not-found",
+        instance=request.url.path,
+    )
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
     log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
     return problem_response(500, "internal error", instance=request.url.path)
@@ -285,4 +297,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(psycopg_pool.PoolTimeout, _on_database_unavailable)
     app.add_exception_handler(psycopg.DataError, _on_data_error)
     app.add_exception_handler(psycopg.IntegrityError, _on_data_error)
+    app.add_exception_handler(psycopg.errors.ForeignKeyViolation, _on_gone_reference)
     app.add_exception_handler(Exception, _on_unexpected)
