@@ -4,13 +4,17 @@
 - HEAD on a GET route answered 405 (RFC 9110 section 9.3.2: answer it as GET, no body);
 - `/v1/watchlists/` redirected to an absolute URL built from the Host header,
   which behind nginx also lost the /watchlist-api/ prefix and https;
-- PUT .../by-name/{name} ignored If-Match.
+- PUT .../by-name/{name} ignored If-Match;
+- a 500 closed the keep-alive connection without `Connection: close`.
 """
 
 from __future__ import annotations
 
 import pytest
 from api_support import ApiUser
+from bbdash.watchlist_api.app import create_app
+from bbdash.watchlist_api.db import get_database
+from bbdash.watchlist_api.settings import Settings
 from fastapi.testclient import TestClient
 
 
@@ -108,3 +112,19 @@ def test_a_declarative_put_honours_if_match(
     assert stale.headers["etag"] == moved.headers["etag"]
     current = client.put(url, json=changed, headers=alice.headers, params={"dry_run": "true"})
     assert current.json()["changed"] is False
+
+
+def test_a_500_says_the_connection_closes(settings: Settings) -> None:
+    """uvicorn closes the connection after an unhandled error (Starlette re-raises it
+    once the 500 is sent); the review found the 500 not saying so."""
+    app = create_app(settings)
+
+    def broken() -> None:
+        raise RuntimeError("a bug")
+
+    app.dependency_overrides[get_database] = broken
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/healthz")
+    assert response.status_code == 500
+    assert response.headers["connection"] == "close"
+    assert response.headers["content-type"] == "application/problem+json"

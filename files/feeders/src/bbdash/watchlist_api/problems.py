@@ -285,7 +285,11 @@ async def _on_gone_reference(request: Request, exc: Exception) -> Response:
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
     log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
-    return problem_response(500, "internal error", instance=request.url.path)
+    # Starlette re-raises after this answer and uvicorn then closes the connection:
+    # say so, so a keep-alive client does not send its next request into a closed socket.
+    return problem_response(
+        500, "internal error", instance=request.url.path, headers={"Connection": "close"}
+    )
 
 
 def install(app: FastAPI) -> None:
