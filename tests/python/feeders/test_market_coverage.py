@@ -25,7 +25,6 @@ from bbdash.market_feeder.config import (
     AlphaVantageSettings,
     BinanceSettings,
     CoinGeckoSettings,
-    ExchangeRateSettings,
     MarketFeederSettings,
     YahooSettings,
 )
@@ -35,17 +34,21 @@ from bbdash.market_feeder.records import MarketRecord
 from bbdash.market_feeder.sources.alphavantage import AlphaVantageSource
 from bbdash.market_feeder.sources.binance import BinanceStreams
 from bbdash.market_feeder.sources.coingecko import CoinGeckoSource
-from bbdash.market_feeder.sources.exchangerate import ExchangeRateSource
 from bbdash.market_feeder.sources.yahoo import YahooSource
 from fake_binance import FakeBinance, wait_until
 from feeder_testkit import TOKEN, FakeClock, payload
-from test_market_binance import Harness, _settings
-from test_market_rest_sources import FakeQuoteClient, mock_client
+from test_market_binance import Harness, _settings, run
+from test_market_rest_sources import (
+    AAPL,
+    BROKEN,
+    EURUSD,
+    GSPC,
+    FakeQuoteClient,
+    exchangerate_source,
+    mock_client,
+)
 
-AAPL = Asset("AAPL", "stock")
-GSPC = Asset("^GSPC", "index")
-EURUSD = Asset("EURUSD=X", "forex")
-BROKEN = Asset("BROKEN", "stock")  # in the batch payload with a NaN price
+# AAPL, ^GSPC, EURUSD=X and BROKEN (a NaN price) are in yahoo/quote_batch.json.
 GONE = Asset("GONE", "stock")  # not in the batch payload: Yahoo left it out
 FTSE = Asset("^FTSE", "index")
 COVERAGE_LOGGER = "bbdash.market_feeder.coverage"
@@ -148,14 +151,7 @@ def test_coingecko_says_which_coins_it_does_not_list(caplog):
 
 def test_exchangerate_hands_a_currency_it_lacks_to_alpha_vantage(caplog):
     caplog.set_level(logging.WARNING, logger=COVERAGE_LOGGER)
-    metrics = Metrics()
-    source = ExchangeRateSource(
-        ExchangeRateSettings(),
-        lambda r: None,
-        metrics,
-        MarketMetrics(metrics),
-        client=mock_client({"/v6/latest/USD": payload("exchangerate/latest_usd.json")}, []),
-    )
+    source = exchangerate_source(Metrics(), "exchangerate/latest_usd.json")
     xau = Asset("XAUUSD=X", "forex")
     assert asyncio.run(source.fetch([EURUSD, xau])) == [xau]
     assert _lines(caplog) == [
@@ -238,9 +234,11 @@ def test_what_no_source_serves_is_said_once_with_its_count(tmp_path, caplog):
 
 def test_binance_error_frames_without_an_id_are_logged_with_binance_text(caplog):
     caplog.set_level(logging.WARNING, logger="bbdash.market_feeder.sources.binance")
+    harnesses: list[Harness] = []
 
-    async def scenario(server: FakeBinance) -> Harness:
+    async def scenario(server: FakeBinance) -> None:
         h = Harness(_settings(server.url, stale_after_s=10))
+        harnesses.append(h)
         h.streams.set_symbols(["BTC/USDT"])
         h.start()
         try:
@@ -251,16 +249,9 @@ def test_binance_error_frames_without_an_id_are_logged_with_binance_text(caplog)
             assert await wait_until(lambda: len(h.records) == 1)
         finally:
             await h.stop()
-        return h
 
-    async def wrapper() -> Harness:
-        server = await FakeBinance().start()
-        try:
-            return await scenario(server)
-        finally:
-            await server.stop()
-
-    h = asyncio.run(wrapper())
+    run(scenario)
+    (h,) = harnesses
     errors = {"source": "binance", "kind": "api_error"}
     assert h.metrics.value("bbdash_source_errors_total", errors) == 2
     logged = [r for r in caplog.records if getattr(r, "kind", None) == "api_error"]

@@ -416,15 +416,20 @@ def test_exchangerate_serves_pairs_from_one_cached_response():
     assert all(r.exchange == "exchangerate" for r in records)
 
 
-def test_exchangerate_error_payload_leaves_pairs_to_the_next_fallback():
-    metrics = Metrics()
-    source = ExchangeRateSource(
+def exchangerate_source(metrics: Metrics, answer: str) -> ExchangeRateSource:
+    """An ExchangeRate source whose `latest/USD` answers the recorded payload `answer`."""
+    return ExchangeRateSource(
         ExchangeRateSettings(),
         lambda r: None,
         metrics,
         MarketMetrics(metrics),
-        client=mock_client({"/v6/latest/USD": payload("exchangerate/error.json")}, []),
+        client=mock_client({"/v6/latest/USD": payload(answer)}, []),
     )
+
+
+def test_exchangerate_error_payload_leaves_pairs_to_the_next_fallback():
+    metrics = Metrics()
+    source = exchangerate_source(metrics, "exchangerate/error.json")
     assert asyncio.run(source.fetch([EURUSD])) == [EURUSD]
     assert (
         metrics.value(

@@ -28,13 +28,19 @@ class Pipeline:
         self._alerts = alerts
         self.emitted = 0
 
+    def _encode(self, item: MarketRecord | MarketState) -> str | None:
+        """The item's line protocol; None (counted and logged) when it cannot be encoded."""
+        try:
+            return item.to_line()
+        except PointError as exc:
+            self._metrics.records_invalid.labels(item.exchange, "unencodable").inc()
+            log.warning("point not encodable", extra={"symbol": item.symbol, "error": str(exc)})
+            return None
+
     def emit(self, record: MarketRecord) -> None:
         """Process one normalised record (never raises: a bad record is counted and skipped)."""
-        try:
-            line = record.to_line()
-        except PointError as exc:
-            self._metrics.records_invalid.labels(record.exchange, "unencodable").inc()
-            log.warning("record not encodable", extra={"symbol": record.symbol, "error": str(exc)})
+        line = self._encode(record)
+        if line is None:
             return
         self._sink.submit(line, submitted_at=record.received_at)
         self.emitted += 1
@@ -47,10 +53,6 @@ class Pipeline:
 
     def emit_state(self, state: MarketState) -> None:
         """Write one market state (no alert reads it)."""
-        try:
-            line = state.to_line()
-        except PointError as exc:
-            self._metrics.records_invalid.labels(state.exchange, "unencodable").inc()
-            log.warning("state not encodable", extra={"symbol": state.symbol, "error": str(exc)})
-            return
-        self._sink.submit(line)
+        line = self._encode(state)
+        if line is not None:
+            self._sink.submit(line)
