@@ -225,6 +225,14 @@ def plugin_ids() -> set[str]:
     return {p["id"] for p in role_defaults()["grafana_plugins"]}
 
 
+def fields_read(query: str) -> set[str]:
+    """The fields a Flux query selects: `r._field == "x"` tests and `r._field, set: [...]`."""
+    found = set(re.findall(r'r\._field == "(\w+)"', query))
+    for listed in re.findall(r"r\._field, set: \[([^\]]*)\]", query):
+        found |= set(re.findall(r'"(\w+)"', listed))
+    return found
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_plugin_panels_are_pinned_and_have_a_core_fallback(name: str) -> None:
     board = BOARDS[name]
@@ -236,17 +244,12 @@ def test_plugin_panels_are_pinned_and_have_a_core_fallback(name: str) -> None:
         assert panel["type"] in plugin_ids(), (
             f"panel type {panel['type']!r} is neither core nor a pinned plugin"
         )
-        fields = set(
-            re.findall(r'"(\w+)"', re.search(r"set: \[([^\]]*)\]", panel["targets"][0]["query"])[1])
-        )
+        fields = fields_read(panel["targets"][0]["query"])
+        assert fields, f"plugin panel {panel['title']!r} reads no field"
         fallback = [
             c
             for c in core
-            if any(
-                fields <= set(re.findall(r'"(\w+)"', m))
-                for t in c.get("targets", [])
-                for m in re.findall(r"r\._field, set: \[([^\]]*)\]", t.get("query", ""))
-            )
+            if any(fields <= fields_read(t.get("query", "")) for t in c.get("targets", []))
         ]
         assert fallback, (
             f"plugin panel {panel['title']!r} has no core panel reading {sorted(fields)}"
@@ -338,7 +341,8 @@ def test_the_ohlc_panel_reads_candles_at_every_range() -> None:
 
 def test_last_value_panels_read_back_whatever_the_range() -> None:
     """A panel showing a symbol's last value reads the raw bucket's 7 days, not the
-    dashboard's range: on a Saturday, "Last 24 hours" still shows Friday's close."""
+    dashboard's range: on a Saturday, "Last 24 hours" still shows Friday's close;
+    and it reads one point per series (last() pushed down), not 7 days of ticks."""
     found = []
     for name, board in BOARDS.items():
         for where, flux in flux_queries(board):
@@ -347,6 +351,12 @@ def test_last_value_panels_read_back_whatever_the_range() -> None:
                 assert "v.timeRangeStart" not in flux, f"{name}: {where}"
                 if "pipeline" not in name:  # its freshness tile looks back 1 h on purpose
                     assert "range(start: -7d)" in flux, f"{name}: {where}"
+                # InfluxDB pushes only literal comparisons down to storage (influxdb
+                # query/stdlib/influxdata/influxdb/rules.go, isPushableExpr): a contains()
+                # before last() would make it read 7 days of ticks instead of a point per series.
+                for read in re.split(r"\bfrom\(", flux)[1:]:
+                    if "|> last()" in read:
+                        assert "contains(" not in read.split("|> last()")[0], f"{name}: {where}"
     assert len(found) >= 10, found
 
 
@@ -360,11 +370,13 @@ def test_last_value_panels_read_back_whatever_the_range() -> None:
 )
 def test_quote_tables_show_each_quotes_age_and_market(name: str, title: str) -> None:
     """AGE from the last price's time; MARKET from the feeder's market_state, 24/7 for
-    crypto, and "stale since ..." (red) when the last price is old while not closed."""
+    crypto, and "stale since ..." (red) when the last price is old while open."""
     (panel,) = [p for p in iter_panels(BOARDS[name]["panels"]) if p.get("title") == title]
     query = panel["targets"][0]["query"]
     assert 'r._measurement == "market_state"' in query and "join.left(" in query
-    assert '"24/7"' in query and '"stale since "' in query and 'state != "closed"' in query
+    assert '"24/7"' in query and '"stale since "' in query
+    # Only an open (or unknown) market goes stale: pre/post keep the session's close.
+    assert '(state == "open" or state == "24/7" or state == "")' in query
     overrides = {o["matcher"]["options"]: o for o in panel["fieldConfig"]["overrides"]}
     age = {p["id"]: p["value"] for p in overrides["age_s"]["properties"]}
     assert age["unit"] == "dtdurations"

@@ -155,7 +155,8 @@ def test_exchangerate_hands_a_currency_it_lacks_to_alpha_vantage(caplog):
     xau = Asset("XAUUSD=X", "forex")
     assert asyncio.run(source.fetch([EURUSD, xau])) == [xau]
     assert _lines(caplog) == [
-        "exchangerate: 1 wanted symbol(s) absent from the answer: XAUUSD=X; handed to Alpha Vantage"
+        "exchangerate: 1 wanted symbol(s) absent from the answer: XAUUSD=X;"
+        " handed to the next fallback (Alpha Vantage)"
     ]
 
 

@@ -33,30 +33,36 @@ bucket = if reach <= int(v: 7d5m) then "markets" else if reach <= int(v: 30d5m) 
 """
 
 
-def fields_set(fields: list[str]) -> str:
-    """A Flux array literal of field names, for ``contains(value: r._field, set: ...)``."""
-    return "[" + ", ".join(f'"{f}"' for f in fields) + "]"
-
-
 def symbols_in(symbols: str) -> str:
     """The predicate "r.symbol is one of `symbols`" (a Flux array, e.g. ${symbol:json})."""
     return f"contains(value: r.symbol, set: {symbols})"
 
 
+def fields_eq(fields: list[str]) -> str:
+    """``(r._field == "a" or r._field == "b")``: unlike contains(), InfluxDB pushes it down."""
+    return "(" + " or ".join(f'r._field == "{f}"' for f in fields) + ")"
+
+
 def _latest_rows(fields: list[str], match: str, asset_types: str | None = None) -> list[str]:
-    """The last known row of each (symbol, field) matching `match`, across exchanges, ungrouped."""
+    """The last known row of each (symbol, field) matching `match`, across exchanges, ungrouped.
+
+    Only comparisons with literals are pushed down to InfluxDB's storage
+    (influxdb query/stdlib/influxdata/influxdb/rules.go, isPushableExpr), and a
+    bare last() right after them reads one point per series however long the
+    range: so last() comes first and the contains() filters after it, on a row
+    per series instead of 7 days of ticks.
+    """
     lines = [
         'from(bucket: "markets")',
         f"  {LAST_KNOWN}",
-        f"  |> filter(fn: (r) => {MARKET})",
+        f"  |> filter(fn: (r) => {MARKET} and {fields_eq(fields)})",
+        "  |> last()",
         f"  |> filter(fn: (r) => {match})",
     ]
     if asset_types:
         lines.append(f"  |> filter(fn: (r) => contains(value: r.asset_type, set: {asset_types}))")
     return [
         *lines,
-        f"  |> filter(fn: (r) => contains(value: r._field, set: {fields_set(fields)}))",
-        "  |> last()",
         '  |> group(columns: ["symbol", "_field"])',
         '  |> sort(columns: ["_time"])',
         "  |> last()",
@@ -82,7 +88,8 @@ def quotes(fields: list[str], symbols: str = "${symbol:json}", match: str = "") 
 
     `market` is the last `market_state` the feeder wrote (open, pre, post,
     closed), "24/7" for crypto, and "stale since <UTC time>" when the last
-    price is older than STALE_AFTER_S while the market is not closed.
+    price is older than STALE_AFTER_S while the market is open (or its state
+    unknown): pre- and post-market the regular-session price rightly stays.
     `match` replaces the symbol predicate (one symbol: 'r.symbol == "${symbol}"').
     """
     match = match or symbols_in(symbols)
@@ -104,8 +111,8 @@ def quotes(fields: list[str], symbols: str = "${symbol:json}", match: str = "") 
             'states = from(bucket: "markets")',
             f"  {LAST_KNOWN}",
             '  |> filter(fn: (r) => r._measurement == "market_state" and r._field == "state")',
-            f"  |> filter(fn: (r) => {match})",
             "  |> last()",
+            f"  |> filter(fn: (r) => {match})",
             '  |> group(columns: ["symbol"])',
             '  |> sort(columns: ["_time"])',
             "  |> last()",
@@ -117,7 +124,8 @@ def quotes(fields: list[str], symbols: str = "${symbol:json}", match: str = "") 
             "  on: (l, r) => l.symbol == r.symbol,",
             "  as: (l, r) => {",
             '    state = if exists r._value then r._value else if l.asset_type == "crypto" then "24/7" else ""',
-            f'    stale = exists l.age_s and l.age_s > {STALE_AFTER_S}.0 and state != "closed"',
+            "    // Pre- and post-market, Yahoo's regular-session price stays at the close: not stale.",
+            f'    stale = exists l.age_s and l.age_s > {STALE_AFTER_S}.0 and (state == "open" or state == "24/7" or state == "")',
             "    // Evaluated only when stale (Flux's conditional is lazy): age_s exists then.",
             "    since = (age) => date.truncate(t: time(v: int(v: now()) - int(v: age * 1000000000.0)), unit: 1m)",
             '    return {l with market: if stale then "stale since " + string(v: since(age: l.age_s)) else state}',
@@ -135,8 +143,8 @@ def latest_per_symbol(field: str, symbols: str = "${symbol:json}") -> str:
             'from(bucket: "markets")',
             f"  {LAST_KNOWN}",
             f'  |> filter(fn: (r) => {MARKET} and r._field == "{field}")',
+            "  |> last()",  # pushed down: one point per series (see _latest_rows)
             f"  |> filter(fn: (r) => contains(value: r.symbol, set: {symbols}))",
-            "  |> last()",
             '  |> group(columns: ["symbol"])',
             '  |> sort(columns: ["_time"])',
             "  |> last()",

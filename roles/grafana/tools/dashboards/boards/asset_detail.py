@@ -14,7 +14,16 @@ from ..catalog import INFLUX
 from ..chrome import demo_banner, header
 from ..columns import market_col, num_col, pct_col
 from ..fields import field_defaults, override, pct_defaults, price_defaults
-from ..flux import BUCKET_PRELUDE, LAST_KNOWN, MARKET, RANGE, quotes, sentiment_series, tag_values
+from ..flux import (
+    BUCKET_PRELUDE,
+    LAST_KNOWN,
+    MARKET,
+    RANGE,
+    fields_eq,
+    quotes,
+    sentiment_series,
+    tag_values,
+)
 from ..frame import dashboard
 from ..layout import Board
 from ..links import selected_symbol_news_link
@@ -269,8 +278,7 @@ def exchanges_table() -> dict[str, Any]:
         [
             'from(bucket: "markets")',
             f"  {LAST_KNOWN}",
-            f'  |> filter(fn: (r) => {MARKET} and r.symbol == "${{symbol}}")',
-            '  |> filter(fn: (r) => contains(value: r._field, set: ["price", "volume_24h", "change_pct_24h"]))',
+            f'  |> filter(fn: (r) => {MARKET} and r.symbol == "${{symbol}}" and {fields_eq(["price", "volume_24h", "change_pct_24h"])})',
             "  |> last()",
             "  |> group()",
             '  |> keep(columns: ["exchange", "_field", "_value"])',

@@ -97,9 +97,9 @@ def price_by_exchange() -> dict[str, Any]:
             'from(bucket: "markets")',
             f"  {LAST_KNOWN}",
             f'  |> filter(fn: (r) => {MARKET} and r._field == "price")',
+            "  |> last()",  # pushed down to one point per series before contains()
             f"  |> filter(fn: (r) => contains(value: r.symbol, set: {SYMBOLS}))",
             "  |> filter(fn: (r) => contains(value: r.exchange, set: ${exchange:json}))",
-            "  |> last()",
             "  |> group()",
             '  |> keep(columns: ["symbol", "exchange", "_value"])',
             '  |> pivot(rowKey: ["symbol"], columnKey: ["exchange"], valueColumn: "_value")',

@@ -147,6 +147,6 @@ class ExchangeRateSource(RestSource[ExchangeRateSettings]):
         self.coverage.observe(
             (a.symbol for a in wanted),
             (a.symbol for a in wanted if a not in unserved),
-            then="handed to Alpha Vantage",
+            then="handed to the next fallback (Alpha Vantage)",
         )
         return unserved
