@@ -17,6 +17,7 @@ import grafana_flux_wasm
 import jinja2
 import pytest
 import yaml
+from doubles.influxdb import server as influx_server
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLE = ROOT / "roles" / "influxdb"
@@ -407,10 +408,10 @@ def test_the_seed_task_is_kept_and_writes_candles() -> None:
         'from(bucket: "markets")',
         "|> range(start: -10m)",
         '|> filter(fn: (r) => r._measurement == "market_data")',
-        '|> candle(field: "price", fn: first, as: "open")',
-        '|> candle(field: "price", fn: max, as: "high")',
-        '|> candle(field: "price", fn: min, as: "low")',
-        '|> candle(field: "price", fn: last, as: "close")',
+        'candle(field: "price", fn: first, name: "open")',
+        'candle(field: "price", fn: max, name: "high")',
+        'candle(field: "price", fn: min, name: "low")',
+        'candle(field: "price", fn: last, name: "close")',
         "|> aggregateWindow(every: 5m, fn: last, createEmpty: false)",
         '|> to(bucket: "markets_5min", org: "bloomberg")',
     ):
@@ -424,10 +425,10 @@ def test_the_hourly_task_rolls_the_five_minute_candles_up() -> None:
     for line in (
         'from(bucket: "markets_5min")',
         '|> timeShift(duration: -1ns, columns: ["_time"])',
-        '|> candle(field: "open", fn: first, as: "open")',
-        '|> candle(field: "high", fn: max, as: "high")',
-        '|> candle(field: "low", fn: min, as: "low")',
-        '|> candle(field: "close", fn: last, as: "close")',
+        'candle(field: "open", fn: first, name: "open")',
+        'candle(field: "high", fn: max, name: "high")',
+        'candle(field: "low", fn: min, name: "low")',
+        'candle(field: "close", fn: last, name: "close")',
         'r._field != "open" and r._field != "high" and r._field != "low" and r._field != "close"',
         "|> aggregateWindow(every: 1h, fn: last, createEmpty: false)",
         '|> to(bucket: "markets_1h", org: "bloomberg")',
@@ -464,6 +465,15 @@ def test_task_flux_parses_and_type_checks(index: int) -> None:
 
 
 @pytest.mark.skipif(FLUX_UNAVAILABLE is not None, reason=f"Flux type checker: {FLUX_UNAVAILABLE}")
+@pytest.mark.parametrize(("name", "flux"), TASK_FLUX, ids=[n for n, _ in TASK_FLUX])
+def test_the_influxdb_double_accepts_every_task(name: str, flux: str) -> None:
+    """Converge creates the tasks in the test host's InfluxDB double, which parses the
+    whole Flux for its options (task/options/options.go): a syntax its parser lacks
+    (a pipe-receive parameter, once) fails the converge, not a unit test."""
+    options = influx_server.InfluxDBDouble.parse_task_options(flux)
+    assert options["name"] == name
+
+
 def test_the_type_checker_would_catch_a_broken_task() -> None:
     broken = render(dict(DEFAULTS["influxdb_downsample_tasks"][0], fn="meen"))
     assert not grafana_flux_wasm.check([broken])[0]["valid"]
