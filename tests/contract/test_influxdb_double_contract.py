@@ -13,7 +13,7 @@ project makes:
   POST, PATCH, DELETE /api/v2/tasks/{id} (flux_tasks.yml), the token probes
   (POST /api/v2/write with an empty body, GET /api/v2/buckets?orgID=&name=),
   GET/POST /api/v2/authorizations, DELETE /api/v2/authorizations/{id}
-  (tokens.yml); the downsampling Flux of templates/downsample.flux.j2,
+  (tokens.yml); the downsampling Flux of bbdash.downsample.flux,
   executed through a manual run (POST /api/v2/tasks/{id}/runs);
 - files/feeders/src/bbdash/common/influx.py: POST /api/v2/write (precision ns);
 - tests/infra/test_data.py and test_backup.py: writes, POST /api/v2/query
@@ -41,7 +41,6 @@ import http.client
 import importlib.util
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -54,9 +53,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import jinja2
 import pytest
 import yaml
+from bbdash.downsample.flux import task_flux
 from influxdb_client import (
     BucketRetentionRules,
     InfluxDBClient,
@@ -1438,13 +1437,9 @@ def test_delete_predicates(env: Env, predicate: str, message: str | None) -> Non
 
 
 def render_task(task: dict[str, Any], org: str = ORG) -> str:
-    """roles/influxdb/templates/downsample.flux.j2 as Ansible renders it."""
-    jenv = jinja2.Environment(
-        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True
-    )
-    jenv.filters["regex_replace"] = lambda value, pattern, repl: re.sub(pattern, repl, value)
-    template = jenv.from_string((ROLE / "templates" / "downsample.flux.j2").read_text())
-    return template.render(task=task, influxdb_org=org)
+    """The task's Flux as roles/influxdb/tasks/flux_tasks.yml renders it
+    (bbdash.downsample.flux, through the role's filter influxdb_task_flux)."""
+    return task_flux(task, org)
 
 
 DEFAULTS = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
@@ -1452,9 +1447,11 @@ DEFAULTS = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
 # user-defined functions, so it cannot run the candles the role ships (their Flux
 # is type-checked by tests/static/test_data_influxdb_role.py instead); these
 # tests are about the double's task API and executor.
+# The seed's 10-minute lookback keeps the fixtures' "too old" point out of range.
 FIVE_MIN = dict(
     next(t for t in DEFAULTS["influxdb_downsample_tasks"] if t["name"] == "downsample_5min"),
     fn="mean",
+    lookback="10m",
 )
 
 
@@ -1633,7 +1630,7 @@ def test_manual_run_executes_the_downsampling_flux(env: Env) -> None:
     (task/backend/executor/executor.go) runs the task's Flux with now() = scheduledFor
     and finishes the run (success, logs "Started task from script", "Completed(success)")
     and the task (kv/task.go finishRun: latestCompleted, lastRunStatus). The Flux is
-    roles/influxdb/templates/downsample.flux.j2: the last 10 minutes of markets,
+    bbdash.downsample.flux (FIVE_MIN): the last 10 minutes of markets,
     5-minute means stamped at each window's stop, written to markets_5min; a second
     run rewrites the same points."""
     task, scheduled = _downsample_setup(env)

@@ -332,6 +332,8 @@ def test_read_only_token_cannot_write(host) -> None:
 
 
 def test_feeder_tokens_write_only_their_bucket(host) -> None:
+    """Each feeder writes its bucket; the market feeder also reads the downsampling
+    sources and writes the candle buckets (re-downsampling of late windows), no more."""
     market, news = token(host, "market-feeder"), token(host, "news-feeder")
     line = f"market_data,exchange=test,symbol=W{time.time_ns()},asset_type=crypto price=1"
     assert (
@@ -339,8 +341,12 @@ def test_feeder_tokens_write_only_their_bucket(host) -> None:
     )
     assert influx(host, "POST", "/api/v2/write?org=bloomberg&bucket=news", market, line)[0] == 403
     assert influx(host, "POST", "/api/v2/write?org=bloomberg&bucket=markets", news, line)[0] == 403
+    for bucket, status in (("markets", 200), ("markets_5min", 200), ("news", 404)):
+        query = {"query": f'from(bucket: "{bucket}") |> range(start: -1m)'}
+        got = influx(host, "POST", "/api/v2/query?org=bloomberg", market, json_body=query)
+        assert got[0] == status, (bucket, got)
     query = {"query": 'from(bucket: "markets") |> range(start: -1h)'}
-    assert influx(host, "POST", "/api/v2/query?org=bloomberg", market, json_body=query)[0] == 404
+    assert influx(host, "POST", "/api/v2/query?org=bloomberg", news, json_body=query)[0] == 404
 
 
 # --------------------------------------------------------------------------- PostgreSQL

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import grafana_flux_wasm
-import jinja2
 import pytest
 import yaml
+from bbdash.downsample.flux import range_flux
 from doubles.influxdb import server as influx_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,7 +125,8 @@ def test_task_naming_an_unknown_bucket_is_refused() -> None:
     ("change", "expected"),
     [
         ({"every": "5 minutes"}, r"\.every must be a duration"),
-        ({"lookback": "1m"}, r"lookback must be at least one window"),
+        ({"lookback": "7m"}, r"every and lookback must be whole windows"),
+        ({"lookback": "5m"}, r"lookback must cover every \+ one window \(600 s\)"),
         ({"fn": "spread"}, r"\.fn must be one of"),
         ({"source": "markets_5min"}, r"source and destination must be different"),
     ],
@@ -138,11 +139,20 @@ def test_task_inputs_that_would_fail(change: dict[str, str], expected: str) -> N
 
 def test_tokens_are_least_privilege() -> None:
     tokens = {t["name"]: t for t in DEFAULTS["influxdb_tokens"]}
-    assert tokens["market-feeder"] == {"name": "market-feeder", "write": ["markets"]}
+    # The market feeder also re-downsamples late windows: it reads the sources of the
+    # downsampling tasks and writes their destinations (docs/data-layer.md, "Late data").
+    assert tokens["market-feeder"] == {
+        "name": "market-feeder",
+        "write": ["markets", "markets_5min", "markets_1h"],
+        "read": ["markets", "markets_5min"],
+    }
+    tasks = DEFAULTS["influxdb_downsample_tasks"]
+    assert set(tokens["market-feeder"]["read"]) == {t["source"] for t in tasks}
+    assert set(tokens["market-feeder"]["write"]) == {"markets"} | {t["destination"] for t in tasks}
     assert tokens["news-feeder"] == {"name": "news-feeder", "write": ["news"]}
     assert tokens["grafana"] == {"name": "grafana", "read": ["*"]}
     ids = {"markets": "m1", "news": "n1"}
-    assert F.token_permissions(tokens["market-feeder"], ids, "o1") == [
+    assert F.token_permissions({"name": "w", "write": ["markets"]}, ids, "o1") == [
         {"action": "write", "resource": {"type": "buckets", "orgID": "o1", "id": "m1"}}
     ]
     assert F.token_permissions(tokens["grafana"], ids, "o1") == [
@@ -378,15 +388,17 @@ def test_influxd_environment() -> None:
 
 
 def render(task: dict[str, Any], org: str = "bloomberg") -> str:
-    env = jinja2.Environment(
-        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True
-    )
-    env.filters["regex_replace"] = lambda value, pattern, repl: re.sub(pattern, repl, value)
-    template = env.from_string((ROLE / "templates" / "downsample.flux.j2").read_text())
-    return template.render(task=task, influxdb_org=org)
+    """The task's Flux as flux_tasks.yml renders it (filter influxdb_task_flux)."""
+    return F.FilterModule().filters()["influxdb_task_flux"](task, org)
 
 
 TASK_FLUX = [(t["name"], render(t)) for t in DEFAULTS["influxdb_downsample_tasks"]]
+# The same queries over an explicit range, as the market feeder's re-downsampler
+# sends them for late windows (bbdash.downsample.flux.range_flux).
+RANGE_FLUX = [
+    (f"{t['name']}-range", range_flux(t, "bloomberg", 1_767_614_400, 1_767_636_000))
+    for t in DEFAULTS["influxdb_downsample_tasks"]
+]
 
 
 @pytest.mark.parametrize(("name", "flux"), TASK_FLUX, ids=[n for n, _ in TASK_FLUX])
@@ -400,13 +412,13 @@ def test_task_flux_reads_and_writes_known_buckets(name: str, flux: str) -> None:
 
 
 def test_the_seed_task_is_kept_and_writes_candles() -> None:
-    """The seed's downsample_5min (every 5m, last 10 m of markets into markets_5min), writing
+    """The seed's downsample_5min (every 5m, the last minutes of markets into markets_5min), writing
     true candles of the price instead of means (issue 10): open = first, high = max,
     low = min, close = last; every other field (price included) the window's last."""
     flux = dict(TASK_FLUX)["downsample_5min"]
     for line in (
         'from(bucket: "markets")',
-        "|> range(start: -10m)",
+        "|> range(start: -30m)",  # the seed's 10 m, lengthened for delayed quotes
         '|> filter(fn: (r) => r._measurement == "market_data")',
         'candle(field: "price", fn: first, name: "open")',
         'candle(field: "price", fn: max, name: "high")',
@@ -424,6 +436,7 @@ def test_the_hourly_task_rolls_the_five_minute_candles_up() -> None:
     flux = dict(TASK_FLUX)["downsample_1h"]
     for line in (
         'from(bucket: "markets_5min")',
+        "|> range(start: -3h, stop: 1ns)",  # the candle stamped with the run's time is in
         '|> timeShift(duration: -1ns, columns: ["_time"])',
         'candle(field: "open", fn: first, name: "open")',
         'candle(field: "high", fn: max, name: "high")',
@@ -451,17 +464,49 @@ def test_field_filter() -> None:
 FLUX_UNAVAILABLE = grafana_flux_wasm.unavailable_reason()
 
 
+CHECKED_FLUX = TASK_FLUX + RANGE_FLUX
+
+
 @functools.lru_cache(maxsize=1)
 def flux_verdicts() -> list[dict[str, object]]:
-    return grafana_flux_wasm.check([flux for _, flux in TASK_FLUX])
+    return grafana_flux_wasm.check([flux for _, flux in CHECKED_FLUX])
 
 
 @pytest.mark.skipif(FLUX_UNAVAILABLE is not None, reason=f"Flux type checker: {FLUX_UNAVAILABLE}")
-@pytest.mark.parametrize("index", range(len(TASK_FLUX)), ids=[n for n, _ in TASK_FLUX])
+@pytest.mark.parametrize("index", range(len(CHECKED_FLUX)), ids=[n for n, _ in CHECKED_FLUX])
 def test_task_flux_parses_and_type_checks(index: int) -> None:
-    """Flux's own parser and type checker (WebAssembly build) accept the task."""
+    """Flux's own parser and type checker (WebAssembly build) accept the task, and the
+    same query over an explicit range (the re-downsampler's)."""
     verdict = flux_verdicts()[index]
-    assert verdict["valid"], f"{TASK_FLUX[index][0]}: {verdict['errors']}\n{TASK_FLUX[index][1]}"
+    name, flux = CHECKED_FLUX[index]
+    assert verdict["valid"], f"{name}: {verdict['errors']}\n{flux}"
+
+
+def test_the_range_form_is_the_task_with_explicit_bounds() -> None:
+    """One source: the re-downsampler's query is the task's, bar the options and the
+    range (1 ns past the stop for a rollup, like the task's `stop: 1ns`)."""
+    for (name, task), (_, ranged) in zip(TASK_FLUX, RANGE_FLUX, strict=True):
+        body = task.split("\n\n", 1)[1]
+        strip = re.compile(r"\|> range\([^)]*\)|^// .*$", re.M)
+        assert strip.sub("", body) == strip.sub("", ranged), name
+    assert "range(start: 2026-01-05T12:00:00Z, stop: 2026-01-05T18:00:00Z)" in RANGE_FLUX[0][1]
+    assert "stop: 2026-01-05T18:00:00.000000001Z)" in RANGE_FLUX[1][1]
+
+
+def test_the_market_feeder_re_downsamples_the_tasks_the_role_creates() -> None:
+    """market_feeder_redownsample_tasks repeats influxdb_downsample_tasks (the roles run
+    in different plays) with each source bucket's retention: they must not drift."""
+    feeder = yaml.safe_load((ROOT / "roles/market_feeder/defaults/main.yml").read_text())
+    retention = {b["name"]: b["retention"] for b in DEFAULTS["influxdb_buckets"]}
+    tasks = feeder["market_feeder_redownsample_tasks"]
+    assert [t.pop("source_retention") for t in tasks] == [
+        retention[t["source"]] for t in DEFAULTS["influxdb_downsample_tasks"]
+    ]
+    wanted = [
+        {k: v for k, v in t.items() if k != "description"}
+        for t in DEFAULTS["influxdb_downsample_tasks"]
+    ]
+    assert tasks == wanted
 
 
 @pytest.mark.skipif(FLUX_UNAVAILABLE is not None, reason=f"Flux type checker: {FLUX_UNAVAILABLE}")

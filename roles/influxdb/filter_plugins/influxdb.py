@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import base64
 import re
+import sys
+from pathlib import Path
 from typing import Any
 
 try:
     from ansible.errors import AnsibleFilterError
 except ImportError:  # imported by the static tests without Ansible's loader
     AnsibleFilterError = ValueError  # type: ignore[misc,assignment]
+
+# The tasks' Flux comes from the feeders' package, where the market feeder renders
+# the same query over the ranges late points changed: one source for both.
+_FEEDERS_SRC = str(Path(__file__).resolve().parents[3] / "files" / "feeders" / "src")
+if _FEEDERS_SRC not in sys.path:
+    sys.path.insert(0, _FEEDERS_SRC)
+from bbdash.downsample.flux import task_flux  # noqa: E402
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
@@ -159,8 +168,20 @@ def task_problems(tasks: list[dict[str, Any]], buckets: list[dict[str, Any]]) ->
             )
         # Compare the durations only when this task's own are valid.
         durations_ok = not problems or all(not p.startswith(where) for p in problems)
-        if durations_ok and duration_seconds(task["lookback"]) < duration_seconds(task["window"]):
-            problems.append(f"{where}.lookback must be at least one window ({task['window']})")
+        if durations_ok:
+            every, window, lookback = (
+                duration_seconds(task[k]) for k in ("every", "window", "lookback")
+            )
+            # Whole windows, and a trailing range that reaches back past the previous
+            # run: the late-data path (bbdash.downsample.windows) counts on both.
+            if every % window or lookback % window:
+                problems.append(
+                    f"{where}: every and lookback must be whole windows ({task['window']})"
+                )
+            elif lookback < every + window:
+                problems.append(
+                    f"{where}.lookback must cover every + one window ({every + window} s)"
+                )
         if task.get("fn", "mean") not in TASK_FUNCTIONS:
             problems.append(
                 f"{where}.fn must be one of {', '.join(TASK_FUNCTIONS)} (got {task.get('fn')!r})"
@@ -445,6 +466,7 @@ class FilterModule:
             "influxdb_default_shard_group_seconds": default_shard_group_seconds,
             "influxdb_bucket_problems": bucket_problems,
             "influxdb_task_problems": task_problems,
+            "influxdb_task_flux": task_flux,
             "influxdb_token_problems": token_problems,
             "influxdb_bucket_plan": bucket_plan,
             "influxdb_bucket_ids": bucket_ids,

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import urllib.request
 
+import httpx
 from bbdash.common.config import load_settings
 from bbdash.common.metrics import Metrics
 from bbdash.market_feeder.app import MarketFeeder
@@ -171,3 +172,71 @@ def test_stop_drains_to_the_spool_when_influx_is_down(tmp_path, influx_double):
         assert wait_for(lambda: influx_double.point_count("markets") == emitted)
     finally:
         again.runtime.stop()
+
+
+def test_a_late_quote_is_re_downsampled_by_the_feeder(tmp_path, influx_double, watchlist_db):
+    """Yahoo stamps AAPL with its trade time, long past (the recorded payload's): no task
+    run will read its window again, so the feeder journals it and runs the task's
+    query over it. The double runs a `mean` task (it has no union() for candles);
+    the first spec keeps its source forever, so the window is recomputable."""
+    watchlist_db.add_asset("AAPL", "stock")
+    mean = {
+        "name": "downsample_5min",
+        "source": "markets",
+        "destination": "markets_5min",
+        "every": "5m",
+        "offset": "30s",
+        "window": "5m",
+        "lookback": "30m",
+        "fn": "mean",
+        "source_retention": "0",
+    }
+    # The double creates a bucket on its first write; the candles land in this one.
+    created = httpx.post(
+        f"{influx_double.url}/api/v2/write",
+        params={"org": "bloomberg", "bucket": "markets_5min", "precision": "ns"},
+        headers={"Authorization": f"Token {TOKEN}"},
+        content="other x=1 1",
+    )
+    assert created.status_code == 204
+
+    async def scenario() -> MarketFeeder:
+        settings = _settings(
+            tmp_path,
+            influx_double.url,
+            binance={"enabled": False},
+            yahoo={"interval_s": 60},
+            watchlist={"dsn": watchlist_db.dsn, "debounce_s": 0.05},
+            redownsample={"tasks": [mean], "interval_s": 0.1},
+        )
+        feeder = MarketFeeder(settings, metrics=Metrics(), yahoo_client=StaticQuotes())
+        task = asyncio.create_task(feeder.run())
+        try:
+            assert await wait_until(
+                lambda: any(
+                    p["measurement"] == "market_data" and p["tags"]["symbol"] == "AAPL"
+                    for p in influx_double.points("markets_5min")
+                ),
+                timeout=10,
+            )
+        finally:
+            await _stop(task)
+        return feeder
+
+    feeder = asyncio.run(scenario())
+    candle = next(
+        p
+        for p in influx_double.points("markets_5min")
+        if p["measurement"] == "market_data" and p["tags"]["symbol"] == "AAPL"
+    )
+    # 1707753600 is 16:00:00 UTC: the window 16:00-16:05, stamped with its end.
+    assert candle["time"] == (1_707_753_600 + 300) * 1_000_000_000
+    assert (
+        feeder.metrics.value(
+            "bbdash_downsample_recomputed_windows_total", {"task": "downsample_5min"}
+        )
+        >= 1
+    )
+    assert (
+        feeder.metrics.value("bbdash_downsample_pending_seconds", {"task": "downsample_5min"}) == 0
+    )

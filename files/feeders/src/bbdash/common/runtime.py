@@ -24,7 +24,7 @@ from bbdash.common.health import HealthServer, Heartbeat
 from bbdash.common.influx import InfluxWriter
 from bbdash.common.metrics import Metrics
 from bbdash.common.resilience import Backoff
-from bbdash.common.sink import AckCallback, InfluxSink
+from bbdash.common.sink import AckCallback, DeliveredCallback, InfluxSink
 from bbdash.common.spool import Spool
 from bbdash.common.watchlist import Asset, SnapshotCallback, WatchlistSync
 
@@ -40,6 +40,7 @@ class FeederRuntime:
         *,
         metrics: Metrics | None = None,
         on_ack: AckCallback | None = None,
+        on_delivered: DeliveredCallback | None = None,
         serve_http: bool = True,
     ) -> None:
         self.settings = settings
@@ -66,6 +67,7 @@ class FeederRuntime:
             backoff=Backoff(base=influx.retry_base_s, cap=influx.retry_cap_s),
             heartbeat=self.heartbeat,
             on_ack=on_ack,
+            on_delivered=on_delivered,
         )
         self.health_server = (
             HealthServer(self.metrics, self.heartbeat, settings.metrics.host, settings.metrics.port)

@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 # Called after InfluxDB acknowledged points: (submission monotonic times of
 # those points, acknowledgement monotonic time).
 AckCallback = Callable[[list[float], float], None]
+# Called with the lines InfluxDB stored and the wall time it acknowledged them,
+# before they leave the spool: a crash in between sends them (and calls) again.
+DeliveredCallback = Callable[[list[str], float], None]
 
 
 class InfluxSink:
@@ -64,6 +67,7 @@ class InfluxSink:
         backoff: Backoff | None = None,
         heartbeat: Heartbeat | None = None,
         on_ack: AckCallback | None = None,
+        on_delivered: DeliveredCallback | None = None,
     ) -> None:
         self.bucket = writer.bucket
         self._writer = writer
@@ -75,6 +79,7 @@ class InfluxSink:
         self._backoff = backoff if backoff is not None else Backoff(base=0.5, cap=30.0)
         self._heartbeat = heartbeat
         self._on_ack = on_ack
+        self._on_delivered = on_delivered
         self._queue: deque[tuple[str, float]] = deque()
         # Submission times of spooled points, by spool row id (for latency and
         # on_ack); rows spooled by an earlier run have none.
@@ -296,6 +301,8 @@ class InfluxSink:
                 return
             lines = [line for entry in entries for line in entry.lines]
             unsent = self._send(lines)
+            # `unsent` is always a tail of `lines` (see _send).
+            self._delivered(lines[: len(lines) - len(unsent)])
             if unsent:
                 # Keep exactly what was not delivered, in place: the lines a split
                 # already stored are not sent again.
@@ -308,6 +315,15 @@ class InfluxSink:
             if not final and self._stopping:
                 return  # the stop's last round drains what is left
 
+    def _delivered(self, lines: list[str]) -> None:
+        if not lines or self._on_delivered is None:
+            return
+        try:
+            self._on_delivered(lines, time.time())
+        except Exception:
+            # The points are stored; only their follow-up (re-downsampling) is lost.
+            log.exception("delivery callback failed", extra={"bucket": self.bucket})
+
     def _forget(self, entries: list[SpooledBatch], acked: float | None) -> None:
         """Drop the submission times of `entries`; report them when they were acknowledged."""
         with self._cond:
@@ -319,7 +335,8 @@ class InfluxSink:
             self._on_ack(stamps, acked)
 
     def _send(self, lines: list[str]) -> list[str]:
-        """Write `lines`, isolating malformed ones; return the lines not delivered (outage)."""
+        """Write `lines`, isolating malformed ones; return the lines not delivered (an
+        outage), which are always the tail of `lines`."""
         result = self._writer.write(lines)
         if result.outcome is WriteOutcome.OK:
             self._metrics.points_written.labels(self.bucket).inc(len(lines))

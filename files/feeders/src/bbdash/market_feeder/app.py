@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
+from functools import partial
 
 import httpx
 
@@ -22,6 +23,9 @@ from bbdash.common.service import cancel_and_wait
 from bbdash.common.sink import AckCallback
 from bbdash.common.upstream import new_http_client
 from bbdash.common.watchlist import Asset, WatchlistSnapshot
+from bbdash.downsample.journal import RangeJournal
+from bbdash.downsample.redownsampler import InfluxQuery, Redownsampler
+from bbdash.downsample.windows import Downsampling
 from bbdash.market_feeder.alerts import AlertEvaluator, AlertmanagerSender
 from bbdash.market_feeder.config import MarketFeederSettings
 from bbdash.market_feeder.coverage import SymbolCoverage
@@ -54,8 +58,18 @@ class MarketFeeder:
         on_ack: AckCallback | None = None,
     ) -> None:
         self.settings = settings
+        metrics = metrics if metrics is not None else Metrics()
+        self.redownsampler = _redownsampler(settings, metrics)
         self.runtime = FeederRuntime(
-            settings, metrics=metrics, on_ack=on_ack, serve_http=serve_http
+            settings,
+            metrics=metrics,
+            on_ack=on_ack,
+            on_delivered=(
+                partial(self.redownsampler.record, settings.influx.bucket)
+                if self.redownsampler is not None
+                else None
+            ),
+            serve_http=serve_http,
         )
         self.metrics = self.runtime.metrics
         self.market_metrics = MarketMetrics(self.metrics)
@@ -196,6 +210,8 @@ class MarketFeeder:
         """Start everything; on cancellation stop sources, then drain the sink."""
         self.runtime.heartbeat.register("main", self.settings.metrics.heartbeat_max_age_s)
         self.runtime.start()
+        if self.redownsampler is not None:
+            self.redownsampler.start()
         log.info(
             "market feeder started",
             extra={"demo": self.demo is not None, "bucket": self.settings.influx.bucket},
@@ -210,4 +226,30 @@ class MarketFeeder:
             await self.http.aclose()
             # Blocking drain (InfluxDB or spool): off the loop, it may take seconds.
             await asyncio.to_thread(self.runtime.stop)
+            if self.redownsampler is not None:
+                # After the drain: its last deliveries are journaled; what is left
+                # to recompute waits in the journal for the next start.
+                await asyncio.to_thread(self.redownsampler.stop)
             log.info("market feeder stopped")
+
+
+def _redownsampler(settings: MarketFeederSettings, metrics: Metrics) -> Redownsampler | None:
+    """The late-data path of the downsampling tasks, when enabled."""
+    config = settings.redownsample
+    if not config.tasks:
+        return None
+    assert settings.spool.path is not None  # filled by ServiceSettings
+    path = config.journal_path or settings.spool.path.with_name(
+        f"{settings.SERVICE}-redownsample.sqlite"
+    )
+    influx = settings.influx
+    return Redownsampler(
+        [Downsampling.from_spec(t.model_dump(), t.source_retention) for t in config.tasks],
+        RangeJournal(path),
+        InfluxQuery(influx.url, influx.org, influx.token_value(), timeout_s=config.timeout_s),
+        metrics,
+        org=influx.org,
+        interval_s=config.interval_s,
+        grace_s=config.grace_s,
+        max_windows_per_query=config.max_windows_per_query,
+    )

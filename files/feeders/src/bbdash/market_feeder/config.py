@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from bbdash.common import budgets
 from bbdash.common.config import AssetSpec, ServiceSettings, resolve_secret
+from bbdash.downsample.windows import Downsampling
 
 
 class BinanceSettings(BaseModel):
@@ -125,6 +126,48 @@ class AlertSettings(BaseModel):
     generator_url: str = ""
 
 
+class DownsampleTaskSettings(BaseModel):
+    """One of the influxdb role's downsampling tasks (influxdb_downsample_tasks), plus
+    its source bucket's retention: what the re-downsampler needs to recompute it."""
+
+    name: str
+    source: str
+    destination: str
+    measurement: str = "market_data"
+    every: str
+    offset: str = ""
+    window: str
+    lookback: str
+    fn: str = "candles"
+    source_holds_candles: bool = False
+    fields: list[str] = Field(default_factory=list)
+    source_retention: str  # "7d"; "0" when the source keeps its points forever
+
+
+class RedownsampleSettings(BaseModel):
+    """Late points: their windows are recomputed when no scheduled task run will
+    (bbdash.downsample; docs/data-layer.md, "Late data"). No tasks: off."""
+
+    # Journal of the ranges left to recompute; default: next to the spool.
+    journal_path: Path | None = None
+    interval_s: float = Field(30.0, gt=0)
+    # Clock difference and task start delay allowed between the feeder and InfluxDB.
+    grace_s: float = Field(5.0, ge=0)
+    max_windows_per_query: int = Field(72, ge=1)
+    timeout_s: float = Field(60.0, gt=0)
+    # The role templates market_feeder_redownsample_tasks here.
+    tasks: list[DownsampleTaskSettings] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _tasks_are_recomputable(self) -> Self:
+        for task in self.tasks:
+            try:
+                Downsampling.from_spec(task.model_dump(), task.source_retention)
+            except ValueError as exc:
+                raise ValueError(f"redownsample.tasks: {exc}") from exc
+        return self
+
+
 DEFAULT_DEMO_ASSETS = [
     AssetSpec(symbol=s, asset_type=t)  # type: ignore[arg-type]
     for s, t in (
@@ -172,6 +215,7 @@ class MarketFeederSettings(ServiceSettings):
     alphavantage: AlphaVantageSettings = Field(default_factory=AlphaVantageSettings)
     exchangerate: ExchangeRateSettings = Field(default_factory=ExchangeRateSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    redownsample: RedownsampleSettings = Field(default_factory=RedownsampleSettings)
 
     @model_validator(mode="after")
     def _within_budgets(self) -> Self:
