@@ -10,6 +10,7 @@ from bbdash.market_feeder.config import (
     MarketFeederSettings,
     coingecko_monthly_calls,
 )
+from bbdash.market_feeder.market_state import MarketState
 from bbdash.market_feeder.records import MarketRecord
 from bbdash.market_feeder.routing import forex_pair, route
 from bbdash.market_feeder.sources.demo import DemoMarket, DemoSource
@@ -102,6 +103,31 @@ def test_demo_source_covers_defaults_and_watchlist_on_the_interval_grid():
     assert {r.symbol for r in records} == {"BTC/USDT", "AAPL"}
     assert {r.event_time_ns for r in records} == {1707753600_000_000_000}
     assert all(r.demo for r in records)
+
+
+def test_the_demo_market_is_open_and_says_so_on_change_and_hourly():
+    """Its prices tick around the clock: stocks, forex and indices get the state "open"
+    (crypto is 24/7 on the dashboards without one), written once, then hourly."""
+    now = [1707753600_000_000_000]
+    states: list[MarketState] = []
+    source = DemoSource(
+        [Asset("BTC/USDT", "crypto"), Asset("AAPL", "stock"), Asset("EURUSD=X", "forex")],
+        lambda record: None,
+        clock_ns=lambda: now[0],
+        emit_state=states.append,
+    )
+    source.tick_all()
+    assert [(s.symbol, s.exchange, s.state, s.time_ns) for s in states] == [
+        ("AAPL", "yahoo", "open", now[0]),
+        ("EURUSD=X", "yahoo", "open", now[0]),
+    ]
+    now[0] += 3599 * 1_000_000_000
+    source.tick_all()
+    assert len(states) == 2
+    now[0] += 1_000_000_000
+    source.tick_all()
+    assert len(states) == 4
+    assert all(s.demo and ",demo=true" in s.to_line().split(" ")[0] for s in states)
 
 
 def test_fast_line_encoding_matches_the_point_encoding():

@@ -159,7 +159,9 @@ def test_stop_drains_to_the_spool_when_influx_is_down(tmp_path, influx_double):
             await _stop(task)
 
     asyncio.run(scenario())
-    emitted = feeder.pipeline.emitted
+    # Prices, and the demo market's "open" state of each stock, pair and index.
+    emitted = feeder.pipeline.emitted + feeder.pipeline.states_emitted
+    assert feeder.pipeline.states_emitted == 12
     influx_double.start()
     again = MarketFeeder(
         _settings(tmp_path, influx_double.url, demo={"enabled": False}),

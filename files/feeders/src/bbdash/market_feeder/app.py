@@ -101,7 +101,11 @@ class MarketFeeder:
         if settings.demo.enabled:
             defaults = [Asset(a.symbol, a.asset_type, a.source) for a in settings.demo.assets]
             self.demo = DemoSource(
-                defaults, emit, seed=settings.demo.seed, interval_s=settings.demo.interval_s
+                defaults,
+                emit,
+                seed=settings.demo.seed,
+                interval_s=settings.demo.interval_s,
+                emit_state=self.pipeline.emit_state,
             )
         else:
             if settings.binance.enabled:

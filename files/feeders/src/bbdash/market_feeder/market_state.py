@@ -41,10 +41,13 @@ class MarketState:
     asset_type: str
     state: str
     time_ns: int
+    demo: bool = False  # the demo's synthetic market, tagged like its prices
 
     def to_line(self) -> str:
         """The `market_state` point in line protocol."""
         tags = {"exchange": self.exchange, "symbol": self.symbol, "asset_type": self.asset_type}
+        if self.demo:
+            tags["demo"] = "true"
         return Point(MEASUREMENT, tags, {"state": self.state}, self.time_ns).to_line()
 
 

@@ -26,7 +26,8 @@ class Pipeline:
         self._sink = sink
         self._metrics = metrics
         self._alerts = alerts
-        self.emitted = 0
+        self.emitted = 0  # records handed to the sink
+        self.states_emitted = 0  # market states handed to the sink
 
     def _encode(self, item: MarketRecord | MarketState) -> str | None:
         """The item's line protocol; None (counted and logged) when it cannot be encoded."""
@@ -54,5 +55,5 @@ class Pipeline:
     def emit_state(self, state: MarketState) -> None:
         """Write one market state (no alert reads it)."""
         line = self._encode(state)
-        if line is not None:
-            self._sink.submit(line)
+        if line is not None and self._sink.submit(line):
+            self.states_emitted += 1

@@ -5,6 +5,10 @@ walk: the same seed gives the same sequence of prices, tick after tick, on
 every machine. Every record is tagged demo=true (docs/contracts.md) so no panel
 or alert can take it for a market; the exchange tag is the one the real source
 would use (binance for crypto, yahoo otherwise) so the same panels show it.
+
+The synthetic market never closes: it writes the `market_state` "open" for
+every asset that is not crypto (on change and hourly, like Yahoo's), so the
+MARKET columns say what the prices do instead of staying blank.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from bbdash.common.watchlist import Asset
+from bbdash.market_feeder.market_state import MarketState, StateChanges
 from bbdash.market_feeder.records import MarketRecord
 
 Emit = Callable[[MarketRecord], None]
@@ -118,10 +123,13 @@ class DemoSource:
         seed: int = 42,
         interval_s: float = 1.0,
         clock_ns: Callable[[], int] = time.time_ns,
+        emit_state: Callable[[MarketState], None] | None = None,
     ) -> None:
         self._defaults = {a.symbol: a for a in defaults}
         self._assets = dict(self._defaults)
         self._emit = emit
+        self._emit_state = emit_state
+        self._state_changes = StateChanges()
         self._interval_ns = int(interval_s * 1_000_000_000)
         self._clock_ns = clock_ns
         self.market = DemoMarket(seed)
@@ -134,7 +142,18 @@ class DemoSource:
         """One tick for every asset, stamped on the interval grid; returns the count."""
         t_ns = self._clock_ns() // self._interval_ns * self._interval_ns
         for asset in sorted(self._assets.values(), key=lambda a: a.symbol):
-            self._emit(self.market.tick(asset, t_ns))
+            record = self.market.tick(asset, t_ns)
+            self._emit(record)
+            if (
+                self._emit_state is not None
+                and asset.asset_type != "crypto"
+                and self._state_changes.due(asset.symbol, "open", t_ns / 1e9)
+            ):
+                self._emit_state(
+                    MarketState(
+                        record.exchange, asset.symbol, asset.asset_type, "open", t_ns, demo=True
+                    )
+                )
         return len(self._assets)
 
     async def run(self) -> None:
