@@ -387,10 +387,10 @@ def test_grafana_role_reads_only_the_contract_views(host) -> None:
     views = psql(
         host,
         "SELECT count(*) FROM pg_views WHERE schemaname = 'public' AND viewname IN "
-        "('collected_assets', 'active_alert_rules')",
+        "('collected_assets', 'active_alert_rules', 'user_watchlist_assets')",
     ).stdout.strip()
-    if views == "2":  # the watchlist API's migrations ran (full site)
-        for view in ("collected_assets", "active_alert_rules"):
+    if views == "3":  # the watchlist API's migrations ran (full site)
+        for view in ("collected_assets", "active_alert_rules", "user_watchlist_assets"):
             assert psql(host, f"SELECT count(*) FROM {view}", "grafana_ro", ro_pw).rc == 0
     else:  # the event trigger grants SELECT when the migrations create a contract view
         result = psql(

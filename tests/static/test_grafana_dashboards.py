@@ -305,6 +305,14 @@ def test_symbol_variables_come_from_the_watchlists() -> None:
         variables = {v["name"]: v for v in BOARDS[name]["templating"]["list"]}
         assert "collected_assets" in variables["symbol"]["query"], name
         assert variables["symbol"]["datasource"]["uid"] == "bbdash-postgres"
+        # The logged-in user's watchlists first (issue 11, item 3): a selector, then its
+        # symbols, with every collected symbol as the fallback.
+        watchlist = variables["watchlist"]
+        assert list(variables).index("watchlist") < list(variables).index("symbol"), name
+        assert "${__user.login:sqlstring}" in watchlist["query"], name
+        assert watchlist["sort"] == 0 and not watchlist["multi"], name  # the user's lists first
+        assert "${watchlist:sqlstring}" in variables["symbol"]["query"], name
+        assert "user_watchlist_assets" in variables["symbol"]["query"], name
 
 
 def test_asset_detail_picks_the_bucket_from_the_time_range() -> None:

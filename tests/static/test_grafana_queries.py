@@ -19,6 +19,7 @@ from typing import Any
 
 import grafana_flux_wasm
 import pytest
+import yaml
 from grafana_helpers import (
     BUCKETS,
     CADVISOR_METRICS,
@@ -91,6 +92,7 @@ def test_contracts_parse() -> None:
         "published_at",
     }
     assert pg_contract()["collected_assets"] == {"symbol", "asset_type", "source"}
+    assert pg_contract()["user_watchlist_assets"] == {"login", "watchlist", "symbol", "asset_type"}
     assert {"markets", "markets_5min", "markets_1h", "news", "infra", "custom"} == BUCKETS
 
 
@@ -226,14 +228,32 @@ def test_sql_reads_only_contract_views(where: str, sql: str) -> None:
     for table in tables:
         assert table in views, f"{where}: {table} is not a contract view"
     columns = set().union(*(views[t] for t in tables))
-    select = re.search(r"SELECT\s+(?:DISTINCT\s+)?(.*?)\s+FROM", sql, re.IGNORECASE | re.DOTALL)[1]
-    for column in re.findall(r"\b([a-z_]+)\b", select):
-        assert column in columns, f"{where}: unknown column {column}"
-    where_clause = re.search(r"\bWHERE\b(.*?)(?:\bORDER BY\b|$)", sql, re.IGNORECASE | re.DOTALL)
+    # String literals and Grafana's variables are values, not columns; a name given
+    # with AS (Grafana's __text / __value, a sort rank) may be used after it.
+    text = re.sub(r"\$\{[^}]*\}", "''", re.sub(r"'[^']*'", "''", sql))
+    aliases = set(re.findall(r"\bAS\s+([a-z_]+)", text, re.IGNORECASE))
+    selects = re.findall(r"SELECT\s+(.*?)\s+FROM", text, re.IGNORECASE | re.DOTALL)
+    assert selects, where
+    for select in selects:
+        for column in re.findall(r"\b([a-z_]+)\b", re.sub(r"\bAS\s+\w+", "", select)):
+            assert column in columns | aliases, f"{where}: unknown column {column}"
+    where_clause = re.search(r"\bWHERE\b(.*?)(?:\bORDER BY\b|$)", text, re.IGNORECASE | re.DOTALL)
     for column in re.findall(r"\b([a-z_]+)\s+(?:IN|=)", where_clause[1] if where_clause else ""):
         assert column in columns, f"{where}: unknown column {column}"
-    for column in re.findall(r"ORDER BY\s+([a-z_]+)", sql, re.IGNORECASE):
-        assert column in columns, f"{where}: unknown column {column}"
+    for column in re.findall(r"ORDER BY\s+([a-z_]+)", text, re.IGNORECASE):
+        assert column in columns | aliases, f"{where}: unknown column {column}"
+
+
+def test_grafana_may_read_every_view_the_dashboards_read() -> None:
+    """grafana_ro gets SELECT on postgres_contract_views only (roles/postgres): a view
+    a variable reads and the list lacks would leave that variable empty in production."""
+    granted = set(
+        yaml.safe_load((REPO / "roles/postgres/defaults/main.yml").read_text())[
+            "postgres_contract_views"
+        ]
+    )
+    read = {t for _, sql in SQL for t in re.findall(r"\b(?:FROM|JOIN)\s+(\w+)", sql, re.I)}
+    assert read and read <= granted, read - granted
 
 
 # --------------------------------------------------------------------------- Flux, by Flux itself

@@ -19,6 +19,12 @@ API_TABLES = {
 }
 
 COLLECTED_ASSETS = [("symbol", "text"), ("asset_type", "text"), ("source", "text")]
+USER_WATCHLIST_ASSETS = [
+    ("login", "text"),
+    ("watchlist", "text"),
+    ("symbol", "text"),
+    ("asset_type", "text"),
+]
 ACTIVE_ALERT_RULES = [
     ("id", "bigint"),
     ("user_id", "bigint"),
@@ -56,6 +62,7 @@ def test_upgrade_creates_tables_and_contract_views(pg_dsn: str) -> None:
     assert migrate.current_revision(pg_dsn) == migrate.head_revision()
     assert _relations(pg_dsn) >= API_TABLES | {"collected_assets", "active_alert_rules"}
     assert _columns(pg_dsn, "collected_assets") == COLLECTED_ASSETS
+    assert _columns(pg_dsn, "user_watchlist_assets") == USER_WATCHLIST_ASSETS
     assert _columns(pg_dsn, "active_alert_rules") == ACTIVE_ALERT_RULES
 
 

@@ -109,8 +109,40 @@ def var_prom(
     }
 
 
-# The overview's symbols: the watchlists' assets of the types picked in $asset_type.
-WATCHLIST_SQL = (
-    "SELECT symbol FROM collected_assets"
-    " WHERE asset_type IN (${asset_type:sqlstring}) ORDER BY symbol"
-)
+# $watchlist's value for "every watched symbol" (every user's enabled watchlists).
+ALL_WATCHED = "__collected"
+# The logged-in user, as user_watchlist_assets.login holds it (Grafana fills it in).
+_LOGIN = "lower(${__user.login:sqlstring})"
+
+
+def var_watchlist() -> dict[str, Any]:
+    """The logged-in user's watchlists first, then every watched symbol: it selects,
+    it does not protect (docs/contracts.md, user_watchlist_assets)."""
+    # Constants only; Grafana quotes the login itself (:sqlstring).
+    sql = (
+        "SELECT __text, __value FROM ("  # noqa: S608
+        " SELECT DISTINCT 0 AS rank, watchlist AS __text, watchlist AS __value"
+        f" FROM user_watchlist_assets WHERE login = {_LOGIN}"
+        f" UNION ALL SELECT 1, 'Every watched symbol', '{ALL_WATCHED}'"
+        ") AS choices ORDER BY rank, __text"
+    )
+    v = var_pg("watchlist", "Watchlist", sql, multi=False, include_all=False)
+    v["sort"] = 0  # the query's order: the user's own lists first
+    return v
+
+
+def watchlist_symbols(asset_types: str | None = None) -> str:
+    """SQL of a symbol variable: the symbols of $watchlist, or every collected symbol
+    when it is "every watched symbol"; `asset_types` narrows them (a SQL list)."""
+    narrow = f" AND asset_type IN ({asset_types})" if asset_types else ""
+    # Constants only; Grafana quotes the variables itself (:sqlstring).
+    return (
+        f"SELECT symbol FROM user_watchlist_assets WHERE login = {_LOGIN}"  # noqa: S608
+        f" AND watchlist = ${{watchlist:sqlstring}}{narrow}"
+        f" UNION SELECT symbol FROM collected_assets WHERE ${{watchlist:sqlstring}} = '{ALL_WATCHED}'"
+        f"{narrow} ORDER BY symbol"
+    )
+
+
+# The overview's symbols: the watchlist's assets of the types picked in $asset_type.
+WATCHLIST_SQL = watchlist_symbols("${asset_type:sqlstring}")

@@ -30,7 +30,7 @@ from ..links import selected_symbol_news_link
 from ..panels import stat, table, timeseries
 from ..style import AMBER, DOWN, FLAT, UP
 from ..targets import influx_target
-from ..variables import var_influx, var_pg
+from ..variables import var_influx, var_pg, var_watchlist, watchlist_symbols
 from ..widgets import news_headlines_table
 
 # The selected symbol on the selected exchanges, from the bucket the range calls for.
@@ -338,10 +338,11 @@ def add_news(b: Board) -> None:
 def variables() -> list[dict[str, Any]]:
     """One symbol of the watchlists, and the exchanges it is quoted on."""
     return [
+        var_watchlist(),
         var_pg(
             "symbol",
             "Symbol",
-            "SELECT symbol FROM collected_assets ORDER BY symbol",
+            watchlist_symbols(),
             multi=False,
             include_all=False,
         ),

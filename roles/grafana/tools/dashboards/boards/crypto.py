@@ -18,7 +18,7 @@ from ..links import asset_link
 from ..panels import bargauge, piechart, table
 from ..style import AMBER
 from ..targets import influx_target
-from ..variables import var_influx, var_pg
+from ..variables import var_influx, var_pg, var_watchlist, watchlist_symbols
 from ..widgets import change_grid, market_table, rebased_chart, ticker_tape
 
 SYMBOLS = "${symbol:json}"
@@ -126,10 +126,11 @@ def price_by_exchange() -> dict[str, Any]:
 def variables() -> list[dict[str, Any]]:
     """The watchlists' crypto assets, and the exchanges quoting any crypto asset."""
     return [
+        var_watchlist(),
         var_pg(
             "symbol",
             "Crypto",
-            "SELECT symbol FROM collected_assets WHERE asset_type = 'crypto' ORDER BY symbol",
+            watchlist_symbols("'crypto'"),
             multi=True,
             include_all=True,
         ),

@@ -19,7 +19,7 @@ from ..links import asset_link
 from ..panels import bargauge, table
 from ..style import AMBER, DOWN, FLAT, MONO, UP
 from ..targets import influx_target
-from ..variables import WATCHLIST_SQL, var_asset_type, var_pg
+from ..variables import WATCHLIST_SQL, var_asset_type, var_pg, var_watchlist
 from ..widgets import change_grid, news_headlines_table, ticker_tape
 
 
@@ -37,6 +37,7 @@ def build() -> dict[str, Any]:
     b.add(section("Latest headlines"), 24, 1)
     b.add(news_headlines_table("Headlines", symbol_filter=False, limit=15), 24, 8)
     variables = [
+        var_watchlist(),
         var_asset_type(),
         var_pg("symbol", "Symbol", WATCHLIST_SQL, multi=True, include_all=True),
     ]

@@ -26,7 +26,7 @@ from ..layout import Board
 from ..links import RELATED_ASSET, news_link
 from ..panels import bargauge, piechart, timeseries
 from ..targets import influx_target
-from ..variables import var_influx, var_pg
+from ..variables import var_influx, var_pg, var_watchlist, watchlist_symbols
 from ..widgets import news_headlines_table
 
 
@@ -134,10 +134,11 @@ def articles_by_source() -> dict[str, Any]:
 def variables() -> list[dict[str, Any]]:
     """$symbol: one asset or all (``__all``, which the Flux filter lets through); $category."""
     return [
+        var_watchlist(),
         var_pg(
             "symbol",
             "Asset",
-            "SELECT symbol FROM collected_assets ORDER BY symbol",
+            watchlist_symbols(),
             multi=False,
             include_all=True,
             all_value="__all",

@@ -17,7 +17,7 @@ from ..frame import dashboard
 from ..layout import Board
 from ..panels import barchart, table
 from ..targets import influx_target
-from ..variables import var_pg
+from ..variables import var_pg, var_watchlist, watchlist_symbols
 from ..widgets import change_grid, market_table, rebased_chart, ticker_tape
 
 STOCKS = "${symbol:json}"
@@ -104,17 +104,18 @@ def add_forex(b: Board) -> None:
 def variables() -> list[dict[str, Any]]:
     """$symbol: the watchlists' equities and indices; $pair: their currency pairs."""
     return [
+        var_watchlist(),
         var_pg(
             "symbol",
             "Equity / index",
-            "SELECT symbol FROM collected_assets WHERE asset_type IN ('stock', 'index') ORDER BY symbol",
+            watchlist_symbols("'stock', 'index'"),
             multi=True,
             include_all=True,
         ),
         var_pg(
             "pair",
             "Pair",
-            "SELECT symbol FROM collected_assets WHERE asset_type = 'forex' ORDER BY symbol",
+            watchlist_symbols("'forex'"),
             multi=True,
             include_all=True,
         ),
