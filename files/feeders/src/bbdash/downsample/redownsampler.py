@@ -122,9 +122,14 @@ class Redownsampler:
         self._thread.start()
 
     def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop the thread (after the sink: its last deliveries are journaled). A query
+        still running is abandoned; its range stays in the journal for the next start."""
         self._stop.set()
         self._wake.set()
-        self._thread.join(timeout=timeout_s)
+        if self._thread.is_alive():
+            self._thread.join(timeout=timeout_s)
+        if not self._thread.is_alive():
+            self._journal.close()
 
     def _loop(self) -> None:
         delay = self._interval
