@@ -150,3 +150,34 @@ def test_the_off_box_backup_is_live_stale_or_off(tmp_path: Path) -> None:
     assert (stale["state"], stale["ok"]) == ("STALE", False)
     off = offsite_row(tmp_path, "none", 3600)
     assert (off["state"], off["ok"]) == ("off", True)
+
+
+# The market feeder's /metrics (prometheus_client text format), as the report reads it.
+FEEDER_METRICS = [
+    "# HELP bbdash_source_update_interval_seconds Seconds between two quotes of one symbol.",
+    "# TYPE bbdash_source_update_interval_seconds gauge",
+    'bbdash_source_update_interval_seconds{source="binance"} 1.0',
+    'bbdash_source_update_interval_seconds{source="yahoo"} 30.0',
+    'bbdash_source_update_interval_seconds{source="coingecko"} 0.0',
+    'bbdash_source_symbols{source="binance"} 12.0',
+    'bbdash_source_symbols{source="yahoo"} 150.0',
+    'bbdash_source_symbols{source="coingecko"} 0.0',
+]
+
+
+def test_the_report_shows_how_often_each_source_refreshes_a_quote(tmp_path: Path) -> None:
+    """Issue 15: past ~100 tickers Yahoo's hourly budget stretches every quote; the
+    report says so (never as a failure), and leaves out sources serving nothing."""
+    rows = evaluate(
+        tmp_path, "_hc_cadence_rows", {"_hc_feeder_metrics": {"stdout_lines": FEEDER_METRICS}}
+    )
+    assert rows == [
+        {"name": "quotes from binance: every 1 s for 12 symbol(s)", "ok": True, "state": "live"},
+        {
+            "name": "quotes from yahoo: every 30 s for 150 symbol(s) (its hourly request budget)",
+            "ok": True,
+            "state": "slowed",
+        },
+    ]
+    # Demo mode, or the feeder not running: nothing to say.
+    assert evaluate(tmp_path, "_hc_cadence_rows", {}) == []

@@ -27,6 +27,7 @@ from bbdash.downsample.journal import RangeJournal
 from bbdash.downsample.redownsampler import InfluxQuery, Redownsampler
 from bbdash.downsample.windows import Downsampling
 from bbdash.market_feeder.alerts import AlertEvaluator, AlertmanagerSender
+from bbdash.market_feeder.cadence import Cadence
 from bbdash.market_feeder.config import MarketFeederSettings
 from bbdash.market_feeder.coverage import SymbolCoverage
 from bbdash.market_feeder.metrics import MarketMetrics
@@ -144,6 +145,7 @@ class MarketFeeder:
         self._fallback_assets: frozenset[Asset] = frozenset()
         # Stocks, indices and forex that neither Yahoo nor a fallback served.
         self.unserved = SymbolCoverage("fallbacks", self.metrics)
+        self.cadence = Cadence(settings, self.metrics)
         self.sync = self.runtime.watchlist_sync(self.on_watchlist, with_rules=alerts.enabled)
 
     async def on_watchlist(self, snapshot: WatchlistSnapshot) -> None:
@@ -154,6 +156,9 @@ class MarketFeeder:
             self.demo.set_assets(snapshot.assets)
             return
         routes = route(snapshot.assets)
+        self.cadence.update(
+            binance=len(routes.binance), yahoo=len(routes.yahoo), coingecko=len(routes.coingecko)
+        )
         if self.binance is not None:
             self.binance.set_symbols(a.symbol for a in routes.binance)
         if self.coingecko is not None:
