@@ -54,6 +54,11 @@ def test_a_state_is_written_when_it_changes_and_again_every_rewrite_period():
     assert not changes.due("AAPL", "post", 3600.0)
     assert changes.due("AAPL", "post", 3630.0)  # the dashboards' lookback always finds it
     assert changes.due("MSFT", "post", 3630.0)  # per symbol
+    # A symbol no longer watched is forgotten (no growth with the symbols ever seen);
+    # watched again, its state is written at once.
+    changes.retain(["MSFT"])
+    assert not changes.due("MSFT", "post", 3640.0)
+    assert changes.due("AAPL", "post", 3640.0)
 
 
 def test_yahoo_writes_each_tickers_state_once_then_on_change():

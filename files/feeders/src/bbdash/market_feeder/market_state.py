@@ -11,6 +11,7 @@ downsampling) never meets a string. States: `open`, `pre`, `post`, `closed`
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bbdash.common.lineprotocol import Point
@@ -65,3 +66,9 @@ class StateChanges:
             return False
         self._written[symbol] = (state, now)
         return True
+
+    def retain(self, symbols: Iterable[str]) -> None:
+        """Forget the symbols no longer watched (a symbol watched again is written again)."""
+        keep = set(symbols)
+        for symbol in self._written.keys() - keep:
+            del self._written[symbol]

@@ -137,6 +137,7 @@ class DemoSource:
     def set_assets(self, assets: Iterable[Asset]) -> None:
         """Watched assets are simulated too, on top of the defaults."""
         self._assets = {**self._defaults, **{a.symbol: a for a in assets}}
+        self._state_changes.retain(self._assets)
 
     def tick_all(self) -> int:
         """One tick for every asset, stamped on the interval grid; returns the count."""

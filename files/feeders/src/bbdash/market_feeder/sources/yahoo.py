@@ -229,6 +229,7 @@ class YahooSource(PolledSource[YahooSettings]):
         added = new.keys() - self._assets.keys()
         self._assets = new
         self.coverage.retain(new)
+        self._state_changes.retain(new)
         if added:
             self._poll_soon()
 
