@@ -117,12 +117,10 @@ class Downsampling:
 
     def rollup_range(self, start: int, stop: int) -> tuple[int, int]:
         """The windows of this (rollup) task that the source candles of source windows
-        [start, stop) fall in: a source candle is stamped with its window's end."""
-        first_stamp, last_stamp = start, stop  # stamps in (start, stop]
-        return (
-            align_down(first_stamp, self.window),
-            align_up(last_stamp, self.window),
-        )
+        [start, stop) fall in. A source candle is stamped with its window's end, so the
+        stamps lie in (start, stop]: from the window holding `start` to the one that
+        ends at or after `stop`."""
+        return align_down(start, self.window), align_up(stop, self.window)
 
     def recomputable_from(self, now: float, margin: int = 60) -> int:
         """The earliest window start whose raw points the source still holds in full
