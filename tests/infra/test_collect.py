@@ -301,3 +301,42 @@ def test_health_endpoints_answer_on_the_network_only(host: Any) -> None:
     listening = host.check_output("ss -Htln")
     for _, _, port in CONTAINERS.values():
         assert f":{port} " not in listening
+
+
+def test_the_market_feeder_watches_the_deployed_downsampling_for_late_data(host: Any) -> None:
+    """Issue 10, item 2: the feeder's copy of the tasks is the influxdb role's (same
+    windows and lookbacks), and its late-data metrics are served, with nothing stuck."""
+    config = yaml.safe_load(host.file(f"{BASE}/market-feeder/market-feeder.yml").content_string)
+    tasks = {t["name"]: t for t in config["redownsample"]["tasks"]}
+    assert {n: (t["window"], t["lookback"], t["source_retention"]) for n, t in tasks.items()} == {
+        "downsample_5min": ("5m", "30m", "7d"),
+        "downsample_1h": ("1h", "3h", "30d"),
+    }
+    metrics = on_host(
+        host,
+        """
+        url = "http://%s:9108/metrics" % address("bloomberg-market-feeder")
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            text = resp.read().decode()
+        print(json.dumps([l for l in text.splitlines() if l.startswith("bbdash_downsample_")]))
+        """,
+    )
+    for task in tasks:
+        assert f'bbdash_downsample_pending_seconds{{task="{task}"}} 0.0' in metrics
+
+
+# Reads the InfluxDB double's /__double/points (no such endpoint on InfluxDB).
+@pytest.mark.doubles
+def test_the_demo_market_says_it_is_open(host: Any) -> None:
+    """Its synthetic market never closes: the MARKET columns read "open", not blank."""
+    got = on_host(
+        host,
+        """
+        states = [p for p in points("markets") if p["measurement"] == "market_state"]
+        print(json.dumps(sorted({(p["tags"]["symbol"], p["tags"]["demo"], p["fields"]["state"])
+                                 for p in states})))
+        """,
+    )
+    symbols = {symbol for symbol, _, _ in got}
+    assert {"AAPL", "EURUSD=X", "^GSPC"} <= symbols and "BTC/USDT" not in symbols
+    assert {(demo, state) for _, demo, state in got} == {("true", "open")}
