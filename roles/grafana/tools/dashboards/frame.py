@@ -12,6 +12,14 @@ from typing import Any
 from .catalog import DASHBOARDS, GRAFANA, SCHEMA_VERSION
 from .layout import Board
 
+# The price dashboards' refresh. A 5 s refresh keeps a last-value panel about
+# 3 s behind the exchange tick on average and 6.2 s at worst (the 5 s / 7 s of
+# issue 10, item 5) for about 17 InfluxDB queries/s with 5 users, measured by
+# bench/live/run.py in docs/benchmarks.md; Grafana Live would cost a tenth of
+# that but leaves a closed market's quote blank until a push that never comes.
+# Grafana refuses anything below its min_refresh_interval (5 s, grafana.ini).
+PRICE_REFRESH = "5s"
+
 
 def dashboard(
     key: str,
@@ -39,7 +47,7 @@ def dashboard(
         "liveNow": False,
         "schemaVersion": SCHEMA_VERSION,
         "time": {"from": time_from, "to": "now"},
-        "timepicker": {"refresh_intervals": ["10s", "30s", "1m", "5m", "15m", "1h"]},
+        "timepicker": {"refresh_intervals": ["5s", "10s", "30s", "1m", "5m", "15m", "1h"]},
         "refresh": refresh,
         "weekStart": "",
         "annotations": {

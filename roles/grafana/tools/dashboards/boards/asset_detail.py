@@ -24,7 +24,7 @@ from ..flux import (
     sentiment_series,
     tag_values,
 )
-from ..frame import dashboard
+from ..frame import PRICE_REFRESH, dashboard
 from ..layout import Board
 from ..links import selected_symbol_news_link
 from ..panels import stat, table, timeseries
@@ -67,6 +67,7 @@ def build() -> dict[str, Any]:
         ["markets"],
         b,
         variables(),
+        refresh=PRICE_REFRESH,
         description="One symbol: price (bucket by time range), OHLC, volume, change, exchanges, news and sentiment.",
     )
 

@@ -12,7 +12,7 @@ from ..chrome import demo_banner, header
 from ..columns import symbol_col
 from ..fields import field_defaults
 from ..flux import LAST_KNOWN, MARKET, snapshot, tag_values
-from ..frame import dashboard
+from ..frame import PRICE_REFRESH, dashboard
 from ..layout import Board
 from ..links import asset_link
 from ..panels import bargauge, piechart, table
@@ -51,6 +51,7 @@ def build() -> dict[str, Any]:
         ["markets", "crypto"],
         b,
         variables(),
+        refresh=PRICE_REFRESH,
         description="Crypto assets of the watchlists: quotes, dominance, heatmaps, rebased performance, volume, venues.",
     )
 

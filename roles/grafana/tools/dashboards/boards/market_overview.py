@@ -13,7 +13,7 @@ from ..chrome import demo_banner, header, section
 from ..columns import num_col, pct_col, symbol_col
 from ..fields import field_defaults, override
 from ..flux import snapshot
-from ..frame import dashboard
+from ..frame import PRICE_REFRESH, dashboard
 from ..layout import Board
 from ..links import asset_link
 from ..panels import bargauge, table
@@ -46,6 +46,7 @@ def build() -> dict[str, Any]:
         ["markets"],
         b,
         variables,
+        refresh=PRICE_REFRESH,
         description="Watchlist snapshot: ticker, 24 h heatmap, top movers, market caps, headlines.",
     )
 

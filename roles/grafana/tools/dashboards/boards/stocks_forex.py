@@ -13,7 +13,7 @@ from ..chrome import demo_banner, header, section
 from ..columns import market_col, num_col, pct_col, symbol_col
 from ..fields import pct_defaults
 from ..flux import quotes, snapshot
-from ..frame import dashboard
+from ..frame import PRICE_REFRESH, dashboard
 from ..layout import Board
 from ..panels import barchart, table
 from ..targets import influx_target
@@ -36,6 +36,7 @@ def build() -> dict[str, Any]:
         ["markets", "stocks", "forex"],
         b,
         variables(),
+        refresh=PRICE_REFRESH,
         description="Equities, indices and currency pairs of the watchlists.",
     )
 
