@@ -81,6 +81,7 @@ async def measure(args: argparse.Namespace, ws_url: str, influx_url: str, spool:
         alphavantage={"enabled": False},
         exchangerate={"enabled": False},
         alerts={"enabled": True, "alertmanager_url": f"http://127.0.0.1:{free_port()}"},
+        backfill={"enabled": False},
         watchlist={"fallback_assets": [{"symbol": s, "asset_type": "crypto"} for s in symbols]},
     )
     settings.metrics.port = 0

@@ -24,6 +24,9 @@ Inspection (for the tests, on bloomberg-net only, no published port):
   status (`fail=0` restores it), to watch Alertmanager's failure counters;
 - `GET /healthz`.
 
+It also plays Binance's klines endpoint for the history backfill
+(`GET /binance/api/v3/klines`, fake_market_history.py).
+
 Standard library plus aiosmtpd; no state survives a restart.
 """
 
@@ -44,6 +47,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+from fake_market_history import KLINE_WEIGHT, klines
 
 # AUTH LOGIN's challenges as real servers send them (draft-murchison-sasl-login:
 # "Username:", "Password:"; Postfix and Exchange do). aiosmtpd 1.4 sends "User
@@ -70,6 +74,16 @@ class Store:
         }
         self._fail: dict[str, int] = {}
         self._seq = 0
+        self._weights: deque[tuple[float, int]] = deque()
+
+    def spend_weight(self, weight: int) -> int:
+        """The fake Binance's request weight used in the last minute, this call included."""
+        now = time.monotonic()
+        with self._lock:
+            self._weights.append((now, weight))
+            while self._weights[0][0] < now - 60:
+                self._weights.popleft()
+            return sum(w for _, w in self._weights)
 
     def add(self, channel: str, record: dict[str, Any]) -> None:
         with self._lock:
@@ -107,12 +121,14 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt: str, *args: Any) -> None:  # quiet: tests read /captured
         return
 
-    def _send(self, status: int, body: Any) -> None:
+    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.send_header("X-Test-Helper", BANNER)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 
@@ -128,6 +144,10 @@ class Handler(BaseHTTPRequestHandler):
                 return
             since = float(query.get("since", ["0"])[0])
             self._send(200, STORE.get(channel, since))
+        elif url.path == "/binance/api/v3/klines":
+            status, body = klines(query)
+            used = STORE.spend_weight(KLINE_WEIGHT)
+            self._send(status, body, {"X-MBX-USED-WEIGHT-1M": str(used)})
         else:
             self._send(404, {"error": "not found", "what": BANNER})
 

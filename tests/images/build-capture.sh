@@ -19,7 +19,9 @@ mkdir -p "$out"
 
 bash "$here/build-wheelhouse.sh" capture
 rm -rf "$context" && mkdir -p "$context"
-cp "$top/tests/capture/capture_server.py" "$top/tests/capture/requirements.txt" "$context/"
+cp "$top/tests/capture/capture_server.py" "$top/tests/capture/fake_market_history.py" \
+  "$top/tests/capture/requirements.txt" "$context/"
+cp -r "$top/tests/capture/payloads" "$context/payloads"
 cp -r "$top/.cache/wheels-capture" "$context/wheels"
 rm -f "$context/wheels/.inputs"
 

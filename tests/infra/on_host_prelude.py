@@ -40,8 +40,10 @@ def api(method, path, body=None):
         return exc.code, json.loads(exc.read() or b"null")
 
 
-def points(bucket):
-    """What the InfluxDB test double stored in a bucket."""
+def points(bucket, symbol=None):
+    """What the InfluxDB test double stored in a bucket (of one symbol, if given)."""
     url = INFLUX + "/__double/points?bucket=" + bucket
+    if symbol:
+        url += "&symbol=" + urllib.parse.quote(symbol, safe="")
     with urllib.request.urlopen(url, timeout=30) as resp:
         return json.loads(resp.read())

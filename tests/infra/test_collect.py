@@ -283,6 +283,62 @@ def test_a_symbol_added_through_the_api_is_collected_within_5_seconds(host: Any)
     assert got["seen_after"] <= 5.0
 
 
+# Polls the InfluxDB double's /__double/points; the klines come from the capture
+# TEST HELPER's fake Binance (tests/capture/fake_market_history.py).
+@pytest.mark.doubles
+def test_a_pair_added_through_the_api_has_its_history_within_60_seconds(host: Any) -> None:
+    """Issue 10, item 4: a year of 1 h candles, 30 days of 5 min candles and a week of
+    1-minute closes, through the real backfill code, while its live ticks flow."""
+    wait_until_listening(host, "bloomberg-market-feeder")
+    got = on_host(
+        host,
+        """
+        import random, string
+        # A pair no earlier run or other test watched: its history starts empty.
+        base = "V" + "".join(random.choice(string.ascii_uppercase) for _ in range(5))
+        symbol = base + "/USDT"
+        name = "verify-backfill-" + base.lower()
+        wanted = {"markets_1h": 365 * 24 - 1, "markets_5min": 30 * 288 - 1, "markets": 7 * 1440 - 2}
+        before = {b: len(points(b, symbol)) for b in wanted}
+        start, start_wall = time.monotonic(), time.time()
+        status, body = api("PUT", "/v1/watchlists/by-name/" + name,
+                           {"items": [{"symbol": base.lower() + "-usdt", "asset_type": "crypto"}]})
+        assert status == 200, body
+        filled_after, counts, live = None, {}, 0
+        try:
+            while time.monotonic() - start < 75:
+                counts = {b: len(points(b, symbol)) for b in wanted}
+                if all(counts[b] >= n for b, n in wanted.items()):
+                    filled_after = time.monotonic() - start
+                    break
+                time.sleep(2)
+            raw = points("markets", symbol)
+            live = len([p for p in raw if p["time"] >= start_wall * 1e9])
+            hourly = points("markets_1h", symbol)
+            sample = hourly[-1] if hourly else None
+        finally:
+            api("DELETE", "/v1/watchlists/%d" % body["watchlist"]["id"])
+        print(json.dumps({"symbol": symbol, "before": before, "counts": counts,
+                          "filled_after": filled_after, "live": live, "sample": sample}))
+        """,
+        timeout=120,
+    )
+    assert got["before"] == {"markets_1h": 0, "markets_5min": 0, "markets": 0}, got
+    assert got["filled_after"] is not None, f"history incomplete after 75 s: {got['counts']}"
+    print(f"{got['symbol']}: history filled {got['filled_after']:.1f} s after the API accepted it")
+    assert got["filled_after"] <= 60.0, got
+    assert got["live"] > 0, "no live tick arrived while the history was fetched"
+    sample = got["sample"]
+    assert set(sample["fields"]) >= {"open", "high", "low", "close", "price"}
+    assert sample["fields"]["low"] <= sample["fields"]["close"] <= sample["fields"]["high"]
+    assert sample["tags"] == {
+        "exchange": "binance",
+        "symbol": got["symbol"],
+        "asset_type": "crypto",
+        "demo": "true",
+    }
+
+
 def test_health_endpoints_answer_on_the_network_only(host: Any) -> None:
     got = on_host(
         host,

@@ -135,6 +135,17 @@ EVALUATE = """
         market_feeder_coingecko_per_page: "{{{{ item.per_page }}}}"
         market_feeder_coingecko_max_coins: "{{{{ item.max_coins }}}}"
         market_feeder_coingecko_monthly_budget: "{{{{ item.monthly_budget }}}}"
+        # The live poll alone here; the backfill's share has its own cases below.
+        market_feeder_backfill_enabled: false
+
+    - name: CoinGecko with the history backfill's share
+      ansible.builtin.debug:
+        msg: "{{{{ _market_feeder_budget_problems }}}}"
+      loop: "{{{{ backfill_cases }}}}"
+      register: backfill
+      vars:
+        market_feeder_coingecko_interval_s: "{{{{ item.interval_s }}}}"
+        market_feeder_backfill_coingecko_monthly_calls: "{{{{ item.share }}}}"
 
     - name: CryptoPanic and NewsAPI, both keyed
       ansible.builtin.debug:
@@ -154,6 +165,7 @@ EVALUATE = """
       ansible.builtin.copy:
         content: >-
           {{{{ {{'coingecko': coingecko.results | map(attribute='msg') | list,
+                'backfill': backfill.results | map(attribute='msg') | list,
                 'news': news.results | map(attribute='msg') | list}} | to_json }}}}
         dest: "{out}"
         mode: "0644"
@@ -167,7 +179,12 @@ def evaluated() -> dict[str, list[list[str]]]:
         out = tmp / "results.json"
         result = _run(
             EVALUATE.format(roles=ROLES, out=out),
-            {**BASE, "coingecko_cases": _coingecko_cases(), "news_cases": _news_cases()},
+            {
+                **BASE,
+                "coingecko_cases": _coingecko_cases(),
+                "backfill_cases": BACKFILL_CASES,
+                "news_cases": _news_cases(),
+            },
             tmp,
             {"ANSIBLE_FILTER_PLUGINS": FILTERS},
         )
@@ -204,7 +221,9 @@ def test_coingecko_verdicts_and_messages_are_the_services(evaluated: dict[str, A
         assert calls == (
             math.ceil(SECONDS_PER_MONTH / case["interval_s"]) * per_poll if case["enabled"] else 0
         ), case
-        service = _service_refusal(MarketFeederSettings, coingecko=case)
+        service = _service_refusal(
+            MarketFeederSettings, coingecko=case, backfill={"enabled": False}
+        )
         if calls <= budget:
             assert problems == [] and service is None, case
             continue
@@ -230,6 +249,49 @@ def test_coingecko_verdicts_and_messages_are_the_services(evaluated: dict[str, A
         assert fits(minimum), case
         assert minimum == 1 or not fits(minimum - 1), case
     assert refused > 100  # the cases do reach both sides of the boundary
+
+
+# (live poll interval, backfill share): with the defaults' 250 coins in one page a poll,
+# the live poll makes ceil(2,678,400 / interval) calls a month of the 10,000.
+BACKFILL_CASES = [
+    {"interval_s": 300, "share": 1000},  # 8,928 + 1,000: fits (the defaults)
+    {"interval_s": 300, "share": 1072},  # 8,928 + 1,072 = 10,000: fits, just
+    {"interval_s": 300, "share": 1073},  # one over
+    {"interval_s": 290, "share": 1000},  # 9,237 + 1,000
+    {"interval_s": 200, "share": 1},  # the live poll alone is over: both say so
+]
+
+
+def test_the_backfill_share_and_the_live_poll_fit_coingecko_together(
+    evaluated: dict[str, Any],
+) -> None:
+    """Backfill spends the same CoinGecko plan as the live quotes: the role and the
+    service refuse a share that, with the live poll's calls, exceeds the plan, and
+    name the largest share that fits."""
+    verdicts = []
+    for case, problems in zip(BACKFILL_CASES, evaluated["backfill"], strict=True):
+        live = math.ceil(SECONDS_PER_MONTH / case["interval_s"])
+        ours = [m for m in problems if "history backfill" in m]
+        service = _service_refusal(
+            MarketFeederSettings,
+            coingecko={"interval_s": case["interval_s"]},
+            backfill={"coingecko_monthly_calls": case["share"]},
+        )
+        if live + case["share"] <= 10_000:
+            assert problems == [] and service is None, case
+            verdicts.append("fits")
+            continue
+        (message,) = ours
+        assert f"market_feeder_backfill_coingecko_monthly_calls={case['share']}" in message
+        assert f"the live poll's {live} exceed" in message
+        assert (
+            f"lower market_feeder_backfill_coingecko_monthly_calls to {max(10_000 - live, 0)}"
+            in (message)
+        )
+        service_names = _as_service(message, "market_feeder", ("coingecko", "backfill"))
+        assert service is not None and service_names in service, (message, service)
+        verdicts.append("refused")
+    assert verdicts == ["fits", "fits", "refused", "refused", "refused"]
 
 
 def test_news_verdicts_and_messages_are_the_services(evaluated: dict[str, Any]) -> None:
@@ -309,7 +371,10 @@ def _preflight(role: str, variables: dict[str, Any]) -> subprocess.CompletedProc
 def test_market_preflight_refuses_what_the_service_refuses(interval: int, accepted: bool) -> None:
     calls = coingecko_monthly_calls({"interval_s": interval})
     assert (calls <= 10_000) is accepted  # the service's own verdict
-    result = _preflight("market_feeder", {"market_feeder_coingecko_interval_s": interval})
+    result = _preflight(
+        "market_feeder",
+        {"market_feeder_coingecko_interval_s": interval, "market_feeder_backfill_enabled": False},
+    )
     assert (result.returncode == 0) is accepted, result.stdout[-2000:]
     if not accepted:
         assert f"CoinGecko: {calls} calls a month" in result.stdout

@@ -181,3 +181,32 @@ def test_the_report_shows_how_often_each_source_refreshes_a_quote(tmp_path: Path
     ]
     # Demo mode, or the feeder not running: nothing to say.
     assert evaluate(tmp_path, "_hc_cadence_rows", {}) == []
+
+
+def test_the_report_shows_the_history_backfill_progress(tmp_path: Path) -> None:
+    """Issue 10, item 4: a first deployment with many symbols takes a while to
+    backfill; the report shows how far each upstream got, and what it refused."""
+
+    def chunks(source: str, **states: int) -> list[str]:
+        return [
+            f'bbdash_backfill_chunks{{source="{source}",state="{state}"}} {float(n)}'
+            for state, n in states.items()
+        ]
+
+    lines = [
+        "# TYPE bbdash_backfill_chunks gauge",
+        *chunks("binance", total=87, done=87, pending=0, deferred=0, failed=0),
+        *chunks("yahoo", total=300, done=120, pending=150, deferred=28, failed=2),
+        *chunks("coingecko", total=0, done=0, pending=0, deferred=0, failed=0),
+    ]
+    rows = evaluate(tmp_path, "_hc_backfill_rows", {"_hc_feeder_metrics": {"stdout_lines": lines}})
+    assert rows == [
+        {"name": "history from binance: 87 of 87 chunks", "ok": True, "state": "done"},
+        {
+            "name": "history from yahoo: 120 of 300 chunks, 2 refused by the upstream "
+            "(see the feeder log)",
+            "ok": True,
+            "state": "filling",
+        },
+    ]
+    assert evaluate(tmp_path, "_hc_backfill_rows", {}) == []

@@ -1525,8 +1525,9 @@ class InfluxDBDouble:
             return None
         return {b["id"] for b in self.meta.buckets.values() if b["name"] == name}
 
-    def points(self, bucket: str | None = None) -> list[dict[str, Any]]:
-        """Stored points as dicts (bucket, measurement, tags, fields, time), sorted by time."""
+    def points(self, bucket: str | None = None, symbol: str | None = None) -> list[dict[str, Any]]:
+        """Stored points as dicts (bucket, measurement, tags, fields, time), sorted by time;
+        only those tagged `symbol` when one is given."""
         with self.lock:
             ids = self._bucket_ids_named(bucket)
             names = {b["id"]: b["name"] for b in self.meta.buckets.values()}
@@ -1541,7 +1542,8 @@ class InfluxDBDouble:
                     "time": ts,
                 }
                 for key, points in self.store.series.items()
-                if ids is None or key[0] in ids
+                if (ids is None or key[0] in ids)
+                and (symbol is None or ("symbol", symbol) in key[2])
                 for ts, fields in points.items()
             ]
         out.sort(key=lambda p: (p["time"], p["measurement"], sorted(p["tags"].items())))
@@ -4456,7 +4458,7 @@ def _make_handler(double: InfluxDBDouble) -> type[BaseHTTPRequestHandler]:
             parts = path.split("/")[2:]
             if method == "GET" and path == "/__double/points":
                 bucket = _first(query, "bucket")
-                self._reply_json(200, double.points(bucket))
+                self._reply_json(200, double.points(bucket, _first(query, "symbol")))
             elif method == "GET" and path == "/__double/stats":
                 with double.lock:
                     store = double.store

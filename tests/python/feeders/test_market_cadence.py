@@ -35,6 +35,7 @@ def _settings(tmp_path) -> MarketFeederSettings:
         influx={"url": "http://127.0.0.1:9", "token": TOKEN},
         spool={"path": tmp_path / "spool.sqlite"},
         alerts={"enabled": False},
+        backfill={"enabled": False},
     )
 
 

@@ -186,6 +186,7 @@ def _feeder(tmp_path, routes: dict[str, Any]) -> MarketFeeder:
         coingecko={"enabled": False},
         alphavantage={"api_key": "k"},
         alerts={"enabled": False},
+        backfill={"enabled": False},
     )
     return MarketFeeder(
         settings,

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import sys
+import threading
+import time
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from bbdash.common.config import load_settings
@@ -30,6 +37,8 @@ def _settings(tmp_path, influx_url: str, **overrides) -> MarketFeederSettings:
         "alphavantage": {"enabled": False},
         "exchangerate": {"enabled": False},
         "alerts": {"enabled": False},
+        # No outside call: only the backfill test points it at a local fake.
+        "backfill": {"enabled": False},
     }
     base.update(overrides)
     settings = load_settings(MarketFeederSettings, **base)
@@ -242,3 +251,113 @@ def test_a_late_quote_is_re_downsampled_by_the_feeder(tmp_path, influx_double, w
     assert (
         feeder.metrics.value("bbdash_downsample_pending_seconds", {"task": "downsample_5min"}) == 0
     )
+
+
+class FakeKlines:
+    """The capture helper's fake Binance klines endpoint (tests/capture/
+    fake_market_history.py, the one the test host serves) on a loopback port;
+    counts the calls."""
+
+    def __init__(self) -> None:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "capture"))
+        from fake_market_history import klines
+
+        calls: list[dict[str, list[str]]] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                return
+
+            def do_GET(self) -> None:
+                url = urlsplit(self.path)
+                query = parse_qs(url.query)
+                calls.append(query)
+                status, body = klines(query) if url.path == "/api/v3/klines" else (404, {})
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.calls = calls
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_watched_pair_gets_its_history_and_a_restart_redoes_nothing(tmp_path, influx_double):
+    """Issue 10, item 4: a pair in the watchlist gets a year of 1 h candles, 30 days of
+    5 min candles and a week of 1-minute closes from Binance klines (the fake the
+    test host serves), while its live (demo) ticks keep flowing; a restart with the
+    same journal fetches nothing again."""
+    fake = FakeKlines()
+    symbol = "DOGE/USDT"
+    settings = _settings(
+        tmp_path,
+        influx_double.url,
+        demo={"enabled": True, "interval_s": 0.5, "assets": []},
+        watchlist={"fallback_assets": [{"symbol": symbol, "asset_type": "crypto"}]},
+        backfill={"sources": ["binance"], "binance_url": fake.url},
+    )
+
+    def series(bucket: str) -> list[dict]:
+        return [p for p in influx_double.points(bucket) if p["tags"].get("symbol") == symbol]
+
+    async def run_until_done(feeder: MarketFeeder) -> None:
+        task = asyncio.create_task(feeder.run())
+        try:
+            assert feeder.backfill is not None
+            assert await wait_until(
+                lambda: (
+                    feeder.backfill is not None
+                    and bool(feeder.backfill.backfiller.progress())
+                    and feeder.backfill.backfiller.finished()
+                ),
+                timeout=60,
+            )
+            await asyncio.sleep(1.0)  # live ticks after the backfill
+        finally:
+            await _stop(task)
+
+    try:
+        started = time.time()
+        feeder = MarketFeeder(settings, metrics=Metrics())
+        asyncio.run(run_until_done(feeder))
+        first_calls = len(fake.calls)
+        hourly, five, raw = series("markets_1h"), series("markets_5min"), series("markets")
+        # 365 days of 1 h candles, 30 days of 5 min, 7 days of 1 min (whole windows only).
+        assert len(hourly) >= 365 * 24 - 1
+        assert len(five) >= 30 * 288 - 1
+        backfilled_raw = [p for p in raw if p["time"] < started * 1e9 - 60e9]
+        assert len(backfilled_raw) >= 7 * 1440 - 2
+        candle = hourly[-1]
+        assert set(candle["fields"]) == {"open", "high", "low", "close", "price"}
+        assert candle["fields"]["low"] <= candle["fields"]["close"] <= candle["fields"]["high"]
+        assert candle["time"] % (3600 * 10**9) == 0  # stamped with the window's end
+        # The demo's series: same tags as its live ticks, which kept flowing.
+        assert candle["tags"] == {
+            "exchange": "binance",
+            "symbol": symbol,
+            "asset_type": "crypto",
+            "demo": "true",
+        }
+        assert any(p["time"] >= started * 1e9 for p in raw)
+        value = feeder.metrics.value
+        assert value("bbdash_backfill_chunks", {"source": "binance", "state": "pending"}) == 0
+        done = value("bbdash_backfill_chunks", {"source": "binance", "state": "done"})
+        assert (
+            done
+            == first_calls
+            == value("bbdash_backfill_chunks", {"source": "binance", "state": "total"})
+        )
+
+        again = MarketFeeder(settings, metrics=Metrics())
+        asyncio.run(run_until_done(again))
+        assert len(fake.calls) == first_calls, "a restart fetched finished chunks again"
+    finally:
+        fake.stop()

@@ -97,13 +97,42 @@ def coingecko_problem(cg: Mapping[str, Any], name: Namer = dotted) -> str | None
     )
 
 
+def backfill_coingecko_problem(
+    cg: Mapping[str, Any], backfill: Mapping[str, Any], name: Namer = dotted, *, live: bool = True
+) -> str | None:
+    """Why the history backfill's CoinGecko share does not fit beside the live poll in
+    `monthly_budget`, or None. Both spend the same plan: live quotes must never starve.
+    `live` is False in demo mode, where no live poll runs."""
+    if not (backfill.get("enabled") and "coingecko" in backfill.get("sources", [])):
+        return None
+    share = int(backfill["coingecko_monthly_calls"])
+    live_calls = (
+        coingecko_monthly_calls(float(cg["interval_s"]), cg["per_page"], cg["max_coins"])
+        if live and cg["enabled"]
+        else 0
+    )
+    budget = int(cg["monthly_budget"])
+    if live_calls + share <= budget:
+        return None
+    share_name = name("backfill.coingecko_monthly_calls")
+    return (
+        f"CoinGecko: the history backfill's {share_name}={share} calls a month and the live "
+        f"poll's {live_calls} exceed {name('coingecko.monthly_budget')}={budget}; lower "
+        f"{share_name} to {max(budget - live_calls, 0)} or poll less often "
+        f"({name('coingecko.interval_s')})."
+    )
+
+
 def market_feeder_problems(settings: Mapping[str, Any], name: Namer = dotted) -> list[str]:
-    """Every budget the market feeder's settings break (demo mode calls no upstream)."""
-    if settings["demo"]["enabled"]:
-        return []
+    """Every budget the market feeder's settings break (demo mode calls no live upstream)."""
+    problems: list[str | None] = []
     cg = settings["coingecko"]
-    problem = coingecko_problem(cg, name) if cg["enabled"] else None
-    return [problem] if problem else []
+    live = not settings["demo"]["enabled"]
+    if live:
+        problems.append(coingecko_problem(cg, name) if cg["enabled"] else None)
+    if "backfill" in settings:
+        problems.append(backfill_coingecko_problem(cg, settings["backfill"], name, live=live))
+    return [p for p in problems if p]
 
 
 # --- News feeder ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from functools import partial
 
 import httpx
 
+from bbdash.backfill.service import BackfillService
 from bbdash.common.metrics import Metrics
 from bbdash.common.polling import PollLoop
 from bbdash.common.resilience import Backoff
@@ -147,11 +148,17 @@ class MarketFeeder:
         self.unserved = SymbolCoverage("fallbacks", self.metrics)
         self.cadence = Cadence(settings, self.metrics)
         self.sync = self.runtime.watchlist_sync(self.on_watchlist, with_rules=alerts.enabled)
+        self.backfill = (
+            BackfillService(settings, self.metrics) if settings.backfill.enabled else None
+        )
 
     async def on_watchlist(self, snapshot: WatchlistSnapshot) -> None:
         """Apply a new asset set / rule set to every source (no restart)."""
         if self.alerts is not None:
             self.alerts.set_rules(snapshot.alert_rules)
+        if self.backfill is not None:
+            # New symbols get their history; known ones are skipped by the journal.
+            await asyncio.to_thread(self.backfill.add_assets, snapshot.assets)
         if self.demo is not None:
             self.demo.set_assets(snapshot.assets)
             return
@@ -221,6 +228,8 @@ class MarketFeeder:
         self.runtime.start()
         if self.redownsampler is not None:
             self.redownsampler.start()
+        if self.backfill is not None:
+            self.backfill.start()
         log.info(
             "market feeder started",
             extra={"demo": self.demo is not None, "bucket": self.settings.influx.bucket},
@@ -239,6 +248,8 @@ class MarketFeeder:
                 # After the drain: its last deliveries are journaled; what is left
                 # to recompute waits in the journal for the next start.
                 await asyncio.to_thread(self.redownsampler.stop)
+            if self.backfill is not None:
+                await asyncio.to_thread(self.backfill.stop)
             log.info("market feeder stopped")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
@@ -192,6 +192,39 @@ DEFAULT_DEMO_ASSETS = [
 ]
 
 
+class BackfillSettings(BaseModel):
+    """History for every watched symbol (bbdash.backfill; docs/data-layer.md, "History"):
+    a year of 1 h candles, 30 days of 5 min candles and a week of 1-minute closes,
+    fetched on backfill's own share of each upstream's budget."""
+
+    enabled: bool = True
+    # Which upstreams backfill: Binance pairs, Yahoo stocks / indices / forex,
+    # CoinGecko-only coins (the live routing decides which asset is whose).
+    sources: list[Literal["binance", "yahoo", "coingecko"]] = Field(
+        default_factory=lambda: ["binance", "yahoo", "coingecko"]
+    )
+    # REST base URLs (https://data-api.binance.vision where api.binance.com is
+    # geo-blocked). CoinGecko's base URL, key and ids are coingecko.*'s.
+    binance_url: str = "https://api.binance.com"
+    yahoo_url: str = "https://query2.finance.yahoo.com"
+    # Backfill's shares: Binance allows 6,000 weight a minute per IP (a klines
+    # call weighs 2; live prices come over WebSocket); Yahoo throttles clients
+    # beyond a few hundred requests an hour, shared with the live poll; CoinGecko's
+    # share is checked with the live poll against coingecko.monthly_budget.
+    binance_weight_per_minute: int = Field(1200, ge=2, le=6000)
+    yahoo_requests_per_hour: int = Field(120, ge=1, le=2000)
+    coingecko_monthly_calls: int = Field(1000, ge=1)
+    # Chunks fetched per step; a step runs whenever the last one found work.
+    chunks_per_step: int = Field(8, ge=1, le=100)
+    timeout_s: float = Field(20.0, gt=0)
+    # A chunk whose fetch or write failed waits this long; a refused key or a
+    # geo-block holds the whole upstream `hold_s` (a setting to fix).
+    retry_s: float = Field(60.0, gt=0)
+    hold_s: float = Field(600.0, gt=0)
+    # Journal of the chunks and their state; default: next to the spool.
+    journal_path: Path | None = None
+
+
 class DemoSettings(BaseModel):
     """Synthetic market (no network): a seeded random walk, every point tagged demo=true."""
 
@@ -216,6 +249,7 @@ class MarketFeederSettings(ServiceSettings):
     exchangerate: ExchangeRateSettings = Field(default_factory=ExchangeRateSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     redownsample: RedownsampleSettings = Field(default_factory=RedownsampleSettings)
+    backfill: BackfillSettings = Field(default_factory=BackfillSettings)
 
     @model_validator(mode="after")
     def _within_budgets(self) -> Self:
