@@ -234,10 +234,29 @@ def test_malformed_payload_fails_that_chunk_with_a_clear_log_and_others_go_on(tm
         run_out(bf)
     state, reason = bf.journal.state(bad)
     assert state == FAILED and "Invalid symbol." in reason
-    assert f"backfill chunk {bad} failed" in caplog.text and "Invalid symbol." in caplog.text
+    assert "backfill of BTC/USDT from binance refused" in caplog.text
+    assert "Invalid symbol." in caplog.text
     progress = bf.progress()["binance"]
     assert (progress.done, progress.failed) == (N - 1, 1)
     assert bf.finished()
+
+
+def test_an_unknown_symbol_is_logged_once_not_once_per_chunk(tmp_path, caplog):
+    """Binance answers -1121 to each of a mistyped pair's ~30 chunks: one ERROR line
+    names the pair and Binance's text; every chunk is failed in the journal."""
+    bf = backfiller(
+        tmp_path,
+        FakeFetcher(lambda chunk: payload("backfill/binance_error_invalid_symbol.json")),
+        ListWriter(),
+    )
+    bf.add_assets([BTC])
+    with caplog.at_level(logging.ERROR):
+        for _ in range(N):  # run_out stops at a step that finished nothing
+            bf.step()
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1, [r.getMessage() for r in errors]
+    assert "BTC/USDT" in errors[0].getMessage() and "Invalid symbol." in errors[0].getMessage()
+    assert bf.progress()["binance"].failed == N
 
 
 def test_bad_bars_are_counted_not_written(tmp_path):

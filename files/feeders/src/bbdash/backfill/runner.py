@@ -98,6 +98,7 @@ class Backfiller:
         self._refresh_gap_s = refresh_gap_s
         self._demo = demo
         self._dropped: dict[str, int] = {}
+        self._said: set[tuple[str, str, str]] = set()
         self._lock = threading.Lock()
 
     def add_assets(self, assets: Iterable[Asset]) -> int:
@@ -139,7 +140,20 @@ class Backfiller:
             return 0
         except (PayloadError, ClientError) as exc:
             self.journal.fail(chunk.id, f"{exc.kind}: {exc}")
-            log.error("backfill chunk %s failed: %s (%s)", chunk.id, exc, exc.detail[:300])
+            # An unknown symbol fails each of its ~30 chunks the same way: one line
+            # per symbol and upstream text, the rest counted in the journal.
+            said = (chunk.source, chunk.symbol, str(exc))
+            if said not in self._said:
+                self._said.add(said)
+                log.error(
+                    "backfill of %s from %s refused: %s (%s); its other chunks failing "
+                    "the same way are not logged again",
+                    chunk.symbol,
+                    chunk.source,
+                    exc,
+                    exc.detail[:300],
+                    extra={"chunk": chunk.id},
+                )
             return 0
         except TransientError as exc:
             self.journal.postpone(chunk.id, now + self._retry_s, f"{exc.kind}: {exc}")
