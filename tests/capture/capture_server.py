@@ -24,8 +24,9 @@ Inspection (for the tests, on bloomberg-net only, no published port):
   status (`fail=0` restores it), to watch Alertmanager's failure counters;
 - `GET /healthz`.
 
-It also plays Binance's klines endpoint for the history backfill
-(`GET /binance/api/v3/klines`, fake_market_history.py).
+It also plays Binance's klines and Yahoo's chart endpoints for the history
+backfill (`GET /binance/api/v3/klines`, `GET /yahoo/v8/finance/chart/<symbol>`,
+fake_market_history.py).
 
 Standard library plus aiosmtpd; no state survives a restart.
 """
@@ -43,11 +44,11 @@ import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
-from fake_market_history import KLINE_WEIGHT, klines
+from fake_market_history import KLINE_WEIGHT, klines, yahoo_chart
 
 # AUTH LOGIN's challenges as real servers send them (draft-murchison-sasl-login:
 # "Username:", "Password:"; Postfix and Exchange do). aiosmtpd 1.4 sends "User
@@ -148,6 +149,9 @@ class Handler(BaseHTTPRequestHandler):
             status, body = klines(query)
             used = STORE.spend_weight(KLINE_WEIGHT)
             self._send(status, body, {"X-MBX-USED-WEIGHT-1M": str(used)})
+        elif url.path.startswith("/yahoo/v8/finance/chart/"):
+            symbol = unquote(url.path.rsplit("/", 1)[1])
+            self._send(*yahoo_chart(symbol, query))
         else:
             self._send(404, {"error": "not found", "what": BANNER})
 

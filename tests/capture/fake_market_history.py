@@ -1,9 +1,11 @@
-"""TEST HELPER, never shipped: a fake Binance klines endpoint for the history backfill.
+"""TEST HELPER, never shipped: fake Binance klines and Yahoo chart endpoints for the
+history backfill.
 
-The molecule test host has no route to Binance. The local inventory points the
-market feeder's backfill at this fake (`http://bbdash-capture:8080/binance`),
-so verify can watch the real backfill code fill a year of candles for a symbol
-added through the API.
+The molecule test host has no route to Binance or Yahoo. The local inventory
+points the market feeder's backfill at this fake (`http://bbdash-capture:8080/
+binance`, `.../yahoo`), so verify can watch the real backfill code (yfinance's
+session included, which goes on without a crumb when Yahoo's cookie host is
+unreachable) fill a year of candles for the symbols it watches.
 
 It answers `GET /binance/api/v3/klines` the way Binance's spot REST API
 documents it (binance-spot-api-docs, rest-api.md, "Kline/Candlestick data",
@@ -119,3 +121,109 @@ def klines(query: dict[str, list[str]], now_ms: int | None = None) -> tuple[int,
         bars.append(_bar(symbol, t, step))
         t += step
     return 200, bars
+
+
+# --- Yahoo chart ------------------------------------------------------------------------
+# GET /yahoo/v8/finance/chart/<symbol>?period1=&period2=&interval=&includePrePost=false,
+# as yfinance 1.7.0 calls it (yfinance/scrapers/history.py) and the backfill does:
+#
+# - bars of the regular session only: stocks and indices 09:30-16:00 New York,
+#   Monday to Friday (the fake uses EST, UTC-5, all year: no DST, no holidays);
+#   forex (`=X`) around the clock Monday to Friday;
+# - each bar stamped with its start; 1 h bars start at the session's :30, the
+#   last one cut at the close;
+# - Yahoo's depth limits, each refused with 422 and its wording: 1 m within the
+#   last 30 days and at most 7 days a request, 2 m-90 m within 60 days, 1 h
+#   (60m) within 730 days;
+# - an unknown symbol (`INVALID...`): 404 "No data found, symbol may be delisted".
+YAHOO_INTERVALS = {"1m": 60, "2m": 120, "5m": 300, "15m": 900, "30m": 1800, "60m": 3600, "1h": 3600}
+YAHOO_REACH = {60: 30 * 86_400, 3600: 730 * 86_400}  # others: 60 days
+EST = -5 * 3600
+OPEN_S, CLOSE_S = 9 * 3600 + 1800, 16 * 3600
+
+
+def _yahoo_error(status: int, code: str, description: str) -> tuple[int, Any]:
+    return status, {"chart": {"result": None, "error": {"code": code, "description": description}}}
+
+
+def _sessions(symbol: str, first: int, last: int) -> list[tuple[int, int]]:
+    """[open, close) of each regular session touching [first, last), epoch seconds."""
+    out = []
+    day = (first + EST) // 86_400 * 86_400 - EST  # local midnight, in UTC
+    while day < last:
+        weekday = ((day + EST) // 86_400 + 3) % 7  # 1970-01-01 was a Thursday: 0 = Monday
+        if weekday < 5:
+            if symbol.endswith("=X"):
+                out.append((day, day + 86_400))
+            else:
+                out.append((day + OPEN_S, day + CLOSE_S))
+        day += 86_400
+    return out
+
+
+def yahoo_chart(
+    symbol: str, query: dict[str, list[str]], now_s: int | None = None
+) -> tuple[int, Any]:
+    """(HTTP status, JSON body) for GET /v8/finance/chart/<symbol>."""
+    now_s = int(time.time()) if now_s is None else now_s
+    if symbol.startswith("INVALID"):
+        return _yahoo_error(404, "Not Found", "No data found, symbol may be delisted")
+    name = query.get("interval", ["1d"])[0]
+    if name not in YAHOO_INTERVALS:
+        return _yahoo_error(
+            400, "Bad Request", f"Invalid input - interval={name} is not supported."
+        )
+    step = YAHOO_INTERVALS[name]
+    try:
+        first = int(query["period1"][0])
+        last = min(int(query.get("period2", [str(now_s)])[0]), now_s)
+    except (KeyError, ValueError):
+        return _yahoo_error(400, "Bad Request", "Invalid input - period1 and period2 are required.")
+    reach = YAHOO_REACH.get(step, 60 * 86_400)
+    if first < now_s - reach:
+        return _yahoo_error(
+            422,
+            "Unprocessable Entity",
+            f"{name} data not available for startTime={first} and endTime={last}. "
+            f"The requested range must be within the last {reach // 86_400} days.",
+        )
+    if step == 60 and last - first > 7 * 86_400:
+        return _yahoo_error(
+            422,
+            "Unprocessable Entity",
+            f"{name} data not available for startTime={first} and endTime={last}. Only 7 days "
+            "worth of 1m granularity data are allowed to be fetched per request.",
+        )
+    stamps: list[int] = []
+    columns: dict[str, list[float | None]] = {k: [] for k in ("open", "high", "low", "close")}
+    volume: list[int] = []
+    scale = _level(symbol) / RECORDED_LEVEL
+    for opens, closes in _sessions(symbol, first, last):
+        t = opens
+        while t < closes:
+            if first <= t < last:
+                row = RECORDED[(t // step) % len(RECORDED)]
+                stamps.append(t)
+                for i, key in enumerate(("open", "high", "low", "close"), start=1):
+                    columns[key].append(round(float(row[i]) * scale, 4))
+                volume.append(int(float(row[5]) * 1000))
+            t += step
+    kind = "CURRENCY" if symbol.endswith("=X") else "INDEX" if symbol.startswith("^") else "EQUITY"
+    meta = {
+        "currency": "USD",
+        "symbol": symbol,
+        "exchangeName": "CCY" if kind == "CURRENCY" else "NMS",
+        "instrumentType": kind,
+        "gmtoffset": EST,
+        "timezone": "EST",
+        "exchangeTimezoneName": "America/New_York",
+        "regularMarketPrice": columns["close"][-1] if stamps else None,
+        "dataGranularity": name,
+        "range": "",
+    }
+    result = {
+        "meta": meta,
+        "timestamp": stamps,
+        "indicators": {"quote": [{**columns, "volume": volume}]},
+    }
+    return 200, {"chart": {"result": [result], "error": None}}

@@ -339,6 +339,35 @@ def test_a_pair_added_through_the_api_has_its_history_within_60_seconds(host: An
     }
 
 
+# Reads the InfluxDB double's /__double/points; the bars come from the capture TEST
+# HELPER's fake Yahoo chart, through yfinance's session in the market feeder.
+@pytest.mark.doubles
+def test_the_watched_stocks_have_their_sessions_history_from_yahoo(host: Any) -> None:
+    """The demo watchlist's AAPL, planned at the first deployment: a year of 1 h
+    candles of its regular sessions (14:30-21:00 UTC in the fake), filed under
+    the hour like the downsampling tasks' windows."""
+    got = on_host(
+        host,
+        """
+        deadline = time.monotonic() + 90
+        while True:
+            hourly = points("markets_1h", "AAPL")
+            backfilled = [p for p in hourly if p["tags"].get("exchange") == "yahoo"
+                          and p["time"] < (time.time() - 2 * 86400) * 1e9]
+            if len(backfilled) >= 250 * 7 or time.monotonic() > deadline:
+                break
+            time.sleep(3)
+        print(json.dumps({"count": len(backfilled),
+                          "hours": sorted({p["time"] // 10**9 % 86400 // 3600 for p in backfilled}),
+                          "fields": sorted(backfilled[-1]["fields"]) if backfilled else []}))
+        """,
+        timeout=120,
+    )
+    assert got["count"] >= 250 * 7, got
+    assert got["hours"] == list(range(15, 22)), got
+    assert {"open", "high", "low", "close", "price"} <= set(got["fields"])
+
+
 def test_health_endpoints_answer_on_the_network_only(host: Any) -> None:
     got = on_host(
         host,

@@ -11,7 +11,7 @@ import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 from bbdash.common.config import load_settings
@@ -253,14 +253,14 @@ def test_a_late_quote_is_re_downsampled_by_the_feeder(tmp_path, influx_double, w
     )
 
 
-class FakeKlines:
-    """The capture helper's fake Binance klines endpoint (tests/capture/
-    fake_market_history.py, the one the test host serves) on a loopback port;
+class FakeHistory:
+    """The capture helper's fake Binance klines and Yahoo chart endpoints (tests/capture/
+    fake_market_history.py, the ones the test host serves) on a loopback port;
     counts the calls."""
 
     def __init__(self) -> None:
         sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "capture"))
-        from fake_market_history import klines
+        from fake_market_history import klines, yahoo_chart
 
         calls: list[dict[str, list[str]]] = []
 
@@ -272,7 +272,12 @@ class FakeKlines:
                 url = urlsplit(self.path)
                 query = parse_qs(url.query)
                 calls.append(query)
-                status, body = klines(query) if url.path == "/api/v3/klines" else (404, {})
+                if url.path == "/binance/api/v3/klines":
+                    status, body = klines(query)
+                elif url.path.startswith("/yahoo/v8/finance/chart/"):
+                    status, body = yahoo_chart(unquote(url.path.rsplit("/", 1)[1]), query)
+                else:
+                    status, body = 404, {}
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -290,23 +295,33 @@ class FakeKlines:
         self.server.server_close()
 
 
-def test_a_watched_pair_gets_its_history_and_a_restart_redoes_nothing(tmp_path, influx_double):
+def test_watched_symbols_get_their_history_and_a_restart_redoes_nothing(tmp_path, influx_double):
     """Issue 10, item 4: a pair in the watchlist gets a year of 1 h candles, 30 days of
-    5 min candles and a week of 1-minute closes from Binance klines (the fake the
-    test host serves), while its live (demo) ticks keep flowing; a restart with the
-    same journal fetches nothing again."""
-    fake = FakeKlines()
+    5 min candles and a week of 1-minute closes from Binance klines, a stock its
+    regular sessions' bars from Yahoo's chart through yfinance's own session (the
+    fakes the test host serves), while live (demo) ticks keep flowing; a restart
+    with the same journal fetches nothing again."""
+    fake = FakeHistory()
     symbol = "DOGE/USDT"
     settings = _settings(
         tmp_path,
         influx_double.url,
         demo={"enabled": True, "interval_s": 0.5, "assets": []},
-        watchlist={"fallback_assets": [{"symbol": symbol, "asset_type": "crypto"}]},
-        backfill={"sources": ["binance"], "binance_url": fake.url},
+        watchlist={
+            "fallback_assets": [
+                {"symbol": symbol, "asset_type": "crypto"},
+                {"symbol": "AAPL", "asset_type": "stock"},
+            ]
+        },
+        backfill={
+            "sources": ["binance", "yahoo"],
+            "binance_url": f"{fake.url}/binance",
+            "yahoo_url": f"{fake.url}/yahoo",
+        },
     )
 
-    def series(bucket: str) -> list[dict]:
-        return [p for p in influx_double.points(bucket) if p["tags"].get("symbol") == symbol]
+    def series(bucket: str, of: str = symbol) -> list[dict]:
+        return [p for p in influx_double.points(bucket) if p["tags"].get("symbol") == of]
 
     async def run_until_done(feeder: MarketFeeder) -> None:
         task = asyncio.create_task(feeder.run())
@@ -347,14 +362,26 @@ def test_a_watched_pair_gets_its_history_and_a_restart_redoes_nothing(tmp_path, 
             "demo": "true",
         }
         assert any(p["time"] >= started * 1e9 for p in raw)
+        # AAPL: regular sessions only (6.5 h, 1 h bars from :30 filed under the hour).
+        stock = series("markets_1h", "AAPL")
+        assert len(stock) >= 250 * 7
+        assert {p["time"] // 10**9 % 86_400 // 3600 for p in stock} == set(range(15, 22))
+        assert stock[0]["tags"] == {
+            "exchange": "yahoo",
+            "symbol": "AAPL",
+            "asset_type": "stock",
+            "demo": "true",
+        }
+        assert len(series("markets_5min", "AAPL")) >= 19 * 78
+        assert len([p for p in series("markets", "AAPL") if p["time"] < started * 1e9]) >= 4 * 390
         value = feeder.metrics.value
         assert value("bbdash_backfill_chunks", {"source": "binance", "state": "pending"}) == 0
-        done = value("bbdash_backfill_chunks", {"source": "binance", "state": "done"})
-        assert (
-            done
-            == first_calls
-            == value("bbdash_backfill_chunks", {"source": "binance", "state": "total"})
+        done = sum(
+            value("bbdash_backfill_chunks", {"source": source, "state": "done"})
+            for source in ("binance", "yahoo")
         )
+        assert done == first_calls
+        assert value("bbdash_backfill_chunks", {"source": "yahoo", "state": "failed"}) == 0
 
         again = MarketFeeder(settings, metrics=Metrics())
         asyncio.run(run_until_done(again))
