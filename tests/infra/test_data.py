@@ -254,7 +254,6 @@ SEED_RETENTION = {
     "markets_5min": 30 * 86400,
     "markets_1h": 365 * 86400,
     "news": 90 * 86400,
-    "infra": 15 * 86400,
     "custom": 0,
 }
 

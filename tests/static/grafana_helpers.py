@@ -6,7 +6,7 @@ role's defaults and vars, so the checks read exactly what a converge writes.
 
 What the queries may read comes from the contracts:
 - buckets: the seed's retention table (markets, markets_5min, markets_1h,
-  news, infra, custom);
+  news, custom; the seed's infra bucket is not created);
 - measurements, tags, fields: docs/contracts.md (parsed, see `influx_contract`);
 - PostgreSQL views and columns: docs/contracts.md;
 - PromQL metrics: node-exporter and cAdvisor names listed below, the bbdash_*
@@ -32,7 +32,7 @@ CONTRACTS = REPO / "docs" / "contracts.md"
 FEEDERS_SRC = REPO / "files" / "feeders" / "src" / "bbdash"
 
 # The seed's buckets (retention table + downsampling tasks).
-BUCKETS = {"markets", "markets_5min", "markets_1h", "news", "infra", "custom"}
+BUCKETS = {"markets", "markets_5min", "markets_1h", "news", "custom"}
 # Which buckets hold which measurement (downsampling keeps measurement and tags).
 MEASUREMENT_BUCKETS = {
     "market_data": {"markets", "markets_5min", "markets_1h"},

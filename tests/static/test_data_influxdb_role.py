@@ -31,13 +31,13 @@ assert _spec is not None and _spec.loader is not None
 F = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(F)
 
-# The seed's "Rétention des Données" table.
+# The seed's "Rétention des Données" table, but for its `infra` bucket (15 days):
+# infrastructure metrics live in Prometheus for those 15 days (issue 11, item 5).
 SEED_RETENTION = {
     "markets": 7 * DAY,
     "markets_5min": 30 * DAY,
     "markets_1h": 365 * DAY,
     "news": 90 * DAY,
-    "infra": 15 * DAY,
     "custom": 0,
 }
 
@@ -46,6 +46,16 @@ def test_buckets_are_the_seeds_table() -> None:
     got = {b["name"]: F.duration_seconds(b["retention"]) for b in DEFAULTS["influxdb_buckets"]}
     assert got == SEED_RETENTION
     assert DEFAULTS["influxdb_org"] == "bloomberg"
+
+
+def test_infrastructure_metrics_live_in_prometheus_for_the_seeds_15_days() -> None:
+    """No `infra` bucket: a second copy of what Prometheus keeps, which nothing would
+    write or read; Prometheus keeps the seed's 15 days of it."""
+    assert "infra" not in {b["name"] for b in DEFAULTS["influxdb_buckets"]}
+    prometheus = yaml.safe_load(
+        (ROOT / "roles" / "prometheus" / "defaults" / "main.yml").read_text()
+    )
+    assert F.duration_seconds(prometheus["prometheus_retention_time"]) == 15 * DAY
 
 
 def test_limits_are_the_seeds() -> None:
@@ -117,7 +127,7 @@ def test_task_naming_an_unknown_bucket_is_refused() -> None:
     problems = F.task_problems([task], DEFAULTS["influxdb_buckets"])
     assert problems == [
         "influxdb_downsample_tasks[downsample_5min].destination names bucket 'markets_10min', "
-        "which is not in influxdb_buckets (custom, infra, markets, markets_1h, markets_5min, news)"
+        "which is not in influxdb_buckets (custom, markets, markets_1h, markets_5min, news)"
     ]
 
 

@@ -93,7 +93,7 @@ def test_contracts_parse() -> None:
     }
     assert pg_contract()["collected_assets"] == {"symbol", "asset_type", "source"}
     assert pg_contract()["user_watchlist_assets"] == {"login", "watchlist", "symbol", "asset_type"}
-    assert {"markets", "markets_5min", "markets_1h", "news", "infra", "custom"} == BUCKETS
+    assert {"markets", "markets_5min", "markets_1h", "news", "custom"} == BUCKETS
 
 
 def test_there_are_queries_of_every_kind() -> None:
