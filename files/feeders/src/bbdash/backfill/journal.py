@@ -12,13 +12,13 @@ the same timestamps on restart, which InfluxDB takes as an overwrite.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Collection, Iterable
 from dataclasses import asdict
 from pathlib import Path
 
 from bbdash.backfill.plan import Chunk
+from bbdash.common.durable import open_durable, transaction
 
 PENDING, DEFERRED, DONE, FAILED = "pending", "deferred", "done", "failed"
 STATES = (PENDING, DEFERRED, DONE, FAILED)
@@ -28,29 +28,20 @@ class ChunkJournal:
     """Chunk states by id. Thread-safe."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute(
+        self._db = open_durable(
+            path,
             "CREATE TABLE IF NOT EXISTS chunks ("
             " id TEXT PRIMARY KEY, source TEXT NOT NULL, rank INTEGER NOT NULL,"
             " stop INTEGER NOT NULL, chunk TEXT NOT NULL, state TEXT NOT NULL,"
             " not_before REAL NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,"
-            " reason TEXT NOT NULL DEFAULT '', batch INTEGER NOT NULL DEFAULT 0)"
+            " reason TEXT NOT NULL DEFAULT '', batch INTEGER NOT NULL DEFAULT 0)",
         )
 
     def _tx(self, statements: list[tuple[str, tuple[object, ...]]]) -> None:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for sql, args in statements:
-                    self._db.execute(sql, args)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with transaction(self._db, self._lock) as db:
+            for sql, args in statements:
+                db.execute(sql, args)
 
     def sync(self, chunks: Iterable[Chunk], refresh_gap_s: int = 3600) -> int:
         """Record a plan: new chunks pending; a done chunk whose end moved on by at least

@@ -22,10 +22,11 @@ each checkpoint, so an outage does not keep its disk.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+
+from bbdash.common.durable import open_durable
 
 # Files (database + WAL) larger than this are compacted once the spool is empty.
 SHRINK_BYTES = 1 << 20
@@ -54,17 +55,12 @@ class Spool:
     def __init__(self, path: Path, max_bytes: int) -> None:
         self.path = path
         self.max_bytes = max_bytes
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._closed = False
-        # isolation_level=None: we issue explicit transactions; autocommit otherwise.
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = open_durable(path, _SCHEMA)
         # The WAL is cut back to this size at each checkpoint instead of keeping
         # its largest size (every batch passes through the spool).
         self._db.execute(f"PRAGMA journal_size_limit={SHRINK_BYTES}")
-        self._db.execute(_SCHEMA)
         row = self._db.execute(
             "SELECT COALESCE(SUM(points),0), COALESCE(SUM(bytes),0) FROM batches"
         )

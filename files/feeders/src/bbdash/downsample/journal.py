@@ -9,70 +9,55 @@ replays the batch and records them again, and nothing is lost.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from pathlib import Path
+
+from bbdash.common.durable import open_durable, transaction
 
 
 class RangeJournal:
     """Pending [start, stop) ranges per task name. Thread-safe."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute(
+        self._db = open_durable(
+            path,
             "CREATE TABLE IF NOT EXISTS pending ("
             " task TEXT NOT NULL, start INTEGER NOT NULL, stop INTEGER NOT NULL,"
-            " PRIMARY KEY (task, start))"
+            " PRIMARY KEY (task, start))",
         )
 
     def add(self, task: str, ranges: list[tuple[int, int]]) -> None:
         """Record `ranges` of `task`, merged with the pending ones they overlap or touch."""
         if not ranges:
             return
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for start, stop in ranges:
-                    rows = self._db.execute(
-                        "SELECT start, stop FROM pending"
-                        " WHERE task = ? AND start <= ? AND stop >= ?",
-                        (task, stop, start),
-                    ).fetchall()
-                    lo = min([start, *(r[0] for r in rows)])
-                    hi = max([stop, *(r[1] for r in rows)])
-                    self._db.executemany(
-                        "DELETE FROM pending WHERE task = ? AND start = ?",
-                        [(task, r[0]) for r in rows],
-                    )
-                    self._db.execute("INSERT INTO pending VALUES (?, ?, ?)", (task, lo, hi))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with transaction(self._db, self._lock) as db:
+            for start, stop in ranges:
+                rows = db.execute(
+                    "SELECT start, stop FROM pending WHERE task = ? AND start <= ? AND stop >= ?",
+                    (task, stop, start),
+                ).fetchall()
+                lo = min([start, *(r[0] for r in rows)])
+                hi = max([stop, *(r[1] for r in rows)])
+                db.executemany(
+                    "DELETE FROM pending WHERE task = ? AND start = ?",
+                    [(task, r[0]) for r in rows],
+                )
+                db.execute("INSERT INTO pending VALUES (?, ?, ?)", (task, lo, hi))
 
     def done(self, task: str, start: int, stop: int) -> None:
         """Take [start, stop) of `task` out of the pending ranges."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                rows = self._db.execute(
-                    "SELECT start, stop FROM pending WHERE task = ? AND start < ? AND stop > ?",
-                    (task, stop, start),
-                ).fetchall()
-                for lo, hi in rows:
-                    self._db.execute("DELETE FROM pending WHERE task = ? AND start = ?", (task, lo))
-                    if lo < start:
-                        self._db.execute("INSERT INTO pending VALUES (?, ?, ?)", (task, lo, start))
-                    if stop < hi:
-                        self._db.execute("INSERT INTO pending VALUES (?, ?, ?)", (task, stop, hi))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with transaction(self._db, self._lock) as db:
+            rows = db.execute(
+                "SELECT start, stop FROM pending WHERE task = ? AND start < ? AND stop > ?",
+                (task, stop, start),
+            ).fetchall()
+            for lo, hi in rows:
+                db.execute("DELETE FROM pending WHERE task = ? AND start = ?", (task, lo))
+                if lo < start:
+                    db.execute("INSERT INTO pending VALUES (?, ?, ?)", (task, lo, start))
+                if stop < hi:
+                    db.execute("INSERT INTO pending VALUES (?, ?, ?)", (task, stop, hi))
 
     def pending(self, task: str) -> list[tuple[int, int]]:
         """The pending ranges of `task`, oldest first."""
