@@ -59,7 +59,9 @@ apt_install() {
 
 # A TEST HELPER image (never deployed by a role) on the offline Debian base:
 # built only when its inputs changed (base image, Dockerfile, context), saved to
-# its own archive, which is rewritten only when the image was.
+# its own archive, which is rewritten when it holds other inputs than these
+# (the hash beside it): another checkout on the same Docker engine may have
+# built the image already, leaving this checkout's archive behind.
 build_helper_image() {  # tag dockerfile context archive
   local tag=$1 dockerfile=$2 context=$3 archive=$4 base base_id hash
   base="$IMAGE_PREFIX/debian:bookworm"
@@ -72,12 +74,12 @@ build_helper_image() {  # tag dockerfile context archive
     log "building $tag"
     docker build -q -t "$tag" -f "$dockerfile" --build-arg BASE_IMAGE="$base" \
         --label "$INPUT_LABEL=$hash" "$context" >/dev/null
-    rm -f "$archive"
   fi
-  if [ ! -s "$archive" ]; then
+  if [ ! -s "$archive" ] || [ "$(cat "$archive.inputs" 2>/dev/null)" != "$hash" ]; then
     log "saving the test helper $tag to $archive"
     mkdir -p "$(dirname "$archive")"
     docker save -o "$archive.tmp" "$tag"
     mv "$archive.tmp" "$archive"
+    echo "$hash" > "$archive.inputs"
   fi
 }
