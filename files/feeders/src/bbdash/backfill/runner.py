@@ -13,7 +13,7 @@ done. What the upstream says decides the rest:
 - an unusable answer (error document, malformed payload, unknown symbol):
   the chunk is failed with the upstream's text in one log line; the others go on.
 
-No thread is needed to test it; `run()` is the loop a service thread calls.
+No thread is needed to test it; `bbdash.backfill.service` runs `step()` on its thread.
 """
 
 from __future__ import annotations
@@ -200,14 +200,3 @@ class Backfiller:
     def finished(self) -> bool:
         """Nothing left to fetch (failed chunks aside)."""
         return all(p.pending == 0 and p.deferred == 0 for p in self.progress().values())
-
-    def run(self, stop: threading.Event, idle_s: float = 1.0) -> None:
-        """Step until `stop` is set, pausing `idle_s` whenever a step did nothing."""
-        while not stop.is_set():
-            try:
-                worked = self.step()
-            except Exception:
-                log.exception("backfill step failed")
-                worked = 0
-            if not worked:
-                stop.wait(idle_s)
