@@ -17,6 +17,7 @@ from typing import Any
 
 import container_block
 import pytest
+import sizing_profiles
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -89,7 +90,11 @@ def test_argument_spec_types_fit_the_defaults(role: str) -> None:
 @pytest.mark.parametrize("role", SERVICES)
 def test_limits_are_the_seeds(role: str) -> None:
     defaults = load(ROLES / role / "defaults" / "main.yml")
-    assert (defaults[f"{role}_cpus"], defaults[f"{role}_memory"]) == SEED_LIMITS[role]
+    assert defaults[f"{role}_cpus"] == sizing_profiles.follows(role, "cpus")
+    assert defaults[f"{role}_memory"] == sizing_profiles.follows(role, "memory")
+    small = sizing_profiles.row(role, "small")
+    assert (small["cpus"], small["memory"]) == SEED_LIMITS[role]
+    assert sizing_profiles.row(role, "test") == small
     table = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
     label = role.replace("_", " ").replace("api", "API")
     cpus, memory = SEED_LIMITS[role]

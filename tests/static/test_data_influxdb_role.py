@@ -15,6 +15,7 @@ from typing import Any
 
 import grafana_flux_wasm
 import pytest
+import sizing_profiles
 import yaml
 from bbdash.downsample.flux import range_flux
 from doubles.influxdb import server as influx_server
@@ -59,9 +60,15 @@ def test_infrastructure_metrics_live_in_prometheus_for_the_seeds_15_days() -> No
 
 
 def test_limits_are_the_seeds() -> None:
-    assert (float(DEFAULTS["influxdb_cpus"]), DEFAULTS["influxdb_memory"]) == (2.0, "3g")
-    postgres = yaml.safe_load((ROOT / "roles" / "postgres" / "defaults" / "main.yml").read_text())
-    assert (float(postgres["postgres_cpus"]), postgres["postgres_memory"]) == (0.5, "512m")
+    for role, seed in (("influxdb", (2.0, "3g")), ("postgres", (0.5, "512m"))):
+        small = sizing_profiles.row(role, "small")
+        assert (small["cpus"], small["memory"]) == seed
+        assert sizing_profiles.defaults(role)[f"{role}_cpus"] == sizing_profiles.follows(
+            role, "cpus"
+        )
+    assert DEFAULTS["influxdb_go_memory_limit"] == sizing_profiles.follows(
+        "influxdb", "go_memory_limit"
+    )
 
 
 def test_image_is_a_pinned_2x() -> None:
@@ -387,7 +394,17 @@ def test_orphan_authorizations() -> None:
 
 
 def test_influxd_environment() -> None:
-    env = F.influxd_env(DEFAULTS["influxdb_config"], {"log-level": "warn"})
+    # The profile's values, as Ansible templates them for the small profile.
+    small = sizing_profiles.row("influxdb", "small")
+    config = dict(DEFAULTS["influxdb_config"])
+    for option, key in (
+        ("storage-cache-max-memory-size", "cache_max_memory_size"),
+        ("query-concurrency", "query_concurrency"),
+        ("query-max-memory-bytes", "query_max_memory_bytes"),
+    ):
+        assert config[option] == sizing_profiles.follows("influxdb", key)
+        config[option] = small[key]
+    env = F.influxd_env(config, {"log-level": "warn"})
     assert env["INFLUXD_REPORTING_DISABLED"] == "true"
     assert env["INFLUXD_STORAGE_CACHE_MAX_MEMORY_SIZE"] == str(256 * 1024 * 1024)
     assert env["INFLUXD_LOG_LEVEL"] == "warn"
