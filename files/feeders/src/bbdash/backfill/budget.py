@@ -10,7 +10,8 @@ beside them:
 - CoinGecko: calls per month, beside the live poll's share of the plan's
   ~10,000 (at the default 300 s cadence the live poll makes 8,928 a month).
 
-A chunk with no token is deferred for as long as the bucket says, never
+The shares are settings (`BackfillSettings`), turned into buckets by the
+service. A chunk with no token is deferred for as long as the bucket says, never
 dropped. An upstream that answered 429/418 is held until its Retry-After.
 """
 
@@ -20,7 +21,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from bbdash.common.budgets import SECONDS_PER_MONTH
 from bbdash.common.resilience import TokenBucket
 
 
@@ -33,19 +33,12 @@ class Share:
     burst: float
 
 
-DEFAULT_SHARES: Mapping[str, Share] = {
-    "binance": Share(1200, 60, 200),
-    "yahoo": Share(120, 3600, 10),
-    "coingecko": Share(1000, SECONDS_PER_MONTH, 20),
-}
-
-
 class BackfillBudget:
     """Per-upstream token buckets and holds; times from a monotonic `clock`."""
 
     def __init__(
         self,
-        shares: Mapping[str, Share] = DEFAULT_SHARES,
+        shares: Mapping[str, Share],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._clock = clock

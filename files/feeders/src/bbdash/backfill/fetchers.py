@@ -29,13 +29,11 @@ from bbdash.backfill.plan import BINANCE_BARS_PER_CALL, Chunk
 from bbdash.common.upstream_errors import PayloadError, TransientError, error_for_status
 from bbdash.market_feeder.routing import split_pair
 
-BINANCE_URL = "https://api.binance.com"
+# Base URLs are settings (BackfillSettings, CoinGeckoSettings): none is written here.
 BINANCE_HINT = (
     "market-data base URL (https://data-api.binance.vision serves market data "
     "where api.binance.com is blocked)"
 )
-YAHOO_URL = "https://query2.finance.yahoo.com"
-COINGECKO_URL = "https://api.coingecko.com/api/v3"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +100,7 @@ class BinanceKlinesFetcher:
 
     def __init__(
         self,
-        base_url: str = BINANCE_URL,
+        base_url: str,
         transport: Transport | None = None,
         timeout_s: float = 10.0,
     ) -> None:
@@ -146,7 +144,7 @@ class YahooChartFetcher:
     """`GET {base_url}/v8/finance/chart/{symbol}?period1&period2&interval`, regular hours."""
 
     def __init__(
-        self, base_url: str = YAHOO_URL, transport: Transport | None = None, timeout_s: float = 10.0
+        self, base_url: str, transport: Transport | None = None, timeout_s: float = 10.0
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._get = transport or yfinance_transport()
@@ -181,7 +179,7 @@ class CoinGeckoChartFetcher:
 
     def __init__(
         self,
-        base_url: str = COINGECKO_URL,
+        base_url: str,
         transport: Transport | None = None,
         *,
         api_key: str | None = None,

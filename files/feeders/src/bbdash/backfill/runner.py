@@ -78,7 +78,7 @@ class Backfiller:
         journal: ChunkJournal,
         fetchers: Mapping[str, Fetcher],
         writer: Writer,
-        budget: BackfillBudget | None = None,
+        budget: BackfillBudget,
         *,
         clock: Callable[[], float] = time.time,
         chunks_per_step: int = 8,
@@ -90,7 +90,7 @@ class Backfiller:
         self.journal = journal
         self.fetchers = dict(fetchers)
         self.writer = writer
-        self.budget = budget or BackfillBudget()
+        self.budget = budget
         self._clock = clock
         self._chunks_per_step = chunks_per_step
         self._retry_s = retry_s
