@@ -63,7 +63,8 @@ options:
 RETURN = r"""
 _raw:
   description: One dict, with containers (role, cpus, memory, memory_mb), memory_mb (their sum),
-    free_gb, mount and problems (one sentence each; empty when the host fits).
+    the host's vcpus, memtotal_mb, free_gb and mount, and problems (one sentence each; empty
+    when the host fits).
   type: list
   elements: dict
 """
@@ -182,6 +183,8 @@ def report(
     return {
         "containers": containers,
         "memory_mb": round(sum(item["memory_mb"] for item in containers), 1),
+        "vcpus": host["vcpus"],
+        "memtotal_mb": host["memtotal_mb"],
         "free_gb": host.get("free_gb"),
         "mount": host.get("mount", ""),
         "problems": problems(profile, needs, containers, host),
