@@ -18,6 +18,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ansible.errors import AnsibleLookupError
+from ansible.module_utils.parsing.convert_bool import boolean
+from ansible.plugins.lookup import LookupBase
+from ansible.template import trust_as_template
+
 DOCUMENTATION = r"""
 name: sizing_report
 author: Bloomberg Dashboard contributors
@@ -68,23 +73,6 @@ _raw:
   type: list
   elements: dict
 """
-
-try:
-    from ansible.errors import AnsibleLookupError
-    from ansible.module_utils.parsing.convert_bool import boolean
-    from ansible.plugins.lookup import LookupBase
-    from ansible.template import trust_as_template
-except ImportError:  # imported by the tests without Ansible's loader
-    AnsibleLookupError = ValueError  # type: ignore[misc,assignment]
-    LookupBase = object  # type: ignore[misc,assignment]
-
-    def boolean(value: Any, strict: bool = True) -> bool:  # Ansible's, when it is missing
-        del strict
-        return str(value).strip().lower() in ("1", "true", "yes", "on", "y", "t")
-
-    def trust_as_template(value: str) -> str:
-        return value
-
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 _DOCKER_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([bkmg]?)\s*$", re.IGNORECASE)
@@ -191,7 +179,7 @@ def report(
     }
 
 
-class LookupModule(LookupBase):  # type: ignore[misc,valid-type]
+class LookupModule(LookupBase):
     def run(
         self, terms: list[Any], variables: dict[str, Any] | None = None, **kwargs: Any
     ) -> list[dict[str, Any]]:
