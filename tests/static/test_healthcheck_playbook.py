@@ -214,11 +214,9 @@ def test_the_report_shows_the_history_backfill_progress(tmp_path: Path) -> None:
 
 def test_the_report_names_the_sizing_profile(tmp_path: Path) -> None:
     """Issue 15: the report says which profile the host was held to, and what it sums to."""
-    found = {"containers": [{"role": "grafana"}] * 11, "memory_mb": 7168.0,
-             "memtotal_mb": 24105, "vcpus": 2}  # fmt: skip
-    rows = evaluate(
-        tmp_path, "_hc_sizing_rows", {"_sizing_report": found, "bloomberg_profile": "test"}
-    )
+    found = {"profile": "test", "containers": [{"role": "grafana"}] * 11,
+             "memory_mb": 7168.0, "memtotal_mb": 24105, "vcpus": 2}  # fmt: skip
+    rows = evaluate(tmp_path, "_hc_sizing_rows", {"_sizing_report": found})
     assert rows == [
         {
             "name": "test profile: 11 containers limited to 7168 MB of 24105 MB, on 2 vCPUs",

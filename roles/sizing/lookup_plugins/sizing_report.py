@@ -67,9 +67,9 @@ options:
 
 RETURN = r"""
 _raw:
-  description: One dict, with containers (role, cpus, memory, memory_mb), memory_mb (their sum),
-    the host's vcpus, memtotal_mb, free_gb and mount, and problems (one sentence each; empty
-    when the host fits).
+  description: One dict, with the profile, containers (role, cpus, memory, memory_mb),
+    memory_mb (their sum), the host's vcpus, memtotal_mb, free_gb and mount, and problems
+    (one sentence each; empty when the host fits).
   type: list
   elements: dict
 """
@@ -158,17 +158,21 @@ def report(
     host: Mapping[str, Any],
 ) -> dict[str, Any]:
     """The containers of the enabled roles with their values, and the problems."""
-    containers = [
-        {
-            "role": role,
-            "cpus": float(value_of(f"{role}_cpus")),
-            "memory": str(value_of(f"{role}_memory")),
-            "memory_mb": round(memory_mb(value_of(f"{role}_memory")), 1),
-        }
-        for role in roles
-        if enabled[role]
-    ]
+    containers = []
+    for role in roles:
+        if not enabled[role]:
+            continue
+        memory = str(value_of(f"{role}_memory"))
+        containers.append(
+            {
+                "role": role,
+                "cpus": float(value_of(f"{role}_cpus")),
+                "memory": memory,
+                "memory_mb": round(memory_mb(memory), 1),
+            }
+        )
     return {
+        "profile": profile,
         "containers": containers,
         "memory_mb": round(sum(item["memory_mb"] for item in containers), 1),
         "vcpus": host["vcpus"],
