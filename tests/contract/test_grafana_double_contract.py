@@ -18,6 +18,10 @@ project makes:
   unknown paths; and what the double already has of what the project will
   call: PUT /api/admin/users/:id/password, GET /api/search, POST /login.
 
+Users other than the admin, their sessions and token rotation, and the
+Grafana Admin checks are in test_grafana_double_sessions.py (it reuses
+`start`/`stop` from here).
+
 Where Grafana has test cases for a behaviour, they are rewritten here (named
 in each test's docstring): pkg/api/health_test.go, pkg/api/admin_provisioning_test.go,
 pkg/middleware/middleware_basic_auth_test.go, pkg/api/http_server_test.go,

@@ -15,13 +15,16 @@ addMiddlewaresAndStaticRoutes):
 2. ``/healthz``, ``/api/health`` and ``/metrics`` (basic auth when grafana.ini
    sets both ``[metrics] basic_auth_username`` and ``basic_auth_password``)
    answer before authentication and without a Content-Security-Policy;
-3. then authentication (basic auth of the admin user, with Grafana's
-   brute-force lockout, or the session cookie) and, when enabled, the CSP of
-   grafana.ini on every further response;
-4. then the routes: ``GET /api/user``, ``POST
+3. then authentication (basic auth of the admin or of a user created through
+   the API, with Grafana's brute-force lockout, or the session cookie of a
+   user, refused with ``session.token.rotate`` once due for rotation) and,
+   when enabled, the CSP of grafana.ini on every further response;
+4. then the routes: ``GET /api/user`` (the signed-in user), ``POST
    /api/admin/provisioning/{dashboards,datasources,plugins,alerting}/reload``,
-   ``PUT /api/admin/users/:id/password``, ``GET /api/search``, ``GET
-   /api/live/ws`` (WebSocket handshake, Origin checked), ``GET|POST /login``;
+   ``POST /api/admin/users``, ``PUT /api/admin/users/:id/{password,permissions}``
+   (Grafana Admins only: 403 otherwise), ``POST /api/user/auth-tokens/rotate``,
+   ``GET /api/search``, ``GET /api/live/ws`` (WebSocket handshake, Origin
+   checked), ``GET|POST /login``;
    anything else is Grafana's not-found handler, which requires a signed-in
    user first (401 JSON under /api, 302 to /login elsewhere).
 
@@ -30,7 +33,9 @@ page that lists the provisioned dashboards and says "TEST DOUBLE - NOT
 GRAFANA"; ``/`` and ``/d/<uid>`` stand for what a signed-in browser gets, so
 they answer without a login and hand the browser a session (Grafana would
 redirect to /login first). ``GET /api/test-double/request`` reports what the
-double received (client address, forwarded headers).
+double received (client address, forwarded headers); ``POST
+/api/test-double/age-sessions[?seconds=N]`` ages every session so that tests
+need not wait for a rotation.
 
 ``server.py cli [--homepath H] [--config C] admin reset-admin-password
 [--password-from-stdin] [--user-id N] [password]`` stands in for ``grafana
@@ -45,6 +50,7 @@ import base64
 import binascii
 import configparser
 import contextlib
+import dataclasses
 import hashlib
 import html
 import json
@@ -60,7 +66,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote_plus, urlsplit
+from urllib.parse import parse_qs, quote_plus, unquote_plus, urlsplit
 
 # Grafana 12.4.3 is the image the role pins; the double says it is a double.
 VERSION = "12.4.3-testdouble"
@@ -70,6 +76,7 @@ STATE_NAME = "test-double-admin-password"
 PROVISIONING_KINDS = ("dashboards", "plugins", "datasources", "alerting")
 ADMIN_ID = 1
 LOGIN_ATTEMPTS_WINDOW = 5 * 60  # loginattemptimpl.loginAttemptsWindow
+SESSION_EXPIRY_COOKIE = "grafana_session_expiry"  # authn.sessionExpiryCookie
 
 
 def _paths() -> tuple[Path, Path, Path]:
@@ -173,6 +180,47 @@ def set_admin_password(value: str) -> None:
 # --------------------------------------------------------------------------- server state
 
 
+URGENT_ROTATE_TIME = 60  # usertoken.UrgentRotateTime
+SKIP_ROTATION_TIME = 5  # authimpl.SkipRotationTime
+ROTATION_LEEWAY = 5  # usertoken.rotationLeeway
+
+
+@dataclass
+class Session:
+    """A row of Grafana's user_auth_token table (the columns the double uses)."""
+
+    id: int
+    user_id: int
+    auth_token: str
+    prev_auth_token: str
+    auth_token_seen: bool
+    seen_at: int
+    rotated_at: int
+    created_at: int
+
+    def needs_rotation(self, interval_seconds: int) -> bool:
+        """usertoken.UserToken.NeedsRotation."""
+        now = time.time()
+        if not self.auth_token_seen:
+            return self.rotated_at < now - URGENT_ROTATE_TIME
+        return self.rotated_at < now - interval_seconds
+
+
+def _hash_token(token: str) -> str:
+    """authimpl hashToken: sha256(token + secret_key), hex."""
+    secret = setting("security", "secret_key", "SW2YcwTIb9zpOOhoPsMm")
+    return hashlib.sha256((token + secret).encode()).hexdigest()
+
+
+def rotation_interval_seconds() -> int:
+    """[auth] token_rotation_interval_minutes (default 10, at least 2 in Grafana)."""
+    try:
+        minutes = int(setting("auth", "token_rotation_interval_minutes", "10"))
+    except ValueError:
+        minutes = 10
+    return max(minutes, 2) * 60
+
+
 class State:
     """What Grafana keeps in its database and that the double keeps in memory:
     failed login attempts and session tokens."""
@@ -180,7 +228,8 @@ class State:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.attempts: list[tuple[str, str, float]] = []
-        self.sessions: dict[str, float] = {}
+        self.sessions: dict[int, Session] = {}
+        self.next_session_id = 0
 
     def add_attempt(self, login: str, address: str) -> None:
         if setting_bool("security", "disable_brute_force_login_protection", False):
@@ -208,19 +257,95 @@ class State:
             count = sum(1 for who, _, at in self.attempts if who == login.lower() and at >= since)
         return count < limit
 
-    def new_session(self) -> str:
-        token = secrets.token_hex(16)
+    # ------------------------------------------------------------ sessions
+    # pkg/services/auth/authimpl/auth_token.go (CreateToken, LookupToken /
+    # validateToken, RotateToken, RevokeAllUserTokens) and
+    # pkg/models/usertoken (NeedsRotation): one row per session, the token
+    # hashed with the secret key, the previous token kept after a rotation.
+
+    def new_session(self, user_id: int) -> str:
+        token = secrets.token_hex(16)  # util.RandomHex(16)
+        now = int(time.time())
         with self.lock:
-            self.sessions[token] = time.time()
+            self.next_session_id += 1
+            self.sessions[self.next_session_id] = Session(
+                id=self.next_session_id,
+                user_id=user_id,
+                auth_token=_hash_token(token),
+                prev_auth_token=_hash_token(token),
+                auth_token_seen=False,
+                seen_at=0,
+                rotated_at=now,
+                created_at=now,
+            )
         return token
 
-    def valid_session(self, token: str) -> bool:
+    def lookup_session_quiet(self, token: str) -> Session | None:
+        hashed = _hash_token(token)
         with self.lock:
-            return token in self.sessions
+            for session in self.sessions.values():
+                if session.auth_token == hashed:
+                    return dataclasses.replace(session)
+        return None
 
-    def revoke_sessions(self) -> None:
+    def lookup_session(self, token: str) -> Session | None:
+        """LookupToken: the current or the previous token of a session. The previous
+        token presented more than UrgentRotateTime after a rotation whose new token
+        was seen marks the session unseen (it then needs an urgent rotation)."""
+        hashed = _hash_token(token)
+        now = time.time()
         with self.lock:
-            self.sessions.clear()
+            found = next(
+                (s for s in self.sessions.values() if hashed in (s.auth_token, s.prev_auth_token)),
+                None,
+            )
+            if found is None:
+                return None
+            if (
+                found.auth_token != hashed
+                and found.prev_auth_token == hashed
+                and found.auth_token_seen
+                and found.rotated_at < now - URGENT_ROTATE_TIME
+            ):
+                found.auth_token_seen = False
+                found.rotated_at = int(now - URGENT_ROTATE_TIME)
+            if not found.auth_token_seen and found.auth_token == hashed:
+                found.auth_token_seen = True
+                found.seen_at = int(now)
+            return dataclasses.replace(found)
+
+    def rotate_session(self, token: str) -> tuple[Session, str | None]:
+        """RotateToken for a session LookupToken found: a new token unless the
+        session was rotated less than SkipRotationTime (5 s) ago; the current
+        token becomes the previous one (rotate_token.sql)."""
+        hashed = _hash_token(token)
+        now = time.time()
+        with self.lock:
+            found = next(
+                s for s in self.sessions.values() if hashed in (s.auth_token, s.prev_auth_token)
+            )
+            if found.rotated_at + SKIP_ROTATION_TIME > now:
+                return dataclasses.replace(found), None
+            new_token = secrets.token_hex(16)
+            found.seen_at = 0
+            found.prev_auth_token = found.auth_token
+            found.auth_token = _hash_token(new_token)
+            found.auth_token_seen = False
+            found.rotated_at = int(now)
+            return dataclasses.replace(found), new_token
+
+    def age_sessions(self, seconds: int) -> int:
+        """TEST DOUBLE: move every session's clock back (created and rotated)."""
+        with self.lock:
+            for session in self.sessions.values():
+                session.rotated_at -= seconds
+                session.created_at -= seconds
+            return len(self.sessions)
+
+    def revoke_sessions(self, user_id: int) -> None:
+        """RevokeAllUserTokens: that user's sessions only."""
+        with self.lock:
+            self.sessions = {k: v for k, v in self.sessions.items() if v.user_id != user_id}
 
 
 STATE = State()
@@ -241,6 +366,7 @@ class Store:
         "CREATE TABLE IF NOT EXISTS user (id INTEGER PRIMARY KEY AUTOINCREMENT,"
         " uid TEXT NOT NULL UNIQUE, login TEXT NOT NULL UNIQUE, email TEXT NOT NULL UNIQUE,"
         " name TEXT NOT NULL DEFAULT '', password TEXT NOT NULL DEFAULT '',"
+        " salt TEXT NOT NULL DEFAULT '', rands TEXT NOT NULL DEFAULT '',"
         " is_admin INTEGER NOT NULL DEFAULT 0, org_id INTEGER NOT NULL DEFAULT 1,"
         " created TEXT NOT NULL, updated TEXT NOT NULL)",
         "CREATE TABLE IF NOT EXISTS preferences (id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -270,6 +396,7 @@ class Store:
                     db.execute("PRAGMA journal_mode=WAL")
                     for statement in self.SCHEMA:
                         db.execute(statement)
+                    self.migrate(db)
                     now = _now()
                     db.execute(
                         "INSERT OR IGNORE INTO user (id, uid, login, email, is_admin, created, updated)"
@@ -287,6 +414,23 @@ class Store:
                 continue
         raise OSError("no writable place for the test double's grafana.db")
 
+    @staticmethod
+    def migrate(db: sqlite3.Connection) -> None:
+        """Forward migration of a grafana.db written by an earlier double: the
+        `salt` and `rands` columns of Grafana's user table (user_mig.go), a salt
+        for every user without one. Rows are kept; a password stored before
+        (an unsalted digest, not Grafana's hash) no longer matches, so such a
+        user signs in again once an admin has set a password."""
+        columns = {row[1] for row in db.execute("PRAGMA table_info(user)")}
+        for column in ("salt", "rands"):
+            if column not in columns:
+                db.execute(f"ALTER TABLE user ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
+        for (user_id,) in db.execute("SELECT id FROM user WHERE salt = ''").fetchall():
+            db.execute(
+                "UPDATE user SET salt = ?, rands = ? WHERE id = ?",
+                (random_string(10), random_string(10), user_id),
+            )
+
     def connect(self) -> sqlite3.Connection:
         if self.path is None:
             self.open()
@@ -300,6 +444,17 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+def random_string(length: int) -> str:
+    """util.GetRandomString: alphanumeric characters (user.Salt, user.Rands)."""
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    return "".join(alphabet[b % len(alphabet)] for b in secrets.token_bytes(length))
+
+
+def encode_password(password: str, salt: str) -> str:
+    """util.EncodePassword: PBKDF2-HMAC-SHA256, 10000 iterations, 50 bytes, hex."""
+    return hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), 10000, 50).hex()
+
+
 STORE = Store()
 
 
@@ -307,6 +462,9 @@ STORE = Store()
 
 INVALID_LOGIN = ("password-auth.failed", "Invalid username or password")
 UNAUTHORIZED = ("auth.unauthorized", "Unauthorized")
+# authn.ErrTokenNeedsRotation = errutil.Unauthorized("session.token.rotate"): no
+# public message, so errutil's Public() uses the status text.
+TOKEN_NEEDS_ROTATION = ("session.token.rotate", "Unauthorized")
 
 
 class AuthError(Exception):
@@ -542,6 +700,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "grafana-test-double/1"
     _headers: dict[str, str]
     _body: bytes
+    _user_id: int = 0
 
     def log_message(self, fmt: str, *args: Any) -> None:  # quiet, one line per request
         print(json.dumps({"double": "grafana", "request": fmt % args}), flush=True)
@@ -604,12 +763,15 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._send(code, b"", None, {"Location": location}, cookies=cookies)
 
-    def _cookie(self, name: str, value: str, max_age: int | None = None) -> str:
+    def _cookie(
+        self, name: str, value: str, max_age: int | None = None, http_only: bool = True
+    ) -> str:
         """pkg/middleware/cookies WriteCookie: Path=/, HttpOnly, Secure and SameSite from ini."""
         parts = [f"{name}={value}", "Path=/"]
         if max_age is not None:
             parts.append(f"Max-Age={max_age}")
-        parts.append("HttpOnly")
+        if http_only:
+            parts.append("HttpOnly")
         if setting_bool("security", "cookie_secure", False):
             parts.append("Secure")
         samesite = setting("security", "cookie_samesite", "lax").lower()
@@ -622,34 +784,63 @@ class Handler(BaseHTTPRequestHandler):
     def _client_address(self) -> str:
         return self.client_address[0]
 
-    def _authenticate(self) -> tuple[bool, AuthError | None]:
-        """The authn service: basic auth (password client) then the session cookie."""
+    def _authenticate(self) -> tuple[int | None, AuthError | None]:
+        """The authn service: basic auth (password client) then the session cookie
+        (clients/session.go: a token due for rotation is session.token.rotate,
+        and the service does not try another client after it)."""
         error: AuthError | None = None
         credentials = _basic_credentials(self.headers.get("Authorization", ""))
         if credentials is not None and setting_bool("auth.basic", "enabled", True):
             try:
-                if self._password_login(*credentials):
-                    return True, None
+                return self._password_login(*credentials), None
             except AuthError as exc:
                 error = exc
         token = self._session_cookie()
         if token is not None:
-            if STATE.valid_session(token):
-                return True, None
+            session = STATE.lookup_session(token) if token else None
+            if session is not None:
+                if session.needs_rotation(rotation_interval_seconds()):
+                    return None, AuthError(*TOKEN_NEEDS_ROTATION)
+                return session.user_id, None
             error = error or AuthError("session.token.not-found", "Unauthorized")
         if error is None:
             error = AuthError(*UNAUTHORIZED)
-        return False, error
+        return None, error
 
-    def _password_login(self, login: str, password: str) -> bool:
-        """pkg/services/authn/clients/password.go AuthenticatePassword."""
+    def _password_login(self, login: str, password: str) -> int:
+        """pkg/services/authn/clients/password.go AuthenticatePassword, then the
+        grafana client (clients/grafana.go): the user by login, else by email, the
+        password hashed with the user's salt (util.EncodePassword). The admin's
+        password is the one the double keeps in its own file. Returns the user id."""
         if not STATE.login_allowed(login):
             raise AuthError(*INVALID_LOGIN)
         if not password:
             raise AuthError(*INVALID_LOGIN)
         # Logins are case-insensitive (user.GetByLogin).
-        if login.lower() == admin_login().lower() and password == admin_password():
-            return True
+        if login.lower() == admin_login().lower():
+            if password == admin_password():
+                return ADMIN_ID
+        else:
+            with STORE.connect() as db:
+                row = (
+                    db.execute(
+                        "SELECT id, password, salt FROM user WHERE lower(login) = lower(?)"
+                        " ORDER BY id",
+                        (login,),
+                    ).fetchone()
+                    or db.execute(
+                        "SELECT id, password, salt FROM user WHERE lower(email) = lower(?)"
+                        " ORDER BY id",
+                        (login,),
+                    ).fetchone()
+                )
+            if (
+                row is not None
+                and row["id"] != ADMIN_ID
+                and row["salt"]
+                and secrets.compare_digest(encode_password(password, row["salt"]), row["password"])
+            ):
+                return int(row["id"])
         STATE.add_attempt(login, self._client_address())
         raise AuthError(*INVALID_LOGIN)
 
@@ -670,6 +861,9 @@ class Handler(BaseHTTPRequestHandler):
         uri = self.path
         if uri != "/":
             cookies.append(self._cookie("redirect_to", quote_plus(uri)))
+        if error is not None and error.message_id == TOKEN_NEEDS_ROTATION[0]:
+            self._go_redirect("/user/auth-tokens/rotate", cookies=cookies)
+            return
         self._go_redirect("/login", cookies=cookies)
 
     # ---------------------------------------------------------------- dispatch
@@ -701,7 +895,12 @@ class Handler(BaseHTTPRequestHandler):
                 },
             )
             return
-        signed_in, error = self._authenticate()
+        if path == "/api/test-double/age-sessions" and method == "POST":  # not a Grafana API
+            self._age_sessions(query)
+            return
+        user_id, error = self._authenticate()
+        self._user_id = user_id if user_id is not None else 0
+        signed_in = user_id is not None
         nonce = generate_nonce()
         self._headers.update(content_security_policy(nonce))
         trimmed = path.rstrip("/") or "/"
@@ -713,18 +912,38 @@ class Handler(BaseHTTPRequestHandler):
         ):
             kind = found.group(1)
             if kind in PROVISIONING_KINDS:
-                self._signed_in(signed_in, error, path, lambda: self._reload(kind))
+                self._signed_in(
+                    signed_in, error, path, lambda: self._reload(kind), "provisioning:reload"
+                )
             else:
                 self._not_found(signed_in, error, path, nonce)
         elif method == "PUT" and (
             found := re.fullmatch(r"/api/admin/users/([^/]+)/password", trimmed)
         ):
-            user_id = found.group(1)
-            self._signed_in(signed_in, error, path, lambda: self._set_password(user_id))
+            target = found.group(1)
+            self._signed_in(
+                signed_in, error, path, lambda: self._set_password(target), "users.password:write"
+            )
+        elif method == "PUT" and (
+            found := re.fullmatch(r"/api/admin/users/([^/]+)/permissions", trimmed)
+        ):
+            target = found.group(1)
+            self._signed_in(
+                signed_in,
+                error,
+                path,
+                lambda: self._set_permissions(target),
+                "users.permissions:write",
+                grafana_admin=True,
+            )
         elif trimmed == "/api/admin/users" and method == "POST":
-            self._signed_in(signed_in, error, path, self._create_user)
+            self._signed_in(signed_in, error, path, self._create_user, "users:create")
         elif trimmed == "/api/users/lookup" and get_like:
-            self._signed_in(signed_in, error, path, lambda: self._lookup_user(query))
+            self._signed_in(signed_in, error, path, lambda: self._lookup_user(query), "users:read")
+        elif trimmed == "/api/user/auth-tokens/rotate" and method == "POST":
+            self._rotate_token()  # no ReqSignedIn (api.go)
+        elif trimmed == "/user/auth-tokens/rotate" and get_like:
+            self._rotate_token_redirect()
         elif trimmed == "/api/user/preferences" and (get_like or method == "PUT"):
             handler = self._get_preferences if get_like else self._put_preferences
             self._signed_in(signed_in, error, path, handler)
@@ -750,12 +969,45 @@ class Handler(BaseHTTPRequestHandler):
     # one dispatcher, which answers each as the real server does.
     do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _dispatch  # noqa: N815
 
-    def _signed_in(self, signed_in: bool, error: AuthError | None, path: str, handler: Any) -> None:
-        """middleware.ReqSignedIn in front of a route."""
+    def _signed_in(
+        self,
+        signed_in: bool,
+        error: AuthError | None,
+        path: str,
+        handler: Any,
+        action: str | None = None,
+        grafana_admin: bool = False,
+    ) -> None:
+        """middleware.ReqSignedIn in front of a route; with `grafana_admin`,
+        middleware.ReqGrafanaAdmin (auth.go accessForbidden: 403 "Permission
+        denied"); with `action`, the access-control middleware
+        (accesscontrol/middleware.go deny). The double's users hold every
+        permission when they are Grafana Admins and none of these otherwise (a
+        Viewer of org 1, auto_assign_org_role's default)."""
         if not signed_in:
             self._not_authorized(error, path)
             return
+        if (grafana_admin or action) and not self._is_grafana_admin():
+            if grafana_admin:
+                self._api_error(403, "Permission denied")
+            else:
+                self._json(
+                    403,
+                    {
+                        "accessErrorId": "ACE"
+                        + "".join(secrets.choice("0123456789") for _ in range(10)),
+                        "message": "You'll need additional permissions to perform this action."
+                        f" Permissions needed: {action}",
+                        "title": "Access denied",
+                    },
+                )
+            return
         handler()
+
+    def _is_grafana_admin(self) -> bool:
+        with STORE.connect() as db:
+            row = db.execute("SELECT is_admin FROM user WHERE id = ?", (self._user_id,)).fetchone()
+        return bool(row and row["is_admin"])
 
     def _not_found(self, signed_in: bool, error: AuthError | None, path: str, nonce: str) -> None:
         """hs.web.NotFound(ReqSignedIn, NotFoundHandler): JSON under /api, the index page
@@ -801,28 +1053,34 @@ class Handler(BaseHTTPRequestHandler):
         self._send(200, body.encode(), "text/plain; version=0.0.4; charset=utf-8")
 
     def _user(self) -> None:
-        """GetSignedInUser: the admin's profile (the only user of the double)."""
-        login = admin_login()
+        """GetSignedInUser (pkg/api/user.go): the signed-in user's UserProfileDTO."""
+        with STORE.connect() as db:
+            row = db.execute("SELECT * FROM user WHERE id = ?", (self._user_id,)).fetchone()
+        if row is None:
+            self._api_error(404, "User not found")
+            return
+        email = str(row["email"])
         self._json(
             200,
             {
-                "id": ADMIN_ID,
-                "uid": "testdouble-admin",
-                "email": setting("security", "admin_email", "admin@localhost"),
-                "name": "",
-                "login": login,
+                "id": row["id"],
+                "uid": row["uid"],
+                "email": email,
+                "name": row["name"],
+                "login": row["login"],
                 "theme": "",
-                "orgId": 1,
-                "isGrafanaAdmin": True,
+                "orgId": row["org_id"],
+                "isGrafanaAdmin": bool(row["is_admin"]),
                 "isDisabled": False,
                 "isExternal": False,
                 "isExternallySynced": False,
                 "isGrafanaAdminExternallySynced": False,
                 "authLabels": [],
-                "updatedAt": "1970-01-01T00:00:00Z",
-                "createdAt": "1970-01-01T00:00:00Z",
+                "updatedAt": row["updated"],
+                "createdAt": row["created"],
+                # dtos.GetGravatarUrl: md5 of the lower-cased email.
                 "avatarUrl": "/avatar/"
-                + hashlib.md5(login.encode(), usedforsecurity=False).hexdigest(),
+                + hashlib.md5(email.lower().encode(), usedforsecurity=False).hexdigest(),
                 "isProvisioned": False,
             },
         )
@@ -831,9 +1089,19 @@ class Handler(BaseHTTPRequestHandler):
         """AdminProvisioningReload*: response.Success("<Kind> config reloaded")."""
         self._json(200, {"message": f"{kind.capitalize()} config reloaded"})
 
-    def _set_password(self, user_id: str) -> None:
-        """AdminUpdateUserPassword (after middlewareUserUIDResolver)."""
-        if user_id not in (str(ADMIN_ID), "testdouble-admin"):
+    def _resolve_user(self, id_or_uid: str) -> sqlite3.Row | None:
+        """middlewareUserUIDResolver: a numeric id, or a uid turned into the id."""
+        with STORE.connect() as db:
+            if id_or_uid.isdigit():
+                return db.execute("SELECT * FROM user WHERE id = ?", (int(id_or_uid),)).fetchone()
+            return db.execute("SELECT * FROM user WHERE uid = ?", (id_or_uid,)).fetchone()
+
+    def _set_password(self, target: str) -> None:
+        """AdminUpdateUserPassword (after middlewareUserUIDResolver): the hash with
+        the user's salt, login attempts reset, that user's sessions revoked. The
+        admin's password goes to the double's own file, as before."""
+        row = self._resolve_user(target)
+        if row is None:
             self._api_error(404, "User not found")
             return
         try:
@@ -847,10 +1115,46 @@ class Handler(BaseHTTPRequestHandler):
         if len(password) < 4:
             self._api_error(400, "New password too short")
             return
-        set_admin_password(password)
-        STATE.reset_attempts(admin_login())
-        STATE.revoke_sessions()
+        user_id = int(row["id"])
+        if user_id == ADMIN_ID:
+            set_admin_password(password)
+            STATE.reset_attempts(admin_login())
+        else:
+            salt = row["salt"] or random_string(10)
+            with STORE.lock, STORE.connect() as db:
+                db.execute(
+                    "UPDATE user SET password = ?, salt = ?, updated = ? WHERE id = ?",
+                    (encode_password(password, salt), salt, _now(), user_id),
+                )
+            STATE.reset_attempts(row["login"])
+        STATE.revoke_sessions(user_id)
         self._json(200, {"message": "User password updated"})
+
+    def _set_permissions(self, target: str) -> None:
+        """AdminUpdateUserPermissions: {"isGrafanaAdmin": bool}; the user service
+        refuses to take the role from the last Grafana Admin (ErrLastGrafanaAdmin)."""
+        row = self._resolve_user(target)
+        if row is None:
+            self._api_error(404, "User not found")
+            return
+        form = self._form()
+        if form is None:
+            self._api_error(400, "bad request data")
+            return
+        is_admin = bool(form.get("isGrafanaAdmin", False))
+        with STORE.lock, STORE.connect() as db:
+            if not is_admin and row["is_admin"]:
+                others = db.execute(
+                    "SELECT count(*) FROM user WHERE is_admin = 1 AND id != ?", (row["id"],)
+                ).fetchone()[0]
+                if others == 0:
+                    self._api_error(400, "Cannot remove last grafana admin")
+                    return
+            db.execute(
+                "UPDATE user SET is_admin = ?, updated = ? WHERE id = ?",
+                (int(is_admin), _now(), row["id"]),
+            )
+        self._json(200, {"message": "User permissions updated"})
 
     # ------------------------------------------------------------ kept in grafana.db
 
@@ -876,15 +1180,18 @@ class Handler(BaseHTTPRequestHandler):
         now = _now()
         try:
             with STORE.lock, STORE.connect() as db:
+                salt = random_string(10)
                 cur = db.execute(
-                    "INSERT INTO user (uid, login, email, name, password, created, updated)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO user (uid, login, email, name, password, salt, rands, created,"
+                    " updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         uid,
                         login,
                         email,
                         str(form.get("name", "")),
-                        hashlib.sha256(str(form.get("password", "")).encode()).hexdigest(),
+                        encode_password(str(form.get("password", "")), salt),
+                        salt,
+                        random_string(10),
                         now,
                         now,
                     ),
@@ -922,9 +1229,11 @@ class Handler(BaseHTTPRequestHandler):
         )
 
     def _get_preferences(self) -> None:
-        """GetUserPreferences (pkg/api/preferences.go), the signed-in user's (the admin)."""
+        """GetUserPreferences (pkg/api/preferences.go), the signed-in user's."""
         with STORE.connect() as db:
-            row = db.execute("SELECT * FROM preferences WHERE user_id = ?", (ADMIN_ID,)).fetchone()
+            row = db.execute(
+                "SELECT * FROM preferences WHERE user_id = ?", (self._user_id,)
+            ).fetchone()
         self._json(
             200,
             {
@@ -953,7 +1262,7 @@ class Handler(BaseHTTPRequestHandler):
                 " timezone = excluded.timezone, week_start = excluded.week_start,"
                 " updated = excluded.updated",
                 (
-                    ADMIN_ID,
+                    self._user_id,
                     theme,
                     str(form.get("homeDashboardUID", "")),
                     str(form.get("timezone", "")),
@@ -991,7 +1300,7 @@ class Handler(BaseHTTPRequestHandler):
                 cur = db.execute(
                     "INSERT INTO dashboard (uid, title, slug, version, data, created_by, created,"
                     " updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (uid, title, slugify(title), version, "", ADMIN_ID, now, now),
+                    (uid, title, slugify(title), version, "", self._user_id, now, now),
                 )
                 dash_id = cur.lastrowid
             else:
@@ -1066,18 +1375,99 @@ class Handler(BaseHTTPRequestHandler):
             self._api_error(400, "bad login data")
             return
         try:
-            self._password_login(login, password)
+            user_id = self._password_login(login, password)
         except AuthError as exc:
             # response.Err(errutil.Error): PublicError {statusCode, messageId, message}.
             self._json(
                 401, {"statusCode": 401, "messageId": exc.message_id, "message": exc.message}
             )
             return
-        self._json(200, {"message": "Logged in", "redirectUrl": "/"}, cookies=[self._session()])
+        self._json(
+            200, {"message": "Logged in", "redirectUrl": "/"}, cookies=self._session(user_id)
+        )
 
-    def _session(self) -> str:
+    def _session(self, user_id: int) -> list[str]:
+        """A new session of the user and authn.WriteSessionCookie's two cookies."""
+        token = STATE.new_session(user_id)
+        session = STATE.lookup_session_quiet(token)
+        return self._session_cookies(token, session.rotated_at if session else int(time.time()))
+
+    def _session_cookies(self, token: str, rotated_at: int) -> list[str]:
+        """authn.WriteSessionCookie: the session cookie (login_maximum_lifetime_duration,
+        30 days) and grafana_session_expiry (not HttpOnly): the next rotation,
+        rotated_at + token_rotation_interval_minutes - 5 s (NextRotation)."""
         name = setting("auth", "login_cookie_name", "grafana_session")
-        return self._cookie(name, STATE.new_session(), max_age=30 * 24 * 3600)
+        max_age = 30 * 24 * 3600
+        expiry = rotated_at + rotation_interval_seconds() - ROTATION_LEEWAY
+        return [
+            self._cookie(name, token, max_age=max_age),
+            self._cookie(SESSION_EXPIRY_COOKIE, str(expiry), max_age=max_age, http_only=False),
+        ]
+
+    def _delete_session_cookies(self) -> list[str]:
+        """authn.DeleteSessionCookie: both cookies, empty, Max-Age=0."""
+        name = setting("auth", "login_cookie_name", "grafana_session")
+        return [
+            self._cookie(name, "", max_age=0),
+            self._cookie(SESSION_EXPIRY_COOKIE, "", max_age=0, http_only=False),
+        ]
+
+    def _rotate(self) -> tuple[str, list[str]]:
+        """hs.rotateToken / AuthTokenService.RotateToken: "ok" with the cookies to
+        write (none when the token was not changed), "invalid" (no token:
+        ErrInvalidSessionToken) or "not-found" (ErrUserTokenNotFound)."""
+        token = self._session_cookie() or ""
+        if not token:
+            return "invalid", []
+        if STATE.lookup_session(token) is None:
+            return "not-found", []
+        session, new_token = STATE.rotate_session(token)
+        if new_token is None:
+            return "ok", []
+        return "ok", self._session_cookies(new_token, session.rotated_at)
+
+    def _rotate_token(self) -> None:
+        """RotateUserAuthToken (pkg/api/user_token.go): 200 {} and the new cookies;
+        no token: 401 and the cookies deleted; unknown token: 401."""
+        outcome, cookies = self._rotate()
+        if outcome == "ok":
+            self._json(200, {}, cookies=cookies)
+        elif outcome == "invalid":
+            self._json(401, {"message": "Unauthorized"}, cookies=self._delete_session_cookies())
+        else:
+            self._json(401, {"message": "Unauthorized"})
+
+    def _rotate_token_redirect(self) -> None:
+        """RotateUserAuthTokenRedirect: where notAuthorized sends a browser whose
+        session is due for rotation; back to redirect_to (or /), else /login."""
+        outcome, cookies = self._rotate()
+        if outcome == "invalid":
+            self._go_redirect("/login", cookies=self._delete_session_cookies())
+            return
+        if outcome == "not-found":
+            self._go_redirect("/login")
+            return
+        target = "/"
+        for part in self.headers.get("Cookie", "").split(";"):
+            key, _, value = part.strip().partition("=")
+            if key == "redirect_to":
+                wanted = unquote_plus(value)
+                if wanted.startswith("/") and not wanted.startswith("//"):
+                    target = wanted
+                    cookies = [*cookies, self._cookie("redirect_to", "", max_age=0)]
+        self._go_redirect(target, cookies=cookies)
+
+    def _age_sessions(self, query: dict[str, list[str]]) -> None:
+        """TEST DOUBLE (not Grafana): every session as if it had been created and
+        last rotated `seconds` ago (default: token_rotation_interval_minutes + 1 s,
+        so each is due for rotation)."""
+        try:
+            seconds = int(query.get("seconds", [""])[0] or rotation_interval_seconds() + 1)
+        except ValueError:
+            self._api_error(400, "seconds must be an integer")
+            return
+        count = STATE.age_sessions(seconds)
+        self._json(200, {"aged": count, "seconds": seconds})
 
     def _login_page(self, nonce: str) -> None:
         self._send(
@@ -1103,7 +1493,7 @@ class Handler(BaseHTTPRequestHandler):
             )
         body = f"<p>{len(dashboards)} provisioned dashboards</p>" + "".join(parts)
         # Stands for the page of a signed-in browser: the session it would hold.
-        cookies = [] if signed_in else [self._session()]
+        cookies = [] if signed_in else self._session(ADMIN_ID)
         self._send(
             200, _page("Dashboards", body, nonce), "text/html; charset=utf-8", cookies=cookies
         )
