@@ -47,6 +47,7 @@ cat <<INFO
    Login       admin / the vault's grafana admin password:
                ansible-vault view --vault-password-file .cache/local/vault-pass \\
                  inventories/local/group_vars/all/vault.yml | grep grafana_admin
+               or trader (the desk's user, bloomberg_users) / ... | grep trader
    SSH         ssh -i .cache/local/id_ed25519 bbadmin@$address
    Rerun       make rerun      (second run: nothing changes)
    Remove      make demo-destroy

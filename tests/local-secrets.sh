@@ -22,13 +22,15 @@ capture=http://bbdash-capture:8080
 alert_names="vault_alertmanager_telegram_bot_token vault_alertmanager_smtp_auth_password
 vault_alertmanager_discord_webhook_url vault_alertmanager_slack_webhook_url
 vault_alertmanager_webhook_url vault_alertmanager_deadman_url"
+# The local inventory's desk user (bloomberg_users).
+local_names="vault_bloomberg_trader_password"
 
 # Regenerate the vault when the example lists a secret it does not have yet, or
 # when the values were made by an older version of this script (format line).
 # Values already in the vault are kept (a running test host keeps working);
 # only missing ones are added.
 format="format 2: 64 hex characters; alert channels at $capture"
-names=$( { grep -oE '^vault_[a-z0-9_]+' "$example"; printf '%s\n' $alert_names; } | sort -u)
+names=$( { grep -oE '^vault_[a-z0-9_]+' "$example"; printf '%s\n' $alert_names $local_names; } | sort -u)
 if [ -f "$vault" ] && [ -f "$dir/vault-names" ] \
   && [ "$(printf '%s\n%s' "$format" "$names")" = "$(cat "$dir/vault-names")" ]; then
   exit 0

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import http.client
 import json
 import os
 import re
@@ -33,11 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, require_tool
+from conftest import REPO, Site, require_tool
 from test_data import vault
 
 ARTIFACTS = REPO / "artifacts" / "present"
-CA_PATH = "/opt/bloomberg/secrets/certbot/ca.pem"
 LOG_DIR = "/var/log/bloomberg/nginx"
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 # What a client may see of the host: SSH and nginx.
@@ -58,27 +56,6 @@ def presentation_layer(host) -> None:
 
 
 @pytest.fixture(scope="module")
-def site_name(host) -> str:
-    return str(host.ansible.get_variables().get("bloomberg_domain", "localhost"))
-
-
-@pytest.fixture(scope="module")
-def ca_file(host) -> Iterator[str]:
-    pem = host.file(CA_PATH).content_string
-    assert "BEGIN CERTIFICATE" in pem
-    with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as handle:
-        handle.write(pem)
-    yield handle.name
-    Path(handle.name).unlink()
-
-
-@pytest.fixture(scope="module")
-def tls(ca_file: str) -> ssl.SSLContext:
-    """Verifies the server like a browser that trusts the local CA."""
-    return ssl.create_default_context(cafile=ca_file)
-
-
-@pytest.fixture(scope="module")
 def controller_address(host) -> str:
     """This machine's address as the test host sees it (its default gateway)."""
     route = host.check_output("ip -4 route show default")
@@ -89,42 +66,6 @@ def controller_address(host) -> str:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
-
-
-class Site:
-    """HTTP(S) requests to the test host's address, with the site's name as
-    SNI and Host header (the name does not resolve here)."""
-
-    def __init__(self, address: str, name: str, context: ssl.SSLContext) -> None:
-        self.address, self.name, self.context = address, name, context
-
-    def connection(self, tls: bool = True, timeout: float = 10) -> http.client.HTTPConnection:
-        port = 443 if tls else 80
-        conn = http.client.HTTPConnection(self.address, port, timeout=timeout)
-        raw = socket.create_connection((self.address, port), timeout=timeout)
-        conn.sock = self.context.wrap_socket(raw, server_hostname=self.name) if tls else raw
-        return conn
-
-    def request(
-        self,
-        path: str,
-        method: str = "GET",
-        headers: dict[str, str] | None = None,
-        tls: bool = True,
-    ) -> tuple[int, dict[str, str], bytes]:
-        conn = self.connection(tls)
-        try:
-            conn.request(method, path, headers={"Host": self.name, **(headers or {})})
-            response = conn.getresponse()
-            body = response.read()
-            return response.status, {k.lower(): v for k, v in response.getheaders()}, body
-        finally:
-            conn.close()
-
-
-@pytest.fixture(scope="module")
-def site(host_address: str, site_name: str, tls: ssl.SSLContext) -> Site:
-    return Site(host_address, site_name, tls)
 
 
 # --------------------------------------------------------------------------- on the host

@@ -119,6 +119,7 @@ def test_main_includes_the_steps_in_order_with_tags() -> None:
         "configure.yml",
         "run.yml",
         "admin.yml",
+        "users.yml",
     ]
     for task in main:
         step = task["ansible.builtin.import_tasks"].removesuffix(".yml")

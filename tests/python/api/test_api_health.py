@@ -156,13 +156,19 @@ def test_openapi_document(client: TestClient, alice: ApiUser) -> None:
     assert_problem(client.get("/v1/openapi.json"), 401)
     document = client.get("/v1/openapi.json", headers=alice.headers).json()
     assert document["openapi"].startswith("3.")
-    assert set(document["components"]["securitySchemes"]) == {"bearer", "apiKey"}
+    schemes = document["components"]["securitySchemes"]
+    assert set(schemes) == {"bearer", "apiKey", "grafanaSession"}
+    assert (schemes["grafanaSession"]["in"], schemes["grafanaSession"]["name"]) == (
+        "cookie",
+        "grafana_session",
+    )
     paths = document["paths"]
     assert paths["/healthz"]["get"]["security"] == []
     assert paths["/livez"]["get"]["security"] == []
     assert paths["/v1/watchlists"]["get"]["security"] == [
         {"bearer": []},
         {"apiKey": []},
+        {"grafanaSession": []},
     ]
     sync = paths["/v1/watchlists/by-name/{name}"]["put"]
     assert "application/problem+json" in sync["responses"]["422"]["content"]

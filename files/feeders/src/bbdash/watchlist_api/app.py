@@ -14,6 +14,7 @@ from starlette.middleware import Middleware
 from bbdash.watchlist_api import problems
 from bbdash.watchlist_api.auth import SECURITY_SCHEMES, Authenticator
 from bbdash.watchlist_api.db import Database
+from bbdash.watchlist_api.grafana_session import GrafanaSessions
 from bbdash.watchlist_api.head import HeadAsGetMiddleware
 from bbdash.watchlist_api.hot_read import HotReadMiddleware
 from bbdash.watchlist_api.limits import BodyLimitMiddleware
@@ -42,6 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if app.state.sessions is not None:
+                await app.state.sessions.close()
             await database.close()
 
     app = FastAPI(
@@ -50,7 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=(
             "Watchlists, alert rules, layouts and users of the dashboard. Every route "
             "but the probes (/livez, /healthz) needs an API key (Authorization: Bearer, "
-            "or X-API-Key). "
+            "or X-API-Key) or a Grafana sign-in (its session cookie, checked with "
+            "Grafana; a write must then come from this site: same Origin). "
             "Errors are RFC 9457 problem details."
         ),
         lifespan=lifespan,
@@ -74,6 +78,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.authenticator = Authenticator(
         settings.admin_key, settings.metrics_token, settings.auth_cache_seconds
+    )
+    app.state.sessions = (
+        None
+        if settings.grafana_url is None
+        else GrafanaSessions(
+            settings.grafana_url,
+            cookie_name=settings.grafana_cookie_name,
+            cache_seconds=settings.session_cache_seconds,
+            timeout_seconds=settings.grafana_timeout_seconds,
+        )
     )
     problems.install(app)
     # Routes are matched in order: the hot ones (watchlist reads) go first.
@@ -101,7 +115,9 @@ def _finish_openapi(app: FastAPI) -> None:
         for path, operations in schema.get("paths", {}).items():
             for method, operation in operations.items():
                 public = path in PUBLIC_PATHS
-                operation["security"] = [] if public else [{"bearer": []}, {"apiKey": []}]
+                operation["security"] = (
+                    [] if public else [{"bearer": []}, {"apiKey": []}, {"grafanaSession": []}]
+                )
                 _document_problems(operation, method, public=public)
                 _drop_null_from_parameters(operation)
         app.openapi_schema = schema
@@ -129,7 +145,7 @@ def _document_problems(operation: dict[str, Any], method: str, *, public: bool) 
     responses: dict[str, Any] = operation.setdefault("responses", {})
     common = {"400": "Malformed request", "422": "Invalid value (the errors name each field)"}
     if not public:
-        common["401"] = "Missing, unknown, revoked or expired API key"
+        common["401"] = "No valid API key or Grafana session (or one due for rotation)"
         common["503"] = "Database unavailable; retry later"
     if method in {"post", "put", "patch", "delete"}:
         common["413"] = "Request body too large"

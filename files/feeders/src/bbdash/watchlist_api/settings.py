@@ -52,6 +52,22 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(
         default=5.0, ge=0, le=300, description="How long a verified key is trusted without a query."
     )
+    grafana_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#\s]+/?$",
+        description="Grafana's base URL on bloomberg-net; None: API keys only, no sign-in.",
+    )
+    grafana_cookie_name: str = Field(
+        default="grafana_session",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="Grafana's [auth] login_cookie_name.",
+    )
+    session_cache_seconds: float = Field(
+        default=5.0, ge=0, le=60, description="How long Grafana's answer on a cookie is reused."
+    )
+    grafana_timeout_seconds: float = Field(
+        default=2.0, gt=0, le=30, description="How long to wait for Grafana's answer."
+    )
     max_watchlists_per_user: int = Field(default=100, ge=1)
     max_items_per_watchlist: int = Field(default=500, ge=1)
     max_layouts_per_user: int = Field(default=50, ge=1)
