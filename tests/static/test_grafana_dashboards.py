@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 import pytest
+import yaml
 from grafana_helpers import (
     CORE_PANELS,
     DASHBOARD_DIR,
@@ -27,6 +28,7 @@ from grafana_helpers import (
     role_defaults,
     variable_refs,
 )
+from role_runner import REPO
 
 # Stable uids: renaming one breaks every bookmark and link; change only on purpose.
 EXPECTED_UIDS = {
@@ -187,9 +189,19 @@ def all_link_urls(board: dict[str, Any]) -> list[str]:
     for text in iter_strings(board["panels"]):
         urls += re.findall(r"(/d/[^\s\"'<>]+)", text)
     for dash_link in board["links"]:
-        if dash_link.get("url"):
+        if dash_link.get("url", "").startswith("/d/"):
             urls.append(dash_link["url"])
     return urls
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_dashboard_links_to_the_desk_page_under_the_api_prefix(name: str) -> None:
+    nginx = yaml.safe_load((REPO / "roles" / "nginx" / "defaults" / "main.yml").read_text())
+    desk = [link for link in BOARDS[name]["links"] if link["title"] == "My desk"]
+    assert len(desk) == 1, name
+    assert desk[0]["type"] == "link"
+    assert desk[0]["url"] == nginx["nginx_watchlist_api_prefix"] + "desk"
+    assert not desk[0]["targetBlank"]  # the page links back: same tab
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -19,6 +19,8 @@ from .layout import Board
 # that but leaves a closed market's quote blank until a push that never comes.
 # Grafana refuses anything below its min_refresh_interval (5 s, grafana.ini).
 PRICE_REFRESH = "5s"
+# The "My desk" page: nginx_watchlist_api_prefix (roles/nginx) + "desk".
+DESK_URL = "/watchlist-api/desk"
 
 
 def dashboard(
@@ -75,7 +77,21 @@ def dashboard(
                 "icon": "external link",
                 "tooltip": "",
                 "url": "",
-            }
+            },
+            {
+                # The person's own watchlists and price alerts (the watchlist API's page,
+                # under nginx_watchlist_api_prefix); it links back here.
+                "title": "My desk",
+                "type": "link",
+                "url": DESK_URL,
+                "icon": "doc",
+                "tooltip": "Your watchlists and price alerts",
+                "tags": [],
+                "asDropdown": False,
+                "includeVars": False,
+                "keepTime": False,
+                "targetBlank": False,
+            },
         ],
         "templating": {"list": variables},
         "panels": board.panels,

@@ -14,13 +14,14 @@ from starlette.middleware import Middleware
 from bbdash.watchlist_api import problems
 from bbdash.watchlist_api.auth import SECURITY_SCHEMES, Authenticator
 from bbdash.watchlist_api.db import Database
+from bbdash.watchlist_api.desk import router as desk
 from bbdash.watchlist_api.grafana_session import GrafanaSessions
 from bbdash.watchlist_api.head import HeadAsGetMiddleware
 from bbdash.watchlist_api.hot_read import HotReadMiddleware
 from bbdash.watchlist_api.limits import BodyLimitMiddleware
 from bbdash.watchlist_api.metrics import MetricsMiddleware
 from bbdash.watchlist_api.problems import PROBLEM_MEDIA_TYPE, PROBLEM_SCHEMA
-from bbdash.watchlist_api.routers import alert_rules, layouts, meta, users, watchlists
+from bbdash.watchlist_api.routers import alert_rules, layouts, meta, symbols, users, watchlists
 from bbdash.watchlist_api.settings import Settings
 
 API_VERSION = "1.0.0"
@@ -91,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     problems.install(app)
     # Routes are matched in order: the hot ones (watchlist reads) go first.
-    for module in (watchlists, alert_rules, layouts, users, meta):
+    for module in (watchlists, alert_rules, layouts, users, meta, symbols, desk):
         app.include_router(module.router)
     _finish_openapi(app)
     return app

@@ -7,14 +7,27 @@ environment variables: the role mounts them as files (from the vault) and the
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The shortest bootstrap key accepted: a guessable admin key would be worse than none.
 MIN_SECRET_LENGTH = 32
+# Which market-feeder sources collect which asset (market_feeder/routing.py: crypto pairs
+# from Binance and CoinGecko, other crypto from CoinGecko alone; stocks, forex and
+# indices from Yahoo, then the fallbacks its docstring names). "crypto_pair" is a crypto
+# symbol with a "/" (every normalised one), "crypto" one without.
+DEFAULT_SYMBOL_SOURCES: dict[str, tuple[str, ...]] = {
+    "crypto_pair": ("binance", "coingecko"),
+    "crypto": ("coingecko",),
+    "stock": ("yahoo", "alphavantage"),
+    "forex": ("yahoo", "exchangerate", "alphavantage"),
+    "index": ("yahoo",),
+}
+_SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 
 
 def _read_secret(path: Path) -> str:
@@ -68,11 +81,36 @@ class Settings(BaseSettings):
     grafana_timeout_seconds: float = Field(
         default=2.0, gt=0, le=30, description="How long to wait for Grafana's answer."
     )
+    grafana_public_path: str = Field(
+        default="/",
+        pattern=r"^/(?:[A-Za-z0-9._~-]+/)*$",
+        description="Grafana's path on the browser's host (its root_url path, ending in '/'): "
+        "the desk page links to its login and rotates sessions there.",
+    )
+    symbol_sources: dict[str, list[str]] = Field(
+        default_factory=lambda: {key: list(names) for key, names in DEFAULT_SYMBOL_SOURCES.items()},
+        description="Which feeder sources collect which asset type (JSON); keys: "
+        "crypto_pair, crypto, stock, forex, index. Shown by GET /v1/symbols/check.",
+    )
     max_watchlists_per_user: int = Field(default=100, ge=1)
     max_items_per_watchlist: int = Field(default=500, ge=1)
     max_layouts_per_user: int = Field(default=50, ge=1)
     max_alert_rules_per_user: int = Field(default=500, ge=1)
     max_api_keys_per_user: int = Field(default=20, ge=1)
+
+    @field_validator("symbol_sources")
+    @classmethod
+    def _known_sources(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for key, names in value.items():
+            if key not in DEFAULT_SYMBOL_SOURCES:
+                msg = f"symbol_sources: unknown key {key!r} (expected one of "
+                msg += f"{', '.join(DEFAULT_SYMBOL_SOURCES)})"
+                raise ValueError(msg)
+            for name in names:
+                if not _SOURCE_NAME.fullmatch(name):
+                    msg = f"symbol_sources[{key!r}]: {name!r} is not a source name"
+                    raise ValueError(msg)
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

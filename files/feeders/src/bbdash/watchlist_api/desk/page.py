@@ -1,0 +1,142 @@
+"""The desk's HTML, built with the standard library: every dynamic value goes through
+``html.escape``. The page carries no inline script or style (its CSP forbids them);
+the script reads what it needs from ``data-`` attributes."""
+
+from __future__ import annotations
+
+from html import escape
+
+from bbdash.watchlist_api.symbols import ASSET_TYPES
+
+# Relative to the page (/watchlist-api/desk behind nginx, /desk directly).
+SCRIPT = "desk/static/desk.js"
+STYLESHEET = "desk/static/desk.css"
+_CHANNELS = ("telegram", "email", "webhook")
+
+
+def _head(title: str) -> str:
+    return (
+        "<!doctype html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        '<meta name="referrer" content="same-origin">\n'
+        f"<title>{escape(title)}</title>\n"
+        f'<link rel="stylesheet" href="{STYLESHEET}">\n'
+        f'<script type="module" src="{SCRIPT}"></script>\n'
+        "</head>\n"
+    )
+
+
+def _asset_options() -> str:
+    return "".join(f'<option value="{t}">{t}</option>' for t in ASSET_TYPES)
+
+
+def desk(*, login: str, display_name: str, grafana_root: str) -> str:
+    """The page of a signed-in person."""
+    who = escape(display_name or login)
+    root = escape(grafana_root)
+    channels = "".join(
+        f'<label class="inline"><input type="checkbox" name="channels" value="{c}"'
+        f"{' checked' if c == 'telegram' else ''}> {c}</label>"
+        for c in _CHANNELS
+    )
+    return (
+        _head("My desk · Bloomberg Dashboard")
+        + f'<body data-grafana-root="{root}" data-page="desk">\n'
+        '<header class="bar">\n'
+        "<h1>My desk</h1>\n"
+        f'<p>Signed in as <strong id="who">{who}</strong> ({escape(login)}) · '
+        f'<a href="{root}">Back to Grafana</a></p>\n'
+        "</header>\n"
+        '<div id="status" class="status" role="status" aria-live="polite"></div>\n'
+        "<noscript><p>This page needs JavaScript (one script from this site).</p></noscript>\n"
+        "<main>\n"
+        '<section aria-labelledby="watchlists-title">\n'
+        '<h2 id="watchlists-title">Watchlists</h2>\n'
+        '<form id="watchlist-create" class="row" autocomplete="off">\n'
+        '<label for="watchlist-name">New watchlist</label>\n'
+        '<input id="watchlist-name" name="name" required maxlength="100">\n'
+        '<span class="field-error" data-error-for="name"></span>\n'
+        '<button type="submit">Create</button>\n'
+        '<p class="form-error" data-error-for="form"></p>\n'
+        "</form>\n"
+        '<div id="watchlists" aria-busy="true"></div>\n'
+        "</section>\n"
+        '<section aria-labelledby="alerts-title">\n'
+        '<h2 id="alerts-title">Price alerts</h2>\n'
+        '<form id="alert-create" class="grid" autocomplete="off">\n'
+        '<label for="alert-name">Name (optional)</label>\n'
+        '<input id="alert-name" name="name" maxlength="100">\n'
+        '<span class="field-error" data-error-for="name"></span>\n'
+        '<label for="alert-asset-type">Asset type</label>\n'
+        f'<select id="alert-asset-type" name="asset_type">{_asset_options()}</select>\n'
+        '<span class="field-error" data-error-for="asset_type"></span>\n'
+        '<label for="alert-symbol">Symbol</label>\n'
+        '<input id="alert-symbol" name="symbol" required maxlength="32" '
+        'aria-describedby="alert-symbol-check" spellcheck="false">\n'
+        '<output id="alert-symbol-check" class="check" for="alert-symbol alert-asset-type" '
+        'data-error-for="symbol" aria-live="polite"></output>\n'
+        '<label for="alert-condition">Condition</label>\n'
+        '<select id="alert-condition" name="condition">'
+        '<option value="above">price above</option>'
+        '<option value="below">price below</option>'
+        '<option value="pct_move">moves by % within a window</option></select>\n'
+        '<span class="field-error" data-error-for="condition"></span>\n'
+        '<label for="alert-threshold">Threshold (price, or % for a move)</label>\n'
+        '<input id="alert-threshold" name="threshold" type="number" required min="0" '
+        'step="any" inputmode="decimal">\n'
+        '<span class="field-error" data-error-for="threshold"></span>\n'
+        '<label for="alert-window">Window in seconds (moves only)</label>\n'
+        '<input id="alert-window" name="window_seconds" type="number" min="60" '
+        'max="604800" step="1" value="3600" disabled>\n'
+        '<span class="field-error" data-error-for="window_seconds"></span>\n'
+        '<label for="alert-cooldown">Cooldown in seconds</label>\n'
+        '<input id="alert-cooldown" name="cooldown_seconds" type="number" min="0" '
+        'max="604800" step="1" value="3600">\n'
+        '<span class="field-error" data-error-for="cooldown_seconds"></span>\n'
+        '<fieldset class="span"><legend>Channels</legend>'
+        f"{channels}"
+        '<span class="field-error" data-error-for="channels"></span></fieldset>\n'
+        '<label class="inline span"><input type="checkbox" name="enabled" checked> '
+        "enabled</label>\n"
+        '<button type="submit" class="span">Create alert</button>\n'
+        '<p class="form-error span" data-error-for="form"></p>\n'
+        "</form>\n"
+        '<div id="alerts" aria-busy="true"></div>\n'
+        "</section>\n"
+        "</main>\n"
+        "</body>\n</html>\n"
+    )
+
+
+def refused(*, status: int, kind: str | None, detail: str, grafana_root: str) -> str:
+    """The page for a browser the API does not know as a person (no session, an ended
+    one, one due for rotation, a login the API cannot name, Grafana or the database
+    down). Due for rotation: the script rotates the session and reloads the page."""
+    root = escape(grafana_root)
+    if status == 401 and kind == "session-rotation":
+        title = "Refreshing your Grafana session"
+        body = (
+            "<p>Your Grafana session is being refreshed; this page reloads by itself.</p>\n"
+            f'<p>If it does not, <a href="{root}login">sign in to Grafana</a>.</p>\n'
+        )
+    elif status == 401:
+        title = "Sign in to Grafana"
+        body = (
+            "<p>My desk belongs to a signed-in person: "
+            f'<a href="{root}login">sign in to Grafana</a>, then come back.</p>\n'
+        )
+    else:
+        title = "My desk is unavailable" if status >= 500 else "My desk is not for this login"
+        body = (
+            f"<p>{escape(detail)}</p>\n"
+            f'<p><a href="{root}login">Grafana sign-in</a> · <a href="{root}">Grafana</a></p>\n'
+        )
+    state = "rotate" if kind == "session-rotation" else "refused"
+    return (
+        _head(f"{title} · Bloomberg Dashboard")
+        + f'<body data-grafana-root="{root}" data-page="{state}">\n'
+        f'<main class="refused">\n<h1>{escape(title)}</h1>\n{body}'
+        '<div id="status" class="status" role="status" aria-live="polite"></div>\n'
+        "</main>\n</body>\n</html>\n"
+    )
