@@ -1,0 +1,169 @@
+"""A person at the desk, in a real browser (issue 11, item 7, for what the desk has
+today): headless Chromium, from outside the test host, through nginx. They sign
+into Grafana (its TEST DOUBLE, tests/doubles/grafana/: its POST /login is what
+Grafana's login form sends), open "My desk", make a watchlist, add a symbol with
+the page's instant validation and see it collected, set a price alert, and find
+it all under their own name only. Screenshots go to .cache/artifacts/desk/.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from cdp import Page, chromium
+from conftest import REPO, require_tool
+from test_collect import on_host, wait_until_listening
+from test_data import vault
+from test_present import _spki_sha256, presentation_layer  # noqa: F401 - skips without nginx
+
+ARTIFACTS = REPO / ".cache" / "artifacts" / "desk"
+WATCHLIST = "browser-desk"
+SYMBOL, TYPED = "LTC/USDT", "ltc-usdt"  # in no declared watchlist and not in the demo defaults
+ALERT = "ltc-above-1000"
+
+
+@pytest.fixture(scope="module")
+def page(host_address: str, site_name: str) -> Iterator[Page]:
+    with chromium(
+        require_tool("chromium"),
+        site_name=site_name,
+        address=host_address,
+        spki=_spki_sha256(host_address),
+    ) as tab:
+        yield tab
+
+
+def _api(page: Page, method: str, path: str, headers: dict[str, str] | None = None) -> Any:
+    """A call from the page's own script context, with its cookie (what desk.js does)."""
+    return page.js(
+        f"fetch('v1/{path}', {{method: '{method}', headers: {json.dumps(headers or {})}}})"
+        ".then(async r => ({status: r.status, body: r.status === 204 ? null : await r.json()}))"
+    )
+
+
+def _clean(page: Page) -> None:
+    """Remove what an interrupted run left: the watchlist and the alert, by name."""
+    for kind, name in (("watchlists", WATCHLIST), ("alert-rules", ALERT)):
+        listed = _api(page, "GET", f"{kind}?limit=200")["body"]["data"]
+        for found in [item for item in listed if item["name"] == name]:
+            gone = _api(
+                page, "DELETE", f"{kind}/{found['id']}", {"If-Match": f'"v{found["version"]}"'}
+            )
+            assert gone["status"] == 204, gone
+
+
+@pytest.mark.doubles
+def test_a_person_manages_their_desk_in_a_real_browser(
+    host: Any, page: Page, site_name: str
+) -> None:
+    site = f"https://{site_name}"
+    # Sign in as Grafana's login form does (the double's /login page is not Grafana's form).
+    page.navigate(f"{site}/login")
+    password = json.dumps(vault()["vault_bloomberg_trader_password"])
+    signed_in = page.js(
+        "fetch('/login', {method: 'POST', headers: {'Content-Type': 'application/json'},"
+        f" body: JSON.stringify({{user: 'trader', password: {password}}})}}).then(r => r.status)"
+    )
+    assert signed_in == 200
+
+    desk = f"{site}/watchlist-api/desk"
+    page.navigate(desk)
+    page.wait_for("document.getElementById('who')?.textContent === 'Desk trader'", "the desk")
+    _clean(page)
+    page.navigate(desk)
+
+    # A watchlist, made with the keyboard's Enter (requestSubmit).
+    page.js(
+        f"document.getElementById('watchlist-name').value = '{WATCHLIST}';"
+        "document.getElementById('watchlist-create').requestSubmit()"
+    )
+    page.wait_for(
+        f"document.getElementById('watchlists').textContent.includes('{WATCHLIST}')",
+        "the new watchlist listed",
+    )
+
+    # A symbol, typed loosely: the page says how it will be collected before it is added.
+    wait_until_listening(host, "bloomberg-market-feeder")
+    page.js(
+        "(() => { const type = document.querySelector('#watchlists [id$=-type]');"
+        " type.value = 'crypto'; type.dispatchEvent(new Event('change'));"
+        " const input = document.querySelector('#watchlists [id$=-symbol]');"
+        f" input.value = '{TYPED}'; input.dispatchEvent(new Event('input')); }})()"
+    )
+    page.wait_for(
+        f"document.querySelector('#watchlists output')?.textContent.includes('{SYMBOL}')",
+        "the instant check",
+    )
+    check = page.js("document.querySelector('#watchlists output').textContent")
+    assert "binance" in check, check
+    started = on_host(host, "import time\nprint(json.dumps(time.time()))")
+    page.js("document.querySelector('#watchlists [id$=-symbol]').form.requestSubmit()")
+    page.wait_for(
+        f"document.querySelector('#watchlists .items')?.textContent.includes('{SYMBOL}')",
+        "the symbol listed",
+    )
+    got = on_host(
+        host,
+        f"""
+        symbol, start_wall = {SYMBOL!r}, {started}
+        start, seen_after = time.monotonic(), None
+        while time.monotonic() - start < 10:
+            # Demo points are stamped on the 1 s tick grid: at most 1 s before emission.
+            if [p for p in points("markets", symbol) if p["time"] >= (start_wall - 1) * 1e9]:
+                seen_after = time.time() - start_wall
+                break
+            time.sleep(0.25)
+        print(json.dumps(seen_after))
+        """,
+    )
+    assert got is not None, f"{SYMBOL} was never collected"
+    print(f"{SYMBOL} collected {got:.2f} s after the browser's submit")
+    assert got <= 5.0
+
+    # A price alert on it.
+    page.js(
+        "(() => { const form = document.getElementById('alert-create');"
+        f" form.elements.name.value = '{ALERT}';"
+        " form.elements.asset_type.value = 'crypto';"
+        f" form.elements.symbol.value = '{SYMBOL}';"
+        " form.elements.condition.value = 'above';"
+        " form.elements.condition.dispatchEvent(new Event('change'));"
+        " form.elements.threshold.value = '1000';"
+        " form.requestSubmit(); })()"
+    )
+    page.wait_for(
+        f"document.getElementById('alerts').textContent.includes('{ALERT}')", "the alert listed"
+    )
+    page.screenshot(ARTIFACTS / "desk.png")
+    assert (ARTIFACTS / "desk.png").stat().st_size > 10_000
+
+    # Theirs alone: the admin's declared watchlists are not on this desk.
+    assert "demo-crypto" not in page.js("document.getElementById('watchlists').textContent")
+    mine = _api(page, "GET", "watchlists?limit=200")["body"]["data"]
+    assert [w["name"] for w in mine] == [WATCHLIST]
+
+    # Deleting through the buttons (the confirm dialog is accepted).
+    page.js("document.querySelector('#alerts button.danger').click()")
+    page.wait_for(
+        f"!document.getElementById('alerts').textContent.includes('{ALERT}')", "alert deleted"
+    )
+    page.js("document.querySelector('#watchlists button.danger').click()")
+    page.wait_for(
+        f"!document.getElementById('watchlists').textContent.includes('{WATCHLIST}')",
+        "watchlist deleted",
+    )
+    assert page.console == [], page.console
+
+
+def test_without_a_session_the_desk_sends_the_person_to_grafanas_login(
+    page: Page, site_name: str
+) -> None:
+    page.command("Network.enable")
+    page.command("Network.clearBrowserCookies")
+    page.navigate(f"https://{site_name}/watchlist-api/desk")
+    link = page.js("document.querySelector('a[href$=\"login\"]')?.getAttribute('href')")
+    assert link == "/login"
+    page.screenshot(ARTIFACTS / "desk-signed-out.png")
