@@ -23,6 +23,17 @@ from typing import Any
 
 import websockets
 
+# Headless, without the sandbox (root in a container) and without background traffic.
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
+
 
 class Page:
     """One tab: evaluate script, navigate, wait for a condition, take a screenshot."""
@@ -104,13 +115,7 @@ def chromium(chromium_path: str, *, site_name: str, address: str, spki: str) -> 
         process = subprocess.Popen(
             [
                 chromium_path,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
+                *CHROMIUM_FLAGS,
                 "--window-size=1400,1000",
                 f"--user-data-dir={user_data}",
                 f"--remote-debugging-port={port}",

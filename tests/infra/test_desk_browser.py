@@ -9,6 +9,7 @@ it all under their own name only. Screenshots go to .cache/artifacts/desk/.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -44,6 +45,11 @@ def _api(page: Page, method: str, path: str, headers: dict[str, str] | None = No
     )
 
 
+def _session_cookie(page: Page) -> str:
+    cookies = page.command("Network.getCookies")["cookies"]
+    return next(c["value"] for c in cookies if c["name"] == "grafana_session")
+
+
 def _clean(page: Page) -> None:
     """Remove what an interrupted run left: the watchlist and the alert, by name."""
     for kind, name in (("watchlists", WATCHLIST), ("alert-rules", ALERT)):
@@ -60,6 +66,7 @@ def test_a_person_manages_their_desk_in_a_real_browser(
     host: Any, page: Page, site_name: str
 ) -> None:
     site = f"https://{site_name}"
+    page.command("Network.enable")
     # Sign in as Grafana's login form does (the double's /login page is not Grafana's form).
     page.navigate(f"{site}/login")
     password = json.dumps(vault()["vault_bloomberg_trader_password"])
@@ -74,6 +81,17 @@ def test_a_person_manages_their_desk_in_a_real_browser(
     page.wait_for("document.getElementById('who')?.textContent === 'Desk trader'", "the desk")
     _clean(page)
     page.navigate(desk)
+    page.wait_for("document.getElementById('who')?.textContent === 'Desk trader'", "the desk")
+
+    # Ten minutes pass (the double's age-sessions): Grafana now wants the session token
+    # rotated. Once the API's 5 s memory of the cookie is gone, the page's next call is
+    # refused with session-rotation; the page rotates the token and carries on.
+    cookie_before = _session_cookie(page)
+    assert (
+        page.js("fetch('/api/test-double/age-sessions', {method: 'POST'}).then(r => r.status)")
+        == 200
+    )
+    time.sleep(5.5)
 
     # A watchlist, made with the keyboard's Enter (requestSubmit).
     page.js(
@@ -84,6 +102,7 @@ def test_a_person_manages_their_desk_in_a_real_browser(
         f"document.getElementById('watchlists').textContent.includes('{WATCHLIST}')",
         "the new watchlist listed",
     )
+    assert _session_cookie(page) != cookie_before, "the session token was not rotated"
 
     # A symbol, typed loosely: the page says how it will be collected before it is added.
     wait_until_listening(host, "bloomberg-market-feeder")

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cdp import CHROMIUM_FLAGS
 from conftest import REPO, Site, require_tool
 from test_data import vault
 
@@ -410,13 +411,7 @@ def _chromium(args: list[str], user_data: str) -> subprocess.CompletedProcess[st
     return subprocess.run(
         [
             chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
+            *CHROMIUM_FLAGS,
             f"--user-data-dir={user_data}",
             *args,
         ],

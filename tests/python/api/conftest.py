@@ -14,6 +14,7 @@ from bbdash.watchlist_api import migrate
 from bbdash.watchlist_api.app import create_app
 from bbdash.watchlist_api.settings import Settings
 from fastapi.testclient import TestClient
+from grafana_double import GrafanaDouble, start
 from postgres_server import create_database, drop_database
 
 _TEMPLATE = "api_template"
@@ -79,3 +80,13 @@ def alice(client: TestClient, admin: ApiUser) -> ApiUser:
 @pytest.fixture
 def bob(client: TestClient, admin: ApiUser) -> ApiUser:
     return make_user(client, admin, "bob")
+
+
+@pytest.fixture(scope="module")
+def grafana(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GrafanaDouble]:
+    """The Grafana TEST DOUBLE (grafana_double.py), one per test module."""
+    double = start(tmp_path_factory.mktemp("grafana"))
+    try:
+        yield double
+    finally:
+        double.stop()

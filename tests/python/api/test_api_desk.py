@@ -15,7 +15,7 @@ from api_support import ApiUser, make_settings
 from bbdash.watchlist_api.app import create_app
 from bbdash.watchlist_api.desk import router as desk_router
 from fastapi.testclient import TestClient
-from grafana_double import COOKIE, GrafanaDouble, start
+from grafana_double import COOKIE, GrafanaDouble
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
@@ -23,15 +23,6 @@ CSP = (
 )
 STATIC = Path(desk_router.__file__).parent / "static"
 MALLORY_NAME = "<script>alert('x')</script> Mallory & Co"
-
-
-@pytest.fixture(scope="module")
-def grafana(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GrafanaDouble]:
-    double = start(tmp_path_factory.mktemp("grafana-desk"))
-    try:
-        yield double
-    finally:
-        double.stop()
 
 
 @pytest.fixture(scope="module")

@@ -25,20 +25,11 @@ from bbdash.watchlist_api.grafana_session import (
 )
 from bbdash.watchlist_api.settings import Settings
 from fastapi.testclient import TestClient
-from grafana_double import COOKIE, GrafanaDouble, start
+from grafana_double import COOKIE, GrafanaDouble
 
 SITE = "http://testserver"  # the Host TestClient sends: this site's Origin
 WRITE_HEADERS = {"Origin": SITE}
 NEW_LIST = {"name": "Desk", "items": [{"symbol": "BTCUSDT", "asset_type": "crypto"}]}
-
-
-@pytest.fixture(scope="module")
-def grafana(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GrafanaDouble]:
-    double = start(tmp_path_factory.mktemp("grafana"))
-    try:
-        yield double
-    finally:
-        double.stop()
 
 
 @pytest.fixture(scope="module")
