@@ -6,7 +6,8 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,10 @@ TABLES = (
     "layouts",
     "alert_rules",
 )
+
+
+# The api_with fixture (conftest.py): the app with settings overridden, as a context manager.
+ApiWith = Callable[..., AbstractContextManager[TestClient]]
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,11 @@ from __future__ import annotations
 import itertools
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from api_support import ApiUser, admin_user, clone_database, make_settings, make_user
+from api_support import ApiUser, ApiWith, admin_user, clone_database, make_settings, make_user
 from bbdash.watchlist_api import migrate
 from bbdash.watchlist_api.app import create_app
 from bbdash.watchlist_api.settings import Settings
@@ -80,6 +81,21 @@ def alice(client: TestClient, admin: ApiUser) -> ApiUser:
 @pytest.fixture
 def bob(client: TestClient, admin: ApiUser) -> ApiUser:
     return make_user(client, admin, "bob")
+
+
+@pytest.fixture
+def api_with(api_dsn: str, secrets_dir: Path, admin_key: str, metrics_token: str) -> ApiWith:
+    """A factory: the app on this test's database with some settings overridden (for
+    instance wired to a Grafana), as a context manager giving its client."""
+    del admin_key, metrics_token  # they write the files the settings read
+
+    @contextmanager
+    def started(**overrides: object) -> Iterator[TestClient]:
+        settings = make_settings(api_dsn, secrets_dir, **overrides)
+        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+            yield client
+
+    return started
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from api_support import ApiUser, make_settings
-from bbdash.watchlist_api.app import create_app
+from api_support import ApiUser, ApiWith, make_settings
 from bbdash.watchlist_api.desk import router as desk_router
 from fastapi.testclient import TestClient
 from grafana_double import COOKIE, GrafanaDouble
@@ -44,21 +43,11 @@ def people(grafana: GrafanaDouble) -> dict[str, str]:
     return passwords
 
 
-def _client(
-    api_dsn: str, secrets_dir: Path, grafana: GrafanaDouble, **overrides: object
-) -> Iterator[TestClient]:
-    settings = make_settings(api_dsn, secrets_dir, grafana_url=grafana.url, **overrides)
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        yield client
-
-
 @pytest.fixture
-def desk(
-    api_dsn: str, secrets_dir: Path, admin_key: str, metrics_token: str, grafana: GrafanaDouble
-) -> Iterator[TestClient]:
+def desk(api_with: ApiWith, grafana: GrafanaDouble) -> Iterator[TestClient]:
     """The API wired to Grafana with its default cache of Grafana's answers (5 s)."""
-    del admin_key, metrics_token
-    yield from _client(api_dsn, secrets_dir, grafana)
+    with api_with(grafana_url=grafana.url) as client:
+        yield client
 
 
 def as_browser(cookie: str) -> dict[str, str]:
@@ -204,15 +193,9 @@ def test_an_api_key_caller_gets_the_page_too(client: TestClient, alice: ApiUser)
 
 
 def test_grafana_public_path_sets_the_links_and_the_rotation_root(
-    api_dsn: str,
-    secrets_dir: Path,
-    admin_key: str,
-    metrics_token: str,
-    grafana: GrafanaDouble,
-    people: dict[str, str],
+    api_with: ApiWith, grafana: GrafanaDouble, people: dict[str, str]
 ) -> None:
-    del admin_key, metrics_token
-    for client in _client(api_dsn, secrets_dir, grafana, grafana_public_path="/grafana/"):
+    with api_with(grafana_url=grafana.url, grafana_public_path="/grafana/") as client:
         cookie = grafana.sign_in("carol", people["carol"])
         signed = client.get("/desk", headers=as_browser(cookie)).text
         assert 'data-grafana-root="/grafana/"' in signed
@@ -247,15 +230,9 @@ def test_an_ended_session_is_a_401_html_page(desk: TestClient) -> None:
 
 
 def test_a_session_due_for_rotation_gets_the_page_that_rotates_it(
-    api_dsn: str,
-    secrets_dir: Path,
-    admin_key: str,
-    metrics_token: str,
-    grafana: GrafanaDouble,
-    people: dict[str, str],
+    api_with: ApiWith, grafana: GrafanaDouble, people: dict[str, str]
 ) -> None:
-    del admin_key, metrics_token
-    for client in _client(api_dsn, secrets_dir, grafana, session_cache_seconds=0):
+    with api_with(grafana_url=grafana.url, session_cache_seconds=0) as client:
         cookie = grafana.sign_in("dave", people["dave"])
         grafana.age_sessions()
         due = client.get("/desk", headers=as_browser(cookie))
@@ -268,14 +245,8 @@ def test_a_session_due_for_rotation_gets_the_page_that_rotates_it(
         assert client.get("/desk", headers=as_browser(rotated)).status_code == 200
 
 
-def test_grafana_down_is_a_503_html_page(
-    api_dsn: str, secrets_dir: Path, admin_key: str, metrics_token: str
-) -> None:
-    del admin_key, metrics_token
-    settings = make_settings(
-        api_dsn, secrets_dir, grafana_url="http://127.0.0.1:9", grafana_timeout_seconds=0.5
-    )
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+def test_grafana_down_is_a_503_html_page(api_with: ApiWith) -> None:
+    with api_with(grafana_url="http://127.0.0.1:9", grafana_timeout_seconds=0.5) as client:
         response = client.get("/desk", headers=as_browser("0123456789abcdef0123456789abcdef"))
         assert response.status_code == 503
         assert response.headers["content-type"] == "text/html; charset=utf-8"

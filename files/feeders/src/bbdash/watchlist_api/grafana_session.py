@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from http.cookies import CookieError, SimpleCookie
 
 import httpx
@@ -89,9 +90,9 @@ class GrafanaSessions:
             timeout=timeout_seconds,
             transport=transport,
             follow_redirects=False,
-            # The API's own cookie jar stays empty: one browser's cookie never travels
-            # with another browser's request.
-            cookies=None,
+            # A jar that keeps nothing: httpx would otherwise store what Grafana sets
+            # (Set-Cookie) and hold one browser's cookies in the API's client.
+            cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
         )
 
     async def close(self) -> None:
