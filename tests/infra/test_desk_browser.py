@@ -2,8 +2,9 @@
 today): headless Chromium, from outside the test host, through nginx. They sign
 into Grafana (its TEST DOUBLE, tests/doubles/grafana/: its POST /login is what
 Grafana's login form sends), open "My desk", make a watchlist, add a symbol with
-the page's instant validation and see it collected, set a price alert, and find
-it all under their own name only. Screenshots go to .cache/artifacts/desk/.
+the page's instant validation and see it collected, set a price alert, save a
+layout and find their own dashboard in Grafana, and find it all under their own
+name only. Screenshots go to .cache/artifacts/desk/.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ ARTIFACTS = REPO / ".cache" / "artifacts" / "desk"
 WATCHLIST = "browser-desk"
 SYMBOL, TYPED = "LTC/USDT", "ltc-usdt"  # in no declared watchlist and not in the demo defaults
 ALERT = "ltc-above-1000"
+LAYOUT = "browser-layout"
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +54,7 @@ def _session_cookie(page: Page) -> str:
 
 def _clean(page: Page) -> None:
     """Remove what an interrupted run left: the watchlist and the alert, by name."""
-    for kind, name in (("watchlists", WATCHLIST), ("alert-rules", ALERT)):
+    for kind, name in (("watchlists", WATCHLIST), ("alert-rules", ALERT), ("layouts", LAYOUT)):
         listed = _api(page, "GET", f"{kind}?limit=200")["body"]["data"]
         for found in [item for item in listed if item["name"] == name]:
             gone = _api(
@@ -156,6 +158,37 @@ def test_a_person_manages_their_desk_in_a_real_browser(
     page.wait_for(
         f"document.getElementById('alerts').textContent.includes('{ALERT}')", "the alert listed"
     )
+
+    # A layout: the default panels (price chart, candles) for the symbol. Saving it
+    # writes the person's own dashboard into their folder in Grafana.
+    page.js(
+        "(() => { const form = document.getElementById('layout-create');"
+        f" form.elements.name.value = '{LAYOUT}';"
+        " form.elements.asset_type.value = 'crypto';"
+        f" form.elements.symbol.value = '{TYPED}';"
+        " document.getElementById('layout-add-symbol').click(); })()"
+    )
+    page.wait_for(
+        f"document.getElementById('layout-symbols').textContent.includes('{SYMBOL}')",
+        "the symbol in the new layout",
+    )
+    page.js("document.getElementById('layout-create').requestSubmit()")
+    page.wait_for(
+        "document.querySelector('#layouts a[data-dashboard-uid]') !== null",
+        "the layout's dashboard in Grafana",
+    )
+    uid = page.js("document.querySelector('#layouts a[data-dashboard-uid]').dataset.dashboardUid")
+    href = page.js("document.querySelector('#layouts a[data-dashboard-uid]').getAttribute('href')")
+    assert href == f"/d/{uid}", href
+    saved = page.js(
+        f"fetch('/api/dashboards/uid/{uid}').then(async r => ({{status: r.status, body: await r.json()}}))"
+    )
+    assert saved["status"] == 200, saved
+    me = _api(page, "GET", "me")["body"]
+    assert saved["body"]["meta"]["folderUid"] == f"bbdash-desk-{me['id']}"
+    titles = [panel["title"] for panel in saved["body"]["dashboard"]["panels"]]
+    assert titles == [f"{SYMBOL} price", f"{SYMBOL} OHLC"], titles
+
     page.screenshot(ARTIFACTS / "desk.png")
     assert (ARTIFACTS / "desk.png").stat().st_size > 10_000
 
@@ -169,6 +202,15 @@ def test_a_person_manages_their_desk_in_a_real_browser(
     page.wait_for(
         f"!document.getElementById('alerts').textContent.includes('{ALERT}')", "alert deleted"
     )
+    page.js("document.querySelector('#layouts button.danger').click()")
+    page.wait_for(
+        f"!document.getElementById('layouts').textContent.includes('{LAYOUT}')", "layout deleted"
+    )
+    gone = "fetch('/api/dashboards/uid/" + uid + "').then(r => r.status)"
+    deadline = time.monotonic() + 5
+    while page.js(gone) != 404:
+        assert time.monotonic() < deadline, "the layout's dashboard is still in Grafana"
+        time.sleep(0.2)
     page.js("document.querySelector('#watchlists button.danger').click()")
     page.wait_for(
         f"!document.getElementById('watchlists').textContent.includes('{WATCHLIST}')",

@@ -120,6 +120,7 @@ def test_main_includes_the_steps_in_order_with_tags() -> None:
         "run.yml",
         "admin.yml",
         "users.yml",
+        "service_accounts.yml",
     ]
     for task in main:
         step = task["ansible.builtin.import_tasks"].removesuffix(".yml")

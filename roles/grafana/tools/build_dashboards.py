@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Build the provisioned dashboards (../files/dashboards/*.json) from code.
 
-It also writes the sentiment alert rule's scorer version into ../vars/main.yml
+It also writes the panel catalogue of "My desk" layouts (dashboards/boards/desk.py)
+into the watchlist API's package, and the sentiment alert rule's scorer version into ../vars/main.yml
 (between its "sentiment scorer" markers), read like the panels' from the
 shipped weights file, so a retrained model moves the alert with the panels.
 
@@ -34,6 +35,7 @@ from dashboards import sentiment
 from dashboards.boards import (
     asset_detail,
     crypto,
+    desk,
     infrastructure,
     market_overview,
     news,
@@ -42,6 +44,11 @@ from dashboards.boards import (
 )
 
 OUT = Path(__file__).resolve().parent.parent / "files" / "dashboards"
+# The panels of "My desk" layouts: read by the watchlist API, shipped in its package.
+DESK_CATALOG = (
+    Path(__file__).resolve().parents[3]
+    / "files/feeders/src/bbdash/watchlist_api/layout_dashboards/catalog.json"
+)
 
 BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
     "market-overview.json": market_overview.build,
@@ -90,8 +97,9 @@ def main() -> int:
     stale = []
     outputs = {OUT / name: text for name, text in render().items()}
     outputs[ROLE_VARS] = role_vars_text()
+    outputs[DESK_CATALOG] = json.dumps(desk.build(), indent=2, ensure_ascii=False) + "\n"
     for path, text in outputs.items():
-        name = str(path.relative_to(OUT.parents[1]))
+        name = str(path.relative_to(OUT.parents[3]))
         if args.check:
             if not path.exists() or path.read_text(encoding="utf-8") != text:
                 stale.append(name)

@@ -15,16 +15,21 @@ addMiddlewaresAndStaticRoutes):
 2. ``/healthz``, ``/api/health`` and ``/metrics`` (basic auth when grafana.ini
    sets both ``[metrics] basic_auth_username`` and ``basic_auth_password``)
    answer before authentication and without a Content-Security-Policy;
-3. then authentication (basic auth of the admin or of a user created through
-   the API, with Grafana's brute-force lockout, or the session cookie of a
-   user, refused with ``session.token.rotate`` once due for rotation) and,
-   when enabled, the CSP of grafana.ini on every further response;
+3. then authentication (a service account token as ``Bearer``; basic auth of
+   the admin or of a user created through the API, with Grafana's brute-force
+   lockout, or the session cookie of a user, refused with
+   ``session.token.rotate`` once due for rotation) and, when enabled, the CSP
+   of grafana.ini on every further response;
 4. then the routes: ``GET /api/user`` (the signed-in user), ``POST
    /api/admin/provisioning/{dashboards,datasources,plugins,alerting}/reload``,
    ``POST /api/admin/users``, ``PUT /api/admin/users/:id/{password,permissions}``
    (Grafana Admins only: 403 otherwise), ``POST /api/user/auth-tokens/rotate``,
-   ``GET /api/search``, ``GET /api/live/ws`` (WebSocket handshake, Origin
-   checked), ``GET|POST /login``;
+   ``/api/serviceaccounts`` (accounts and tokens, org Admins only),
+   ``/api/folders`` (nested folders), ``/api/access-control/folders/:uid``
+   (folder permissions), ``/api/dashboards/db``, ``/api/dashboards/uid/:uid``,
+   ``GET /api/search`` (each checked against the identity's org role and
+   folder permissions, inherited down nested folders), ``GET /api/live/ws``
+   (WebSocket handshake, Origin checked), ``GET|POST /login``;
    anything else is Grafana's not-found handler, which requires a signed-in
    user first (401 JSON under /api, 302 to /login elsewhere).
 
@@ -377,7 +382,36 @@ class Store:
         "CREATE TABLE IF NOT EXISTS dashboard (id INTEGER PRIMARY KEY AUTOINCREMENT,"
         " uid TEXT NOT NULL UNIQUE, org_id INTEGER NOT NULL DEFAULT 1, title TEXT NOT NULL,"
         " slug TEXT NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL,"
-        " created_by INTEGER NOT NULL, created TEXT NOT NULL, updated TEXT NOT NULL)",
+        " created_by INTEGER NOT NULL, created TEXT NOT NULL, updated TEXT NOT NULL,"
+        " folder_uid TEXT NOT NULL DEFAULT '')",
+        # Service accounts are rows of `user` (is_service_account = 1) with their
+        # org role in `org_user` (serviceaccounts/database/store.go
+        # CreateServiceAccount, userimpl CreateServiceAccount); their tokens are
+        # rows of `api_key` holding only the hash (satokengen: PBKDF2 of the
+        # secret, the checksum as salt).
+        "CREATE TABLE IF NOT EXISTS org_user (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " org_id INTEGER NOT NULL DEFAULT 1, user_id INTEGER NOT NULL UNIQUE,"
+        " role TEXT NOT NULL, created TEXT NOT NULL, updated TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS api_key (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " org_id INTEGER NOT NULL DEFAULT 1, name TEXT NOT NULL, key TEXT NOT NULL UNIQUE,"
+        " role TEXT NOT NULL DEFAULT 'Viewer', created TEXT NOT NULL, updated TEXT NOT NULL,"
+        " last_used_at REAL, expires INTEGER, service_account_id INTEGER,"
+        " is_revoked INTEGER NOT NULL DEFAULT 0, UNIQUE (org_id, name))",
+        # Nested folders (folder_mig.go: uid, org_id, title, description,
+        # parent_uid, created, updated) with who created and updated them.
+        "CREATE TABLE IF NOT EXISTS folder (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " uid TEXT NOT NULL UNIQUE, org_id INTEGER NOT NULL DEFAULT 1, title TEXT NOT NULL,"
+        " description TEXT NOT NULL DEFAULT '', parent_uid TEXT NOT NULL DEFAULT '',"
+        " created TEXT NOT NULL, updated TEXT NOT NULL, created_by INTEGER NOT NULL DEFAULT -1,"
+        " updated_by INTEGER NOT NULL DEFAULT -1, version INTEGER NOT NULL DEFAULT 1)",
+        # TEST DOUBLE: the managed folder permissions in one table of the double's
+        # own (Grafana keeps them as managed roles: role, permission, user_role,
+        # builtin_role). One row per folder and user (or service account), or per
+        # folder and basic role.
+        "CREATE TABLE IF NOT EXISTS folder_permission (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " folder_uid TEXT NOT NULL, user_id INTEGER, builtin_role TEXT,"
+        " permission TEXT NOT NULL, created TEXT NOT NULL, updated TEXT NOT NULL,"
+        " UNIQUE (folder_uid, user_id, builtin_role))",
     )
 
     def __init__(self) -> None:
@@ -425,6 +459,15 @@ class Store:
         for column in ("salt", "rands"):
             if column not in columns:
                 db.execute(f"ALTER TABLE user ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
+        # Service accounts (user_mig.go: is_service_account, is_disabled) and the
+        # dashboards' folder (dashboard_mig.go: folder_uid), added to a file of an
+        # earlier double with their defaults.
+        for column in ("is_service_account", "is_disabled"):
+            if column not in columns:
+                db.execute(f"ALTER TABLE user ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+        dash_columns = {row[1] for row in db.execute("PRAGMA table_info(dashboard)")}
+        if "folder_uid" not in dash_columns:
+            db.execute("ALTER TABLE dashboard ADD COLUMN folder_uid TEXT NOT NULL DEFAULT ''")
         for (user_id,) in db.execute("SELECT id FROM user WHERE salt = ''").fetchall():
             db.execute(
                 "UPDATE user SET salt = ?, rands = ? WHERE id = ?",
@@ -489,6 +532,273 @@ def go_json(doc: Any, indent: bool = False) -> bytes:
     return text.encode()
 
 
+# --------------------------------------------------------------------------- service accounts, folders, permissions
+#
+# Grafana 12.4's RBAC reduced to what the double's callers meet: an identity's
+# org role, Grafana Admin flag, and the managed folder permissions (View, Edit,
+# Admin) of users, service accounts and basic roles, inherited down nested
+# folders.
+
+API_KEY_INVALID = ("api-key.invalid", "Invalid API key")  # authn/clients/api_key.go
+API_KEY_EXPIRED = ("api-key.expired", "Expired API key")
+API_KEY_REVOKED = ("api-key.revoked", "Revoked API key")
+# authnimpl/service.go errDisabledIdentity = errutil.Unauthorized("identity.disabled"):
+# no public message, so Public() uses the status text.
+IDENTITY_DISABLED = ("identity.disabled", "Unauthorized")
+
+ORG_ROLES = ("None", "Viewer", "Editor", "Admin")  # org.RoleType.IsValid
+SA_PREFIX = "sa-"  # serviceaccounts.ServiceAccountPrefix
+SA_TOKEN_SERVICE = "sa"  # serviceaccounts/api/token.go ServiceID
+GRAFANA_PREFIX = "gl"  # satokengen.GrafanaPrefix
+LAST_USED_THROTTLE = 5 * 60  # clients/api_key.go shouldUpdateLastUsedAt
+
+VIEW, EDIT, ADMIN = 1, 2, 3
+PERMISSION_LEVELS = {"View": VIEW, "Edit": EDIT, "Admin": ADMIN}
+LEVEL_NAMES = {level: name for name, level in PERMISSION_LEVELS.items()}
+MAX_UID_LENGTH = 40  # util.MaxUIDLength
+UID_PATTERN = re.compile(r"[a-zA-Z0-9\-_]*")  # util.IsValidShortUID
+
+# ossaccesscontrol/folder.go FolderViewActions/FolderEditActions/FolderAdminActions
+# with the dashboard actions each folder permission carries (getDashboard*Actions),
+# and folders:create, which resourcepermissions ActionSetSvc.StoreActionSet adds to
+# the folders:edit and folders:admin action sets.
+_DASHBOARD_VIEW = ["dashboards:read", "annotations:read"]
+_DASHBOARD_EDIT = [
+    *_DASHBOARD_VIEW,
+    "dashboards:write",
+    "dashboards:delete",
+    "annotations:write",
+    "annotations:delete",
+    "annotations:create",
+]
+_DASHBOARD_ADMIN = [*_DASHBOARD_EDIT, "dashboards.permissions:read", "dashboards.permissions:write"]
+_FOLDER_VIEW = ["folders:read", "alert.rules:read", "library.panels:read", "alert.silences:read"]
+_FOLDER_EDIT = [
+    *_FOLDER_VIEW,
+    "folders:write",
+    "folders:delete",
+    "folders:create",
+    "dashboards:create",
+    "alert.rules:create",
+    "alert.rules:write",
+    "alert.rules:delete",
+    "alert.silences:create",
+    "alert.silences:write",
+    "library.panels:create",
+    "library.panels:write",
+    "library.panels:delete",
+]
+_FOLDER_ADMIN = [*_FOLDER_EDIT, "folders.permissions:read", "folders.permissions:write"]
+FOLDER_ACTIONS = {
+    VIEW: sorted(set(_DASHBOARD_VIEW + _FOLDER_VIEW)),
+    EDIT: sorted(set(_DASHBOARD_EDIT + _FOLDER_EDIT)),
+    ADMIN: sorted(set(_DASHBOARD_ADMIN + _FOLDER_ADMIN)),
+}
+
+
+@dataclass
+class Identity:
+    """The signed-in identity as the access checks see it."""
+
+    id: int
+    login: str
+    name: str
+    email: str
+    uid: str
+    is_service_account: bool
+    role: str  # org role: None, Viewer, Editor, Admin
+    grafana_admin: bool
+
+    @property
+    def full(self) -> bool:
+        """Grafana Admin or org Admin: every folder and dashboard permission
+        (fixed:folders:admin / fixed:dashboards roles on folders:* / dashboards:*)."""
+        return self.grafana_admin or self.role == "Admin"
+
+
+def identity_of(db: sqlite3.Connection, user_id: int) -> Identity | None:
+    """The user or service account and its org role (org_user; the admin is the
+    org's Admin, created users are Viewers, auto_assign_org_role's default)."""
+    row = db.execute("SELECT * FROM user WHERE id = ?", (user_id,)).fetchone()
+    if row is None:
+        return None
+    org = db.execute("SELECT role FROM org_user WHERE user_id = ?", (user_id,)).fetchone()
+    role = org["role"] if org else "Viewer"
+    if row["is_admin"] or user_id == ADMIN_ID:
+        role = "Admin"
+    return Identity(
+        id=int(row["id"]),
+        login=str(row["login"]),
+        name=str(row["name"]),
+        email=str(row["email"]),
+        uid=str(row["uid"]),
+        is_service_account=bool(row["is_service_account"]),
+        role=role,
+        grafana_admin=bool(row["is_admin"]),
+    )
+
+
+def role_includes(role: str, wanted: str) -> bool:
+    """org.RoleType.Includes: Admin > Editor > Viewer > None."""
+    return ORG_ROLES.index(role) >= ORG_ROLES.index(wanted)
+
+
+def folder_row(db: sqlite3.Connection, uid: str) -> sqlite3.Row | None:
+    return db.execute("SELECT * FROM folder WHERE uid = ?", (uid,)).fetchone()
+
+
+def folder_chain(db: sqlite3.Connection, uid: str) -> list[sqlite3.Row]:
+    """The folder, then its parents up to the root (GetParents, reversed)."""
+    chain: list[sqlite3.Row] = []
+    seen: set[str] = set()
+    current = folder_row(db, uid)
+    while current is not None and current["uid"] not in seen:
+        chain.append(current)
+        seen.add(current["uid"])
+        current = folder_row(db, current["parent_uid"]) if current["parent_uid"] else None
+    return chain
+
+
+def folder_level(db: sqlite3.Connection, who: Identity, uid: str) -> int:
+    """The identity's permission on a folder: the highest of its own managed
+    permission and its basic role's on the folder or any parent folder
+    (dashboards.NewFolderUIDScopeResolver / GetInheritedScopes: folders:uid:<uid>
+    resolves to the folder's and its parents' scopes). 0 when none, or when the
+    folder does not exist."""
+    chain = folder_chain(db, uid)
+    if not chain:
+        return 0
+    if who.full:
+        return ADMIN
+    level = 0
+    for folder in chain:
+        for perm in db.execute(
+            "SELECT * FROM folder_permission WHERE folder_uid = ?", (folder["uid"],)
+        ):
+            mine = perm["user_id"] is not None and int(perm["user_id"]) == who.id
+            by_role = bool(perm["builtin_role"]) and role_includes(who.role, perm["builtin_role"])
+            if mine or by_role:
+                level = max(level, PERMISSION_LEVELS.get(perm["permission"], 0))
+    return level
+
+
+def root_level(who: Identity) -> int:
+    """Rights at the root (folders:uid:general): the basic roles' (Editor:
+    folders:create and dashboards:create there; a root dashboard's default
+    permissions give Viewer View and Editor Edit, SetDefaultPermissions)."""
+    if who.full:
+        return ADMIN
+    return {"Editor": EDIT, "Viewer": VIEW}.get(who.role, 0)
+
+
+def any_folder_level(db: sqlite3.Connection, who: Identity) -> int:
+    """The best permission the identity holds on any folder, for the route checks
+    that evaluate an action without a scope (EvalPermission(action) matches any)."""
+    level = root_level(who)
+    for (uid,) in db.execute("SELECT uid FROM folder").fetchall():
+        if level == ADMIN:
+            break
+        level = max(level, folder_level(db, who, uid))
+    return level
+
+
+def dashboard_level(db: sqlite3.Connection, who: Identity, folder_uid: str) -> int:
+    """A dashboard's scope resolves to its folder's (resolveDashboardScope); at the
+    root, to folders:uid:general."""
+    return folder_level(db, who, folder_uid) if folder_uid else root_level(who)
+
+
+def folder_url(uid: str, title: str) -> str:
+    """dashboards.GetFolderURL: /dashboards/f/<uid>/<slug>."""
+    return f"/dashboards/f/{uid}/{slugify(title)}"
+
+
+def descendants(db: sqlite3.Connection, uid: str) -> list[str]:
+    """The folder and every folder under it."""
+    found, todo = [], [uid]
+    while todo:
+        current = todo.pop()
+        if current in found:
+            continue
+        found.append(current)
+        todo.extend(
+            r[0] for r in db.execute("SELECT uid FROM folder WHERE parent_uid = ?", (current,))
+        )
+    return found
+
+
+def sa_login(org_id: int, name: str) -> str:
+    """serviceaccounts/database/store.go generateLogin(ServiceAccountPrefix, orgID,
+    name): "sa-<org>-<lower-cased name>", the doubled dash replaced once, spaces
+    replaced by dashes."""
+    login = f"{SA_PREFIX}-{org_id}-{name.lower()}".replace("--", "-", 1)
+    return login.replace(" ", "-")
+
+
+def gravatar(email: str) -> str:
+    """dtos.GetGravatarUrl: /avatar/ + md5 of the lower-cased text."""
+    return "/avatar/" + hashlib.md5(email.lower().encode(), usedforsecurity=False).hexdigest()
+
+
+def gravatar_with_default(text: str, default: str) -> str:
+    """dtos.GetGravatarUrlWithDefault: the text, else the default's alphanumerics @localhost."""
+    if text:
+        return gravatar(text)
+    return gravatar(re.sub(r"[^a-zA-Z0-9]+", "", default) + "@localhost")
+
+
+def _token_checksum(service_id: str, secret: str) -> str:
+    """satokengen PrefixedKey.CalculateChecksum: CRC-32 (IEEE) of gl<service>_<secret>,
+    its four bytes little-endian, hex."""
+    value = binascii.crc32(f"{GRAFANA_PREFIX}{service_id}_{secret}".encode())
+    return value.to_bytes(4, "little").hex()
+
+
+def new_sa_token() -> tuple[str, str]:
+    """satokengen.New("sa"): the client secret glsa_<32 alphanumerics>_<checksum> and
+    the hash stored in api_key.key (util.EncodePassword(secret, checksum))."""
+    secret = random_string(32)
+    checksum = _token_checksum(SA_TOKEN_SERVICE, secret)
+    return (
+        f"{GRAFANA_PREFIX}{SA_TOKEN_SERVICE}_{secret}_{checksum}",
+        encode_password(secret, checksum),
+    )
+
+
+def sa_token_hash(token: str) -> str | None:
+    """satokengen.Decode then PrefixedKey.Hash; None when it is not such a key
+    (ErrInvalidApiKey)."""
+    if not token.startswith(GRAFANA_PREFIX):
+        return None
+    parts = token.split("_")
+    if len(parts) != 3:
+        return None
+    service_id = parts[0][len(GRAFANA_PREFIX) :]
+    if _token_checksum(service_id, parts[1]) != parts[2]:
+        return None
+    return encode_password(parts[1], parts[2])
+
+
+def api_key_from_header(header: str) -> str | None:
+    """clients/api_key.go getTokenFromRequest: Bearer <token>, or basic auth with
+    the user name api_key."""
+    if header.startswith("Bearer "):
+        return header[len("Bearer ") :]
+    credentials = _basic_credentials(header)
+    if credentials is not None and credentials[0] == "api_key":
+        return credentials[1]
+    return None
+
+
+def public_error(status: int, message_id: str, message: str, extra: Any = None) -> dict[str, Any]:
+    """response.Err(errutil.Error): errutil.PublicError {statusCode, messageId,
+    message, extra (omitted when empty)}."""
+    doc: dict[str, Any] = {"statusCode": status, "messageId": message_id, "message": message}
+    if extra:
+        doc["extra"] = extra
+    return doc
+
+
 # --------------------------------------------------------------------------- provisioning
 
 
@@ -538,11 +848,17 @@ def slugify(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
 
 
-def search_hits(query: dict[str, list[str]]) -> list[dict[str, Any]]:
-    """pkg/api/search.go Search over the provisioned folders and dashboards."""
+def search_hits(
+    query: dict[str, list[str]],
+    stored: Sequence[dict[str, Any]] = (),
+    provisioned: bool = True,
+) -> list[dict[str, Any]]:
+    """pkg/api/search.go Search over the provisioned folders and dashboards (when
+    the identity may see them) and the `stored` hits: the folders and dashboards
+    created through the API that the identity may view."""
     hits: list[dict[str, Any]] = []
     folders: dict[str, dict[str, Any]] = {}
-    for provider, model in provisioned_dashboards():
+    for provider, model in provisioned_dashboards() if provisioned else []:
         if provider.folder and provider.folder_uid not in folders:
             uid = provider.folder_uid
             folders[uid] = {
@@ -581,7 +897,7 @@ def search_hits(query: dict[str, list[str]]) -> list[dict[str, Any]]:
                 folderUrl=folders[provider.folder_uid]["url"],
             )
         hits.append(hit)
-    found = list(folders.values()) + hits
+    found = list(folders.values()) + hits + list(stored)
     text = query.get("query", [""])[0].lower()
     kind = query.get("type", [""])[0]
     tags = query.get("tag", [])
@@ -789,7 +1105,16 @@ class Handler(BaseHTTPRequestHandler):
         (clients/session.go: a token due for rotation is session.token.rotate,
         and the service does not try another client after it)."""
         error: AuthError | None = None
-        credentials = _basic_credentials(self.headers.get("Authorization", ""))
+        header = self.headers.get("Authorization", "")
+        token = api_key_from_header(header)
+        if token is not None:
+            # clients/api_key.go: the only client whose Test matches a bearer
+            # token (or basic auth as api_key); its error is the answer.
+            try:
+                return self._token_login(token), None
+            except AuthError as exc:
+                return None, exc
+        credentials = _basic_credentials(header)
         if credentials is not None and setting_bool("auth.basic", "enabled", True):
             try:
                 return self._password_login(*credentials), None
@@ -806,6 +1131,44 @@ class Handler(BaseHTTPRequestHandler):
         if error is None:
             error = AuthError(*UNAUTHORIZED)
         return None, error
+
+    def _token_login(self, token: str) -> int:
+        """clients/api_key.go Authenticate with a service account token: the key
+        found by its hash (api_key.key), refused when unknown or deleted
+        (api-key.invalid), expired, revoked, not a service account's; then
+        authnimpl refuses a disabled identity (identity.disabled). The last-used
+        time is written at most every 5 minutes (shouldUpdateLastUsedAt). Returns
+        the service account's user id."""
+        hashed = sa_token_hash(token)
+        if hashed is None:
+            raise AuthError(*API_KEY_INVALID)
+        with STORE.connect() as db:
+            key = db.execute("SELECT * FROM api_key WHERE key = ?", (hashed,)).fetchone()
+            if key is None:
+                raise AuthError(*API_KEY_INVALID)
+            if key["expires"] is not None and key["expires"] <= time.time():
+                raise AuthError(*API_KEY_EXPIRED)
+            if key["is_revoked"]:
+                raise AuthError(*API_KEY_REVOKED)
+            owner = (
+                db.execute(
+                    "SELECT id, is_disabled FROM user WHERE id = ? AND is_service_account = 1",
+                    (key["service_account_id"],),
+                ).fetchone()
+                if key["service_account_id"]
+                else None
+            )
+            if owner is None:
+                raise AuthError(*API_KEY_INVALID)
+            if owner["is_disabled"]:
+                raise AuthError(*IDENTITY_DISABLED)
+            last_used = key["last_used_at"]
+            if last_used is None or time.time() - last_used > LAST_USED_THROTTLE:
+                with STORE.lock:
+                    db.execute(
+                        "UPDATE api_key SET last_used_at = ? WHERE id = ?", (time.time(), key["id"])
+                    )
+            return int(owner["id"])
 
     def _password_login(self, login: str, password: str) -> int:
         """pkg/services/authn/clients/password.go AuthenticatePassword, then the
@@ -825,12 +1188,12 @@ class Handler(BaseHTTPRequestHandler):
                 row = (
                     db.execute(
                         "SELECT id, password, salt FROM user WHERE lower(login) = lower(?)"
-                        " ORDER BY id",
+                        " AND is_service_account = 0 ORDER BY id",
                         (login,),
                     ).fetchone()
                     or db.execute(
                         "SELECT id, password, salt FROM user WHERE lower(email) = lower(?)"
-                        " ORDER BY id",
+                        " AND is_service_account = 0 ORDER BY id",
                         (login,),
                     ).fetchone()
                 )
@@ -905,6 +1268,8 @@ class Handler(BaseHTTPRequestHandler):
         self._headers.update(content_security_policy(nonce))
         trimmed = path.rstrip("/") or "/"
         # Routes (pkg/api/api.go registerRoutes). GET routes answer HEAD too.
+        if self._desk_routes(method, trimmed, query, signed_in, error, path):
+            return
         if trimmed == "/api/user" and get_like:
             self._signed_in(signed_in, error, path, self._user)
         elif method == "POST" and (
@@ -947,13 +1312,6 @@ class Handler(BaseHTTPRequestHandler):
         elif trimmed == "/api/user/preferences" and (get_like or method == "PUT"):
             handler = self._get_preferences if get_like else self._put_preferences
             self._signed_in(signed_in, error, path, handler)
-        elif trimmed == "/api/dashboards/db" and method == "POST":
-            self._signed_in(signed_in, error, path, self._save_dashboard)
-        elif get_like and (found := re.fullmatch(r"/api/dashboards/uid/([^/]+)", trimmed)):
-            uid = found.group(1)
-            self._signed_in(signed_in, error, path, lambda: self._get_dashboard(uid))
-        elif trimmed == "/api/search" and get_like:
-            self._signed_in(signed_in, error, path, lambda: self._search(query))
         elif trimmed == "/api/live/ws" and get_like:
             self._signed_in(signed_in, error, path, self._websocket)
         elif trimmed == "/login" and method == "POST":
@@ -1058,6 +1416,33 @@ class Handler(BaseHTTPRequestHandler):
             row = db.execute("SELECT * FROM user WHERE id = ?", (self._user_id,)).fetchone()
         if row is None:
             self._api_error(404, "User not found")
+            return
+        if row["is_service_account"]:
+            # GetSignedInUser: an identity that is not a user (a service account)
+            # gets a UserProfileDTO of its identity only: the typed id as uid,
+            # its name, email and login, the org; every other field zero.
+            self._json(
+                200,
+                {
+                    "id": 0,
+                    "uid": f"service-account:{row['id']}",
+                    "email": row["email"],
+                    "name": row["name"] or row["login"],
+                    "login": row["login"],
+                    "theme": "",
+                    "orgId": row["org_id"],
+                    "isGrafanaAdmin": False,
+                    "isDisabled": False,
+                    "isExternal": False,
+                    "isExternallySynced": False,
+                    "isGrafanaAdminExternallySynced": False,
+                    "authLabels": None,
+                    "updatedAt": "0001-01-01T00:00:00Z",
+                    "createdAt": "0001-01-01T00:00:00Z",
+                    "avatarUrl": "",
+                    "isProvisioned": False,
+                },
+            )
             return
         email = str(row["email"])
         self._json(
@@ -1272,19 +1657,814 @@ class Handler(BaseHTTPRequestHandler):
             )
         self._json(200, {"message": "Preferences updated"})
 
+    # ------------------------------------------------------------ access checks
+
+    def _who(self) -> Identity:
+        """The signed-in identity (the routes below run behind ReqSignedIn)."""
+        with STORE.connect() as db:
+            who = identity_of(db, self._user_id)
+        assert who is not None
+        return who
+
+    def _deny(self, needed: str) -> None:
+        """accesscontrol/middleware.go deny: 403 {title, message, accessErrorId};
+        the message names the evaluator (evaluator.go String: the action, "any of
+        a, b" for EvalAny)."""
+        self._json(
+            403,
+            {
+                "accessErrorId": "ACE" + "".join(secrets.choice("0123456789") for _ in range(10)),
+                "message": "You'll need additional permissions to perform this action."
+                f" Permissions needed: {needed}",
+                "title": "Access denied",
+            },
+        )
+
+    def _public_error(self, status: int, message_id: str, message: str, extra: Any = None) -> None:
+        self._json(status, public_error(status, message_id, message, extra))
+
+    # ------------------------------------------------------------ desk routes
+
+    def _desk_routes(
+        self,
+        method: str,
+        trimmed: str,
+        query: dict[str, list[str]],
+        signed_in: bool,
+        error: AuthError | None,
+        path: str,
+    ) -> bool:
+        """The service account, folder, folder permission and dashboard routes
+        (pkg/services/serviceaccounts/api/api.go and token.go, pkg/api/folder.go,
+        pkg/services/accesscontrol/resourcepermissions/api.go, pkg/api/dashboard.go,
+        pkg/api/search.go). Each runs behind ReqSignedIn; its access check is in
+        its handler. False when the request is none of them."""
+        get_like = method in ("GET", "HEAD")
+        handler: Any = None
+        found = None
+        if trimmed == "/api/serviceaccounts" and method == "POST":
+            handler = self._sa_create
+        elif trimmed == "/api/serviceaccounts/search" and get_like:
+            handler = lambda: self._sa_search(query)  # noqa: E731
+        elif found := re.fullmatch(r"/api/serviceaccounts/([^/]+)", trimmed):
+            sa = found.group(1)
+            handler = {
+                "GET": lambda: self._sa_get(sa),
+                "HEAD": lambda: self._sa_get(sa),
+                "PATCH": lambda: self._sa_update(sa),
+                "DELETE": lambda: self._sa_delete(sa),
+            }.get(method)
+        elif found := re.fullmatch(r"/api/serviceaccounts/([^/]+)/tokens", trimmed):
+            sa = found.group(1)
+            handler = {
+                "GET": lambda: self._sa_tokens(sa),
+                "HEAD": lambda: self._sa_tokens(sa),
+                "POST": lambda: self._sa_token_create(sa),
+            }.get(method)
+        elif method == "DELETE" and (
+            found := re.fullmatch(r"/api/serviceaccounts/([^/]+)/tokens/([^/]+)", trimmed)
+        ):
+            sa, token_id = found.group(1), found.group(2)
+            handler = lambda: self._sa_token_delete(sa, token_id)  # noqa: E731
+        elif trimmed == "/api/folders" and method == "POST":
+            handler = self._folder_create
+        elif trimmed == "/api/folders" and get_like:
+            handler = lambda: self._folder_list(query)  # noqa: E731
+        elif found := re.fullmatch(r"/api/folders/([^/]+)", trimmed):
+            uid = found.group(1)
+            handler = {
+                "GET": lambda: self._folder_get(uid),
+                "HEAD": lambda: self._folder_get(uid),
+                "DELETE": lambda: self._folder_delete(uid),
+            }.get(method)
+        elif get_like and (found := re.fullmatch(r"/api/access-control/folders/([^/]+)", trimmed)):
+            uid = found.group(1)
+            handler = lambda: self._folder_permissions(uid)  # noqa: E731
+        elif method == "POST" and (
+            found := re.fullmatch(r"/api/access-control/folders/([^/]+)/users/([^/]+)", trimmed)
+        ):
+            uid, user = found.group(1), found.group(2)
+            handler = lambda: self._folder_permission_set(uid, user)  # noqa: E731
+        elif trimmed == "/api/dashboards/db" and method == "POST":
+            handler = self._save_dashboard
+        elif found := re.fullmatch(r"/api/dashboards/uid/([^/]+)", trimmed):
+            uid = found.group(1)
+            handler = {
+                "GET": lambda: self._get_dashboard(uid),
+                "HEAD": lambda: self._get_dashboard(uid),
+                "DELETE": lambda: self._delete_dashboard(uid),
+            }.get(method)
+        elif trimmed == "/api/search" and get_like:
+            handler = lambda: self._search(query)  # noqa: E731
+        if handler is None:
+            return False
+        self._signed_in(signed_in, error, path, handler)
+        return True
+
+    # ------------------------------------------------------------ service accounts
+
+    def _sa_allowed(self, action: str) -> bool:
+        """The serviceaccounts:* actions belong to the org Admin role (and the
+        Grafana Admin); others get the middleware's 403."""
+        if self._who().full:
+            return True
+        self._deny(action)
+        return False
+
+    def _sa_row(self, db: sqlite3.Connection, ref: str) -> sqlite3.Row | None:
+        """MiddlewareServiceAccountUIDResolver: the id, or the uid turned into it."""
+        column = "id" if ref.isdigit() else "uid"
+        return db.execute(
+            f"SELECT * FROM user WHERE {column} = ? AND is_service_account = 1", (ref,)
+        ).fetchone()
+
+    def _sa_not_found(self) -> None:
+        """serviceaccounts.ErrServiceAccountNotFound, through ErrOrFallback."""
+        self._public_error(404, "serviceaccounts.ErrNotFound", "service account not found")
+
+    def _sa_role(self, db: sqlite3.Connection, sa_id: int) -> str:
+        row = db.execute("SELECT role FROM org_user WHERE user_id = ?", (sa_id,)).fetchone()
+        return row["role"] if row else "None"
+
+    def _sa_dto(self, db: sqlite3.Connection, row: sqlite3.Row, avatar: bool) -> dict[str, Any]:
+        """serviceaccounts.ServiceAccountDTO (isExternal and accessControl omitted)."""
+        tokens = db.execute(
+            "SELECT count(*) FROM api_key WHERE service_account_id = ?", (row["id"],)
+        ).fetchone()[0]
+        return {
+            "id": row["id"],
+            "uid": row["uid"],
+            "name": row["name"],
+            "login": row["login"],
+            "orgId": row["org_id"],
+            "isDisabled": bool(row["is_disabled"]),
+            "role": self._sa_role(db, row["id"]),
+            "tokens": tokens,
+            "avatarUrl": gravatar_with_default("", row["name"]) if avatar else "",
+        }
+
+    def _sa_profile(self, db: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
+        """serviceaccounts.ServiceAccountProfileDTO as RetrieveServiceAccount fills it."""
+        tokens = db.execute(
+            "SELECT count(*) FROM api_key WHERE service_account_id = ?", (row["id"],)
+        ).fetchone()[0]
+        doc: dict[str, Any] = {
+            "id": row["id"],
+            "uid": row["uid"],
+            "name": row["name"],
+            "login": row["login"],
+            "orgId": row["org_id"],
+            "isDisabled": bool(row["is_disabled"]),
+            "createdAt": row["created"],
+            "updatedAt": row["updated"],
+            "avatarUrl": gravatar_with_default("", row["name"]),
+            "role": self._sa_role(db, row["id"]),
+            "teams": None,
+        }
+        if tokens:
+            doc["tokens"] = tokens
+        return doc
+
+    def _sa_create(self) -> None:
+        """CreateServiceAccount (serviceaccounts/api/api.go): 201 and the
+        ServiceAccountDTO; the login is generateLogin's sa-<org>-<name>, the email
+        the login (userimpl CreateServiceAccount), the role Viewer unless given; a
+        login taken (case-insensitive) is ErrServiceAccountAlreadyExists (400); a
+        role that is none of None/Viewer/Editor/Admin is ErrServiceAccountInvalidRole."""
+        if not self._sa_allowed("serviceaccounts:create"):
+            return
+        form = self._form()
+        name = form.get("name") if form else None
+        role = (form or {}).get("role", "Viewer")
+        disabled = (form or {}).get("isDisabled", False)
+        if not isinstance(name, str) or not name or not isinstance(role, (str, type(None))):
+            self._api_error(400, "Bad request data")
+            return
+        role = role or "Viewer"
+        if role not in ORG_ROLES:
+            self._public_error(
+                400, "serviceaccounts.ErrInvalidRoleSpecified", "invalid role specified"
+            )
+            return
+        login = sa_login(1, name)
+        now = _now()
+        with STORE.lock, STORE.connect() as db:
+            taken = db.execute(
+                "SELECT 1 FROM user WHERE lower(login) = lower(?) OR lower(email) = lower(?)",
+                (login, login),
+            ).fetchone()
+            if taken:
+                self._public_error(
+                    400, "serviceaccounts.ErrAlreadyExists", "service account already exists"
+                )
+                return
+            cur = db.execute(
+                "INSERT INTO user (uid, login, email, name, password, salt, rands, created,"
+                " updated, is_service_account, is_disabled) VALUES (?, ?, ?, ?, '', ?, ?, ?, ?,"
+                " 1, ?)",
+                (
+                    "sa" + secrets.token_hex(6),
+                    login,
+                    login,
+                    name,
+                    random_string(10),
+                    random_string(10),
+                    now,
+                    now,
+                    int(bool(disabled)),
+                ),
+            )
+            sa_id = int(cur.lastrowid or 0)
+            db.execute(
+                "INSERT INTO org_user (user_id, role, created, updated) VALUES (?, ?, ?, ?)",
+                (sa_id, role, now, now),
+            )
+            row = db.execute("SELECT * FROM user WHERE id = ?", (sa_id,)).fetchone()
+            doc = self._sa_dto(db, row, avatar=False)
+        self._json(201, doc)
+
+    def _sa_search(self, query: dict[str, list[str]]) -> None:
+        """SearchOrgServiceAccountsWithPaging: query matched in email, name, login
+        (case-insensitive, contained); perpage (default 1000), page (default 1);
+        ordered by email, login; disabled=true keeps the disabled ones."""
+        if not self._sa_allowed("serviceaccounts:read"):
+            return
+
+        def number(key: str, default: int) -> int:
+            try:
+                value = int(query.get(key, [""])[0] or 0)
+            except ValueError:
+                value = 0
+            return value if value > 0 else default
+
+        per_page, page = number("perpage", 1000), number("page", 1)
+        text = query.get("query", [""])[0].lower()
+        only_disabled = query.get("disabled", [""])[0].lower() in ("1", "true", "t")
+        with STORE.connect() as db:
+            rows = [
+                r
+                for r in db.execute(
+                    "SELECT * FROM user WHERE is_service_account = 1 ORDER BY email, login"
+                )
+                if text in r["email"].lower()
+                or text in r["name"].lower()
+                or text in r["login"].lower()
+            ]
+            if only_disabled:
+                rows = [r for r in rows if r["is_disabled"]]
+            shown = rows[(page - 1) * per_page : page * per_page]
+            accounts = [self._sa_dto(db, r, avatar=True) for r in shown]
+        self._json(
+            200,
+            {
+                "totalCount": len(rows),
+                "serviceAccounts": accounts,
+                "page": page,
+                "perPage": per_page,
+            },
+        )
+
+    def _sa_get(self, ref: str) -> None:
+        """RetrieveServiceAccount: the ServiceAccountProfileDTO with its token count."""
+        if not self._sa_allowed("serviceaccounts:read"):
+            return
+        with STORE.connect() as db:
+            row = self._sa_row(db, ref)
+            if row is None:
+                self._sa_not_found()
+                return
+            doc = self._sa_profile(db, row)
+        self._json(200, doc)
+
+    def _sa_update(self, ref: str) -> None:
+        """UpdateServiceAccount: name, role, isDisabled; 200 {message, id, name,
+        serviceaccount}."""
+        if not self._sa_allowed("serviceaccounts:write"):
+            return
+        form = self._form()
+        if form is None:
+            self._api_error(400, "Bad request data")
+            return
+        role = form.get("role")
+        if role is not None and role not in ORG_ROLES:
+            self._public_error(
+                400, "serviceaccounts.ErrInvalidRoleSpecified", "invalid role specified"
+            )
+            return
+        now = _now()
+        with STORE.lock, STORE.connect() as db:
+            row = self._sa_row(db, ref)
+            if row is None:
+                self._sa_not_found()
+                return
+            if role is not None:
+                db.execute(
+                    "UPDATE org_user SET role = ?, updated = ? WHERE user_id = ?",
+                    (role, now, row["id"]),
+                )
+            if form.get("name") is not None:
+                db.execute(
+                    "UPDATE user SET name = ?, updated = ? WHERE id = ?",
+                    (str(form["name"]), now, row["id"]),
+                )
+            if form.get("isDisabled") is not None:
+                db.execute(
+                    "UPDATE user SET is_disabled = ?, updated = ? WHERE id = ?",
+                    (int(bool(form["isDisabled"])), now, row["id"]),
+                )
+            row = db.execute("SELECT * FROM user WHERE id = ?", (row["id"],)).fetchone()
+            profile = self._sa_profile(db, row)
+        self._json(
+            200,
+            {
+                "id": row["id"],
+                "message": "Service account updated",
+                "name": row["name"],
+                "serviceaccount": profile,
+            },
+        )
+
+    def _sa_delete(self, ref: str) -> None:
+        """DeleteServiceAccount: the account, its tokens and its permissions."""
+        if not self._sa_allowed("serviceaccounts:delete"):
+            return
+        with STORE.lock, STORE.connect() as db:
+            row = self._sa_row(db, ref)
+            if row is None:
+                self._sa_not_found()
+                return
+            for statement in (
+                "DELETE FROM api_key WHERE service_account_id = ?",
+                "DELETE FROM folder_permission WHERE user_id = ?",
+                "DELETE FROM org_user WHERE user_id = ?",
+                "DELETE FROM user WHERE id = ?",
+            ):
+                db.execute(statement, (row["id"],))
+        self._json(200, {"message": "Service account deleted"})
+
+    def _sa_tokens(self, ref: str) -> None:
+        """ListTokens (serviceaccounts/api/token.go): TokenDTOs by name, no key."""
+        if not self._sa_allowed("serviceaccounts:read"):
+            return
+        now = time.time()
+        with STORE.connect() as db:
+            row = self._sa_row(db, ref)
+            keys = (
+                db.execute(
+                    "SELECT * FROM api_key WHERE service_account_id = ? ORDER BY name", (row["id"],)
+                ).fetchall()
+                if row is not None
+                else []
+            )
+        tokens = []
+        for key in keys:
+            expires = key["expires"]
+            expired = expires is not None and expires < now
+            seconds = 0.0
+            if expires is not None and not expired and expires < now + 7 * 24 * 3600:
+                seconds = float(expires - now)
+            tokens.append(
+                {
+                    "id": key["id"],
+                    "name": key["name"],
+                    "created": key["created"],
+                    "lastUsedAt": (
+                        time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(key["last_used_at"]))
+                        if key["last_used_at"] is not None
+                        else None
+                    ),
+                    "expiration": (
+                        time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires))
+                        if expires is not None
+                        else None
+                    ),
+                    "secondsUntilExpiration": seconds,
+                    "hasExpired": expired,
+                    "isRevoked": bool(key["is_revoked"]),
+                }
+            )
+        self._json(200, tokens)
+
+    def _sa_token_create(self, ref: str) -> None:
+        """CreateToken: the account must exist (404 otherwise); name required;
+        secondsToLive 0 = no expiry ([auth] api_key_max_seconds_to_live = -1),
+        negative = ErrInvalidTokenExpiration; a name taken in the org =
+        ErrDuplicateToken; 200 {id, name, key}, the key shown this once."""
+        if not self._sa_allowed("serviceaccounts:write"):
+            return
+        with STORE.connect() as db:
+            owner = self._sa_row(db, ref)
+        if owner is None:
+            self._sa_not_found()
+            return
+        form = self._form()
+        name = form.get("name") if form else None
+        seconds = (form or {}).get("secondsToLive", 0) or 0
+        if not isinstance(name, str) or not name or not isinstance(seconds, int):
+            self._api_error(400, "Bad request data")
+            return
+        if seconds < 0:
+            self._public_error(
+                400, "serviceaccounts.ErrInvalidInput", "invalid SecondsToLive value"
+            )
+            return
+        key, hashed = new_sa_token()
+        now = _now()
+        try:
+            with STORE.lock, STORE.connect() as db:
+                cur = db.execute(
+                    "INSERT INTO api_key (name, key, role, created, updated, expires,"
+                    " service_account_id) VALUES (?, ?, 'Viewer', ?, ?, ?, ?)",
+                    (
+                        name,
+                        hashed,
+                        now,
+                        now,
+                        int(time.time()) + seconds if seconds > 0 else None,
+                        owner["id"],
+                    ),
+                )
+                token_id = cur.lastrowid
+        except sqlite3.IntegrityError:
+            self._public_error(
+                400,
+                "serviceaccounts.ErrTokenAlreadyExists",
+                "service account token with given name already exists in the organization",
+            )
+            return
+        self._json(200, {"id": token_id, "name": name, "key": key})
+
+    def _sa_token_delete(self, ref: str, token_id: str) -> None:
+        """DeleteToken: 200 "Service account token deleted"; an unknown account or
+        token 404 (ErrServiceAccountNotFound, ErrServiceAccountTokenNotFound)."""
+        if not self._sa_allowed("serviceaccounts:write"):
+            return
+        with STORE.lock, STORE.connect() as db:
+            owner = self._sa_row(db, ref)
+            if owner is None:
+                self._sa_not_found()
+                return
+            if not token_id.isdigit():
+                self._api_error(400, "Token ID is invalid")
+                return
+            cur = db.execute(
+                "DELETE FROM api_key WHERE id = ? AND org_id = 1 AND service_account_id = ?",
+                (int(token_id), owner["id"]),
+            )
+            if cur.rowcount == 0:
+                self._public_error(
+                    404, "serviceaccounts.ErrTokenNotFound", "service account token not found"
+                )
+                return
+        self._json(200, {"message": "Service account token deleted"})
+
+    # ------------------------------------------------------------ folders
+
+    def _folder_not_found(self) -> None:
+        """apierrors.ToFolderErrorResponse(ErrFolderNotFound)."""
+        self._json(404, {"message": "folder not found", "status": "not-found"})
+
+    def _user_login(self, db: sqlite3.Connection, user_id: int) -> str:
+        """hs.getUserLogin; anonString when unknown."""
+        row = db.execute("SELECT login FROM user WHERE id = ?", (user_id,)).fetchone()
+        return str(row["login"]) if row else "Anonymous"
+
+    def _folder_dto(
+        self, db: sqlite3.Connection, who: Identity, row: sqlite3.Row, parents: bool = True
+    ) -> dict[str, Any]:
+        """newToFolderDto (pkg/api/folder.go): the folder with the caller's
+        rights (guardian CanSave/CanEdit/CanAdmin/CanDelete), parentUid, and the
+        parents from the root down (a parent the caller cannot view is redacted)."""
+        level = folder_level(db, who, row["uid"])
+        doc: dict[str, Any] = {
+            "id": row["id"],
+            "uid": row["uid"],
+            "orgId": row["org_id"],
+            "title": row["title"],
+            "url": folder_url(row["uid"], row["title"]),
+            "hasAcl": False,
+            "canSave": level >= EDIT,
+            "canEdit": level >= EDIT,
+            "canAdmin": level >= ADMIN,
+            "canDelete": level >= EDIT,
+            "createdBy": self._user_login(db, row["created_by"]),
+            "created": row["created"],
+            "updatedBy": self._user_login(db, row["updated_by"]),
+            "updated": row["updated"],
+            "version": row["version"],
+        }
+        if row["parent_uid"]:
+            doc["parentUid"] = row["parent_uid"]
+        if parents:
+            chain = list(reversed(folder_chain(db, row["uid"])[1:]))
+            shown = []
+            for parent in chain:
+                if folder_level(db, who, parent["uid"]) >= VIEW:
+                    shown.append(self._folder_dto(db, who, parent, parents=False))
+                else:
+                    shown.append(
+                        {
+                            "id": 0,
+                            "uid": "redacted",
+                            "orgId": 0,
+                            "title": "redacted",
+                            "url": "",
+                            "hasAcl": False,
+                            "canSave": False,
+                            "canEdit": False,
+                            "canAdmin": False,
+                            "canDelete": False,
+                            "createdBy": "",
+                            "created": "0001-01-01T00:00:00Z",
+                            "updatedBy": "",
+                            "updated": "0001-01-01T00:00:00Z",
+                            "version": 0,
+                        }
+                    )
+            if shown:
+                doc["parents"] = shown
+        return doc
+
+    def _folder_get(self, uid: str) -> None:
+        """GET /api/folders/:uid: authorize(folders:read, folders:uid:<uid>) then
+        GetFolderByUID. The scope of a folder that does not exist resolves to no
+        parent (GetParents: ErrFolderNotFound), so only an identity holding
+        folders:read on folders:* (org Admin) reaches the handler's 404."""
+        who = self._who()
+        with STORE.connect() as db:
+            row = folder_row(db, uid)
+            if row is None and who.full:
+                self._folder_not_found()
+                return
+            if row is None or folder_level(db, who, uid) < VIEW:
+                self._deny("folders:read")
+                return
+            doc = self._folder_dto(db, who, row)
+        self._json(200, doc)
+
+    def _folder_list(self, query: dict[str, list[str]]) -> None:
+        """GET /api/folders (nested folders): authorize(folders:read), then the
+        immediate subfolders of parentUid (the root by default) the caller can
+        view, as FolderSearchHits."""
+        who = self._who()
+        parent = query.get("parentUid", [""])[0]
+        with STORE.connect() as db:
+            if any_folder_level(db, who) < VIEW:
+                self._deny("folders:read")
+                return
+            rows = db.execute(
+                "SELECT * FROM folder WHERE parent_uid = ? ORDER BY title", (parent,)
+            ).fetchall()
+            hits = []
+            for row in rows:
+                if folder_level(db, who, row["uid"]) >= VIEW:
+                    hit = {"id": row["id"], "uid": row["uid"], "title": row["title"]}
+                    if row["parent_uid"]:
+                        hit["parentUid"] = row["parent_uid"]
+                    hits.append(hit)
+        self._json(200, hits)
+
+    def _folder_create(self) -> None:
+        """CreateFolder: authorize(folders:create) (any scope), then the folder
+        service: under a parent, folders:create or folders:write on the parent or
+        one of its parents; at the root, folders:create on folders:uid:general
+        (ErrFolderCreationAccessDenied, 403). uid: generated when empty, else
+        util.IsValidShortUID and at most 40 characters (ErrDashboardInvalidUid,
+        ErrDashboardUidTooLong, 400); taken: 409 (ErrFolderWithSameUIDExists); no
+        title 400 (ErrFolderTitleEmpty). Titles need not be unique (11.3).
+        setDefaultFolderPermissions: a user creator gets Admin; a root folder gives
+        Editor Edit and Viewer View; a subfolder inherits its parent's."""
+        who = self._who()
+        form = self._form()
+        if form is None:
+            self._api_error(400, "bad request data")
+            return
+        uid = str(form.get("uid") or "").strip()
+        title = str(form.get("title") or "").strip()
+        parent = str(form.get("parentUid") or "")
+        denied = (
+            "not enough permissions to create a folder in the selected location",
+            "folders.forbiddenCreation",
+        )
+        now = _now()
+        with STORE.lock, STORE.connect() as db:
+            if any_folder_level(db, who) < EDIT:
+                self._deny("folders:create")
+                return
+            if parent:
+                if folder_level(db, who, parent) < EDIT:
+                    self._public_error(403, denied[1], denied[0])
+                    return
+                if folder_row(db, parent) is None:
+                    self._folder_not_found()
+                    return
+            elif root_level(who) < EDIT:
+                self._public_error(403, denied[1], denied[0])
+                return
+            if uid and not UID_PATTERN.fullmatch(uid):
+                self._api_error(400, "uid contains illegal characters")
+                return
+            if len(uid) > MAX_UID_LENGTH:
+                self._api_error(400, "uid too long, max 40 characters")
+                return
+            if not title:
+                self._api_error(400, "folder title cannot be empty")
+                return
+            uid = uid or secrets.token_hex(7)
+            if (
+                folder_row(db, uid) is not None
+                or db.execute("SELECT 1 FROM dashboard WHERE uid = ?", (uid,)).fetchone()
+            ):
+                self._api_error(409, "a folder/dashboard with the same uid already exists")
+                return
+            db.execute(
+                "INSERT INTO folder (uid, title, description, parent_uid, created, updated,"
+                " created_by, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (uid, title, str(form.get("description") or ""), parent, now, now, who.id, who.id),
+            )
+            grants: list[tuple[int | None, str | None, str]] = []
+            if not who.is_service_account:
+                grants.append((who.id, None, "Admin"))
+            if not parent:
+                grants += [(None, "Editor", "Edit"), (None, "Viewer", "View")]
+            for user_id, builtin, permission in grants:
+                db.execute(
+                    "INSERT INTO folder_permission (folder_uid, user_id, builtin_role, permission,"
+                    " created, updated) VALUES (?, ?, ?, ?, ?, ?)",
+                    (uid, user_id, builtin, permission, now, now),
+                )
+            doc = self._folder_dto(db, who, folder_row(db, uid))
+        self._json(200, doc)
+
+    def _folder_delete(self, uid: str) -> None:
+        """DeleteFolder: authorize(folders:delete, folders:uid:<uid>); the folder,
+        its subfolders and every dashboard in them; 200 {"message": "Folder
+        deleted"}."""
+        who = self._who()
+        with STORE.lock, STORE.connect() as db:
+            row = folder_row(db, uid)
+            if row is None and who.full:
+                self._folder_not_found()
+                return
+            if row is None or folder_level(db, who, uid) < EDIT:
+                self._deny("folders:delete")
+                return
+            for gone in descendants(db, uid):
+                db.execute("DELETE FROM dashboard WHERE folder_uid = ?", (gone,))
+                db.execute("DELETE FROM folder_permission WHERE folder_uid = ?", (gone,))
+                db.execute("DELETE FROM folder WHERE uid = ?", (gone,))
+        self._json(200, {"message": "Folder deleted"})
+
+    # ------------------------------------------------------------ folder permissions
+
+    def _permission_dto(
+        self, db: sqlite3.Connection, perm: sqlite3.Row, inherited: bool
+    ) -> dict[str, Any]:
+        """resourcepermissions resourcePermissionDTO (omitempty fields left out)."""
+        doc: dict[str, Any] = {
+            "id": perm["id"],
+            "roleName": "",
+            "isManaged": True,
+            "isInherited": inherited,
+            "isServiceAccount": False,
+        }
+        if perm["user_id"] is not None:
+            user = db.execute("SELECT * FROM user WHERE id = ?", (perm["user_id"],)).fetchone()
+            doc["roleName"] = f"managed:users:{perm['user_id']}:permissions"
+            doc["isServiceAccount"] = bool(user and user["is_service_account"])
+            doc["userId"] = int(perm["user_id"])
+            if user is not None:
+                doc.update(
+                    userUid=user["uid"],
+                    userLogin=user["login"],
+                    userAvatarUrl=gravatar(user["email"]),
+                )
+        else:
+            doc["roleName"] = f"managed:builtins:{perm['builtin_role'].lower()}:permissions"
+            doc["builtInRole"] = perm["builtin_role"]
+        level = PERMISSION_LEVELS[perm["permission"]]
+        doc.update(actions=FOLDER_ACTIONS[level], permission=perm["permission"])
+        return doc
+
+    def _folder_permissions(self, uid: str) -> None:
+        """getPermissions: authorize(folders.permissions:read, folders:uid:<uid>);
+        the folder's managed permissions, its parents' (isInherited), and the Admin
+        basic role's, which OSS lists (no accesscontrol.enforcement licence)."""
+        who = self._who()
+        with STORE.connect() as db:
+            row = folder_row(db, uid)
+            if row is None and who.full:
+                self._folder_not_found()
+                return
+            if row is None or folder_level(db, who, uid) < ADMIN:
+                self._deny("folders.permissions:read")
+                return
+            listed = []
+            for depth, folder in enumerate(folder_chain(db, uid)):
+                for perm in db.execute(
+                    "SELECT * FROM folder_permission WHERE folder_uid = ? ORDER BY id",
+                    (folder["uid"],),
+                ):
+                    listed.append(self._permission_dto(db, perm, inherited=depth > 0))
+        listed.append(
+            {
+                "id": 0,
+                "roleName": "",
+                "isManaged": False,
+                "isInherited": False,
+                "isServiceAccount": False,
+                "builtInRole": "Admin",
+                "actions": FOLDER_ACTIONS[ADMIN],
+                "permission": "Admin",
+            }
+        )
+        self._json(200, listed)
+
+    def _folder_permission_set(self, uid: str, user_ref: str) -> None:
+        """setUserPermission: authorize(folders.permissions:write, folders:uid:<uid>);
+        the user or service account (id, or uid: middlewareUserUIDResolver) gets
+        View, Edit or Admin, or loses its permission with ""; another permission is
+        ErrInvalidPermission (400). 200 "Permission updated" / "Permission removed"."""
+        who = self._who()
+        form = self._form()
+        now = _now()
+        with STORE.lock, STORE.connect() as db:
+            row = folder_row(db, uid)
+            if row is None and who.full:
+                self._folder_not_found()
+                return
+            if row is None or folder_level(db, who, uid) < ADMIN:
+                self._deny("folders.permissions:write")
+                return
+            column = "id" if user_ref.isdigit() else "uid"
+            user = db.execute(f"SELECT * FROM user WHERE {column} = ?", (user_ref,)).fetchone()
+            if user is None:
+                self._api_error(404, "User not found")
+                return
+            if form is None or not isinstance(form.get("permission", ""), str):
+                self._api_error(400, "bad request data")
+                return
+            permission = form.get("permission", "")
+            if permission and permission not in PERMISSION_LEVELS:
+                self._public_error(
+                    400,
+                    "resourcePermissions.invalidPermission",
+                    f"Permission [{permission}] is invalid for this resource type",
+                    {"permission": permission},
+                )
+                return
+            db.execute(
+                "DELETE FROM folder_permission WHERE folder_uid = ? AND user_id = ?",
+                (uid, user["id"]),
+            )
+            if permission:
+                db.execute(
+                    "INSERT INTO folder_permission (folder_uid, user_id, permission, created,"
+                    " updated) VALUES (?, ?, ?, ?, ?)",
+                    (uid, user["id"], permission, now, now),
+                )
+        self._json(200, {"message": "Permission updated" if permission else "Permission removed"})
+
+    # ------------------------------------------------------------ dashboards
+
     def _save_dashboard(self) -> None:
-        """PostDashboard (pkg/api/dashboard.go): a new dashboard, or a new version of
-        one with the same uid when `overwrite` is true."""
+        """PostDashboard (pkg/api/dashboard.go) and the dashboard service's
+        BuildSaveDashboardCommand: authorize(any of dashboards:create,
+        dashboards:write); title required; uid util.IsValidShortUID and at most 40
+        characters; folderUid must name a folder (400 "folder not found"); a new
+        dashboard needs dashboards:create on its folder (folders:uid:general at the
+        root), an existing one dashboards:write on its folder and, when it moves,
+        dashboards:create on the new one (403 "Access denied to save dashboard").
+        A new version of one with the same uid when `overwrite` is true. Titles
+        need not be unique in a folder (grafana/grafana#90687, Grafana 11.3)."""
+        who = self._who()
         form = self._form()
         dashboard = form.get("dashboard") if form else None
+        with STORE.connect() as db:
+            if any_folder_level(db, who) < EDIT:
+                self._deny("any of dashboards:create, dashboards:write")
+                return
         if not isinstance(dashboard, dict) or not str(dashboard.get("title", "")).strip():
             self._api_error(400, "Dashboard title cannot be empty")
             return
-        uid = str(dashboard.get("uid") or secrets.token_hex(7))
-        title = str(dashboard["title"])
+        uid = str(dashboard.get("uid") or "").strip()
+        if not UID_PATTERN.fullmatch(uid):
+            self._api_error(400, "uid contains illegal characters")
+            return
+        if len(uid) > MAX_UID_LENGTH:
+            self._api_error(400, "uid too long, max 40 characters")
+            return
+        uid = uid or secrets.token_hex(7)
+        title = str(dashboard["title"]).strip()
+        folder_uid = str((form or {}).get("folderUid") or "")
         now = _now()
         with STORE.lock, STORE.connect() as db:
-            row = db.execute("SELECT id, version FROM dashboard WHERE uid = ?", (uid,)).fetchone()
+            if folder_uid and folder_row(db, folder_uid) is None:
+                self._api_error(400, "folder not found")
+                return
+            row = db.execute(
+                "SELECT id, version, folder_uid FROM dashboard WHERE uid = ?", (uid,)
+            ).fetchone()
             if row is not None and not (form or {}).get("overwrite"):
                 self._json(
                     412,
@@ -1294,22 +2474,28 @@ class Handler(BaseHTTPRequestHandler):
                     },
                 )
                 return
+            allowed = dashboard_level(db, who, folder_uid) >= EDIT
+            if row is not None and dashboard_level(db, who, row["folder_uid"]) < EDIT:
+                allowed = False
+            if not allowed:
+                self._api_error(403, "Access denied to save dashboard")
+                return
             version = (row["version"] + 1) if row else 1
-            stored = {**dashboard, "uid": uid, "version": version}
+            stored = {**dashboard, "uid": uid, "title": title, "version": version}
             if row is None:
                 cur = db.execute(
                     "INSERT INTO dashboard (uid, title, slug, version, data, created_by, created,"
-                    " updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (uid, title, slugify(title), version, "", self._user_id, now, now),
+                    " updated, folder_uid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (uid, title, slugify(title), version, "", self._user_id, now, now, folder_uid),
                 )
                 dash_id = cur.lastrowid
             else:
                 dash_id = row["id"]
             stored["id"] = dash_id
             db.execute(
-                "UPDATE dashboard SET title = ?, slug = ?, version = ?, data = ?, updated = ?"
-                " WHERE id = ?",
-                (title, slugify(title), version, json.dumps(stored), now, dash_id),
+                "UPDATE dashboard SET title = ?, slug = ?, version = ?, data = ?, updated = ?,"
+                " folder_uid = ? WHERE id = ?",
+                (title, slugify(title), version, json.dumps(stored), now, folder_uid, dash_id),
             )
         slug = slugify(title)
         self._json(
@@ -1321,17 +2507,46 @@ class Handler(BaseHTTPRequestHandler):
                 "status": "success",
                 "version": version,
                 "slug": slug,
-                "folderUid": "",
+                "folderUid": folder_uid,
             },
         )
 
+    def _dashboard_denied(
+        self,
+        db: sqlite3.Connection,
+        who: Identity,
+        row: sqlite3.Row | None,
+        action: str,
+        level: int,
+    ) -> bool:
+        """authorize(<action>, dashboards:uid:<uid>): a dashboard that does not
+        exist fails its scope resolution with ErrDashboardNotFound, which deny()
+        answers 404 {title, message} (middleware.go), unless the identity's
+        wildcard scope matched first; one outside the identity's folders 403."""
+        if who.full:
+            return False
+        if row is None:
+            self._json(404, {"message": "Dashboard not found", "title": "Not found"})
+            return True
+        if dashboard_level(db, who, row["folder_uid"]) < level:
+            self._deny(action)
+            return True
+        return False
+
     def _get_dashboard(self, uid: str) -> None:
-        """GetDashboard (pkg/api/dashboard.go) for dashboards saved through the API."""
+        """GetDashboard (pkg/api/dashboard.go) for dashboards saved through the API:
+        {dashboard, meta} with the folder (folderUid, folderTitle, folderUrl,
+        folderId; "General" at the root), or 404 Dashboard not found."""
+        who = self._who()
         with STORE.connect() as db:
             row = db.execute("SELECT * FROM dashboard WHERE uid = ?", (uid,)).fetchone()
-        if row is None:
-            self._api_error(404, "Dashboard not found")
-            return
+            if self._dashboard_denied(db, who, row, "dashboards:read", VIEW):
+                return
+            if row is None:
+                self._api_error(404, "Dashboard not found")
+                return
+            folder = folder_row(db, row["folder_uid"]) if row["folder_uid"] else None
+            level = dashboard_level(db, who, row["folder_uid"])
         self._json(
             200,
             {
@@ -1343,12 +2558,99 @@ class Handler(BaseHTTPRequestHandler):
                     "created": row["created"],
                     "updated": row["updated"],
                     "provisioned": False,
-                    "folderUid": "",
+                    "canSave": level >= EDIT,
+                    "canEdit": level >= EDIT,
+                    "canAdmin": level >= ADMIN,
+                    "canDelete": level >= EDIT,
+                    "folderId": folder["id"] if folder else 0,
+                    "folderUid": row["folder_uid"],
+                    "folderTitle": folder["title"] if folder else "General",
+                    "folderUrl": folder_url(folder["uid"], folder["title"]) if folder else "",
                 },
             },
         )
 
+    def _delete_dashboard(self, uid: str) -> None:
+        """DeleteDashboardByUID: authorize(dashboards:delete, dashboards:uid:<uid>);
+        404 Dashboard not found; 200 {title, message, uid}."""
+        who = self._who()
+        with STORE.lock, STORE.connect() as db:
+            row = db.execute("SELECT * FROM dashboard WHERE uid = ?", (uid,)).fetchone()
+            if self._dashboard_denied(db, who, row, "dashboards:delete", EDIT):
+                return
+            if row is None:
+                self._api_error(404, "Dashboard not found")
+                return
+            db.execute("DELETE FROM dashboard WHERE id = ?", (row["id"],))
+        self._json(
+            200,
+            {"message": f"Dashboard {row['title']} deleted", "title": row["title"], "uid": uid},
+        )
+
+    def _stored_hits(self, db: sqlite3.Connection, who: Identity) -> list[dict[str, Any]]:
+        """Search hits (search/model Hit) for the folders and dashboards created
+        through the API that the identity can view."""
+        hits: list[dict[str, Any]] = []
+        titles = {r["uid"]: r for r in db.execute("SELECT * FROM folder")}
+
+        def in_folder(hit: dict[str, Any], parent: str) -> None:
+            if parent and parent in titles:
+                hit.update(
+                    folderId=titles[parent]["id"],
+                    folderUid=parent,
+                    folderTitle=titles[parent]["title"],
+                    folderUrl=folder_url(parent, titles[parent]["title"]),
+                )
+
+        for row in titles.values():
+            if folder_level(db, who, row["uid"]) < VIEW:
+                continue
+            hit = {
+                "id": row["id"],
+                "uid": row["uid"],
+                "orgId": row["org_id"],
+                "title": row["title"],
+                "uri": f"db/{slugify(row['title'])}",
+                "url": folder_url(row["uid"], row["title"]),
+                "slug": "",
+                "type": "dash-folder",
+                "tags": [],
+                "isStarred": False,
+                "sortMeta": 0,
+                "isDeleted": False,
+            }
+            in_folder(hit, row["parent_uid"])
+            hits.append(hit)
+        for row in db.execute("SELECT * FROM dashboard"):
+            if dashboard_level(db, who, row["folder_uid"]) < VIEW:
+                continue
+            try:
+                tags = list(json.loads(row["data"]).get("tags") or [])
+            except (ValueError, AttributeError):
+                tags = []
+            hit = {
+                "id": row["id"],
+                "uid": row["uid"],
+                "orgId": row["org_id"],
+                "title": row["title"],
+                "uri": f"db/{row['slug']}",
+                "url": f"/d/{row['uid']}/{row['slug']}",
+                "slug": "",
+                "type": "dash-db",
+                "tags": tags,
+                "isStarred": False,
+                "sortMeta": 0,
+                "isDeleted": False,
+            }
+            in_folder(hit, row["folder_uid"])
+            hits.append(hit)
+        return hits
+
     def _search(self, query: dict[str, list[str]]) -> None:
+        """Search (pkg/api/search.go): the hits the identity can view; the
+        provisioned folder gives the Viewer and Editor roles View and Edit, so an
+        identity without an org role (a service account with role None) does not
+        see it."""
         try:
             limit = int(query.get("limit", ["0"])[0] or 0)
             page = int(query.get("page", ["0"])[0] or 0)
@@ -1361,7 +2663,10 @@ class Handler(BaseHTTPRequestHandler):
                 "beyond limit",
             )
             return
-        hits = search_hits(query)
+        who = self._who()
+        with STORE.connect() as db:
+            stored = self._stored_hits(db, who)
+        hits = search_hits(query, stored, provisioned=root_level(who) >= VIEW)
         size = limit if limit > 0 else 1000
         start = (max(page, 1) - 1) * size
         self._json(200, hits[start : start + size])

@@ -19,6 +19,12 @@ from bbdash.watchlist_api.settings import Settings
 from fastapi.testclient import TestClient
 
 # Every table the API writes, in an order that makes dumps comparable.
+# A layout as the desk page saves it: a panel kind of the catalogue for one symbol.
+LAYOUT = {
+    "panels": [{"kind": "price", "asset_type": "crypto", "symbol": "BTC/USDT"}],
+    "range": "24h",
+}
+
 TABLES = (
     "users",
     "api_keys",

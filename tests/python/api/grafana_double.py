@@ -104,6 +104,68 @@ class GrafanaDouble:
         status, doc, _ = self.call("POST", "/api/test-double/age-sessions", auth=None)
         assert status == 200, doc
 
+    # -------------------------------------------------------------- service accounts
+
+    def call_with_token(
+        self, method: str, path: str, body: object = None, *, token: str
+    ) -> tuple[int, Any]:
+        """A request as a service account: Authorization: Bearer <token>."""
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "Authorization": f"Bearer {token}",
+        }
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data, headers, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                status, raw = answer.status, answer.read()
+        except urllib.error.HTTPError as error:
+            status, raw = error.code, error.read()
+        return status, json.loads(raw) if raw.strip() else None
+
+    def create_service_account(self, name: str, role: str = "None") -> int:
+        """POST /api/serviceaccounts as the admin (201): the account's id."""
+        status, doc, _ = self.call("POST", "/api/serviceaccounts", {"name": name, "role": role})
+        assert status == 201, doc
+        return int(doc["id"])
+
+    def service_account_token(
+        self, account_id: int, name: str | None = None, seconds_to_live: int = 0
+    ) -> str:
+        """POST /api/serviceaccounts/:id/tokens as the admin: the key (glsa_...),
+        which Grafana shows only this once."""
+        body = {"name": name or f"token-{time.time_ns()}", "secondsToLive": seconds_to_live}
+        status, doc, _ = self.call("POST", f"/api/serviceaccounts/{account_id}/tokens", body)
+        assert status == 200, doc
+        return str(doc["key"])
+
+    def create_folder(self, uid: str, title: str, parent_uid: str = "") -> dict[str, Any]:
+        """POST /api/folders as the admin: the folder."""
+        body = {"uid": uid, "title": title}
+        if parent_uid:
+            body["parentUid"] = parent_uid
+        status, doc, _ = self.call("POST", "/api/folders", body)
+        assert status == 200, doc
+        return dict(doc)
+
+    def grant_folder(self, uid: str, user_id: int, permission: str) -> None:
+        """POST /api/access-control/folders/:uid/users/:id as the admin ("View",
+        "Edit", "Admin"; "" removes it). A service account is a user there."""
+        status, doc, _ = self.call(
+            "POST", f"/api/access-control/folders/{uid}/users/{user_id}", {"permission": permission}
+        )
+        assert status == 200, doc
+
+    def desk_writer(self, folder_uid: str, name: str = "desks", permission: str = "Admin") -> str:
+        """What the grafana role sets up for the watchlist API: a service account
+        without an org role, `permission` on the (created) folder, a token: the
+        token."""
+        self.create_folder(folder_uid, folder_uid.title())
+        account = self.create_service_account(name, "None")
+        self.grant_folder(folder_uid, account, permission)
+        return self.service_account_token(account)
+
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=10)

@@ -6,7 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
-from api_support import ApiUser, assert_problem, dump_tables, make_user, make_watchlist
+from api_support import (
+    LAYOUT,
+    ApiUser,
+    assert_problem,
+    dump_tables,
+    make_user,
+    make_watchlist,
+)
 from fastapi.testclient import TestClient
 
 
@@ -162,7 +169,7 @@ class TestIsolation:
         )
         layout = client.post(
             "/v1/layouts",
-            json={"name": "main", "layout": {"panels": []}},
+            json={"name": "main", "layout": LAYOUT},
             headers=alice.headers,
         )
         keys = client.get(f"/v1/users/{alice.id}/api-keys", headers=alice.headers).json()
@@ -218,7 +225,7 @@ class TestIsolation:
                 headers=bob_,
             ),
             client.delete(f"/v1/alert-rules/{alices['rule']}", headers=bob.headers),
-            client.patch(f"/v1/layouts/{alices['layout']}", json={"layout": {}}, headers=bob_),
+            client.patch(f"/v1/layouts/{alices['layout']}", json={"layout": LAYOUT}, headers=bob_),
             client.delete(f"/v1/layouts/{alices['layout']}", headers=bob.headers),
             client.patch(f"/v1/users/{alices['user']}", json={"display_name": "x"}, headers=bob_),
             client.post(
@@ -265,7 +272,7 @@ def test_a_write_racing_its_users_deletion_is_a_404(
         conn.execute("DELETE FROM users WHERE id = %s", (alice.id,))
     for path, body in (
         ("/v1/watchlists", {"name": "late"}),
-        ("/v1/layouts", {"name": "late", "layout": {}}),
+        ("/v1/layouts", {"name": "late", "layout": LAYOUT}),
     ):
         response = client.post(path, json=body, headers=alice.headers)
         problem = assert_problem(response, 404)

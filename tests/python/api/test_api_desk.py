@@ -153,10 +153,12 @@ def test_every_field_has_a_label_and_every_control_is_a_button(
     live = [attrs for _, attrs in page.tags if attrs.get("aria-live") == "polite"]
     assert any(attrs.get("id") == "status" for attrs in live)
     forms = [attrs for tag, attrs in page.tags if tag == "form"]
-    assert {f["id"] for f in forms} == {"watchlist-create", "alert-create"}
-    submits = [attrs for tag, attrs in page.tags if tag == "button"]
-    assert len(submits) == 2
-    assert all(b["type"] == "submit" for b in submits)  # Enter submits each form
+    assert {f["id"] for f in forms} == {"watchlist-create", "alert-create", "layout-create"}
+    buttons = [attrs for tag, attrs in page.tags if tag == "button"]
+    submits = [b for b in buttons if b["type"] == "submit"]
+    assert len(submits) == 3  # Enter submits each form
+    # The layout's symbol is added by its own button (Enter in the symbol field too).
+    assert [b.get("id") for b in buttons if b["type"] == "button"] == ["layout-add-symbol"]
     assert 'href="/"' in text  # back to Grafana
     assert 'data-grafana-root="/"' in text
 

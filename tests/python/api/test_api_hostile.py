@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from api_support import (
+    LAYOUT,
     ApiUser,
     admin_user,
     assert_problem,
@@ -487,7 +488,7 @@ def test_non_latin_names_are_welcome(client: TestClient, alice: ApiUser) -> None
     [
         ("/v1/watchlists", {"name": "\u0958" * 60}, "name"),
         ("/v1/watchlists", {"name": "w", "description": "\u0958" * 600}, "description"),
-        ("/v1/layouts", {"name": "\u0958" * 60, "layout": {}}, "name"),
+        ("/v1/layouts", {"name": "\u0958" * 60, "layout": LAYOUT}, "name"),
     ],
 )
 def test_a_name_that_nfc_makes_too_long_is_a_422_naming_its_field(

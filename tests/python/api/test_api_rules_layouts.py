@@ -6,7 +6,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from api_support import ApiUser, assert_problem
+from api_support import LAYOUT, ApiUser, assert_problem
 from fastapi.testclient import TestClient
 
 RULE: dict[str, Any] = {
@@ -158,90 +158,100 @@ def test_duplicate_rule_name_is_409(client: TestClient, alice: ApiUser) -> None:
     assert_problem(client.post("/v1/alert-rules", json=RULE, headers=alice.headers), 409)
 
 
-LAYOUT = {"theme": "amber", "panels": [{"id": "btc", "x": 0, "y": 0, "w": 6, "h": 4}]}
-
-
 def test_layout_crud(client: TestClient, alice: ApiUser) -> None:
     created = client.post(
         "/v1/layouts", json={"name": "main", "layout": LAYOUT}, headers=alice.headers
     )
-    assert created.status_code == 201
+    assert created.status_code == 201, created.text
     layout_id = created.json()["id"]
     assert created.json()["layout"] == LAYOUT
+    assert created.json()["dashboard"] == {
+        "uid": f"bbdash-layout-{layout_id}",
+        "url": f"/d/bbdash-layout-{layout_id}",
+        "synced": False,  # no Grafana in this app: nothing holds it
+    }
     assert client.get(f"/v1/layouts/{layout_id}", headers=alice.headers).json()["layout"] == LAYOUT
+    candles = {
+        "panels": [{"kind": "candles", "asset_type": "stock", "symbol": "aapl"}],
+        "range": "7d",
+    }
     changed = client.patch(
         f"/v1/layouts/{layout_id}",
-        json={"layout": {"theme": "green"}},
+        json={"layout": candles},
         headers={**alice.headers, "If-Match": created.headers["etag"]},
     )
     assert changed.status_code == 200
-    assert changed.json()["layout"] == {"theme": "green"}
+    # Symbols are stored normalised, as the feeders and the dashboards spell them.
+    assert changed.json()["layout"]["panels"] == [
+        {"kind": "candles", "asset_type": "stock", "symbol": "AAPL"}
+    ]
     listed = client.get("/v1/layouts", params={"name_prefix": "ma"}, headers=alice.headers).json()
     assert [item["name"] for item in listed["data"]] == ["main"]
+    assert listed["data"][0]["dashboard"]["uid"] == f"bbdash-layout-{layout_id}"
     assert client.delete(f"/v1/layouts/{layout_id}", headers=alice.headers).status_code == 204
     assert_problem(client.get(f"/v1/layouts/{layout_id}", headers=alice.headers), 404)
 
 
+def test_panel_kinds_are_the_catalogues(client: TestClient, alice: ApiUser) -> None:
+    kinds = client.get("/v1/panel-kinds", headers=alice.headers)
+    assert kinds.status_code == 200
+    names = [entry["kind"] for entry in kinds.json()["data"]]
+    assert {"quote", "price", "candles", "volume", "news"} <= set(names)
+    assert all(entry["label"] for entry in kinds.json()["data"])
+
+
+def _panel(**changes: object) -> dict[str, object]:
+    return {"panels": [{**LAYOUT["panels"][0], **changes}]}  # type: ignore[index]
+
+
 @pytest.mark.parametrize(
-    ("layout", "reason"),
+    ("layout", "field", "reason"),
     [
-        ({"big": "x" * 4000, "more": ["y" * 4000] * 20}, "limit"),
-        (
-            {
-                "a": {
-                    "b": {
-                        "c": {
-                            "d": {
-                                "e": {
-                                    "f": {
-                                        "g": {
-                                            "h": {
-                                                "i": {
-                                                    "j": {
-                                                        "k": {
-                                                            "l": {
-                                                                "m": {"n": {"o": {"p": {"q": 1}}}}
-                                                            }
-                                                        }
-                                                    }
-                                                }
-                                            }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            },
-            "deeper",
-        ),
-        ({"bad": "nul\u0000here"}, "NUL"),
-        ({"n": 2**60}, "range"),
-        # jsonb would give 1e20 back as a 21-digit integer nobody can serve.
-        ({"x": 1e20}, "range"),
-        ([1, 2], "dictionary"),
-        ("just a string", "dictionary"),
+        ({"panels": []}, "layout.panels", "at least 1"),
+        ({"panels": LAYOUT["panels"] * 25}, "layout.panels", "at most 24"),
+        (_panel(kind="heatmap"), "layout.panels[0].kind", "quote"),
+        (_panel(symbol="BTC\u0000USDT"), "layout.panels[0].symbol", ""),
+        (_panel(asset_type="bond"), "layout.panels[0].asset_type", "crypto"),
+        ({**LAYOUT, "theme": "amber"}, "layout.theme", "not permitted"),
+        ({**LAYOUT, "range": "5y"}, "layout.range", "1y"),
+        ({"x": 1e20}, "layout.panels", "required"),
+        ([1, 2], "layout", ""),
+        ("just a string", "layout", ""),
     ],
-    ids=["too-big", "too-deep", "nul", "huge-int", "huge-float", "array", "string"],
+    ids=[
+        "no-panel",
+        "too-many",
+        "unknown-kind",
+        "bad-symbol",
+        "bad-asset-type",
+        "unknown-key",
+        "bad-range",
+        "free-json",
+        "array",
+        "string",
+    ],
 )
-def test_layout_limits(client: TestClient, alice: ApiUser, layout: object, reason: str) -> None:
+def test_layout_refusals_name_the_field(
+    client: TestClient, alice: ApiUser, layout: object, field: str, reason: str
+) -> None:
+    """A layout is panels of the catalogue for valid symbols; anything else is a 422
+    naming the field, and nothing is stored."""
     response = client.post(
         "/v1/layouts", json={"name": "x", "layout": layout}, headers=alice.headers
     )
     body = assert_problem(response, 422)
-    assert body["errors"][0]["field"] == "layout"
-    assert reason in body["errors"][0]["detail"]
+    assert body["errors"][0]["field"] == field, body
+    assert reason in body["errors"][0]["detail"], body
     assert client.get("/v1/layouts", headers=alice.headers).json()["data"] == []
 
 
 def test_a_layout_stored_with_a_huge_number_is_still_served(
     client: TestClient, alice: ApiUser, api_dsn: str
 ) -> None:
-    """A layout written before numbers were bounded ({"x": 1e20}, which jsonb gives back
+    """A layout written before layouts were typed ({"x": 1e20}, which jsonb gives back
     as 100000000000000000000) is read as a float: 200, never a 500 on every read."""
     created = client.post(
-        "/v1/layouts", json={"name": "old", "layout": {"x": 1}}, headers=alice.headers
+        "/v1/layouts", json={"name": "old", "layout": LAYOUT}, headers=alice.headers
     )
     assert created.status_code == 201, created.text
     with psycopg.connect(api_dsn, autocommit=True) as conn:

@@ -39,6 +39,22 @@ def dashboard(
         "id": None,
         "uid": uid,
         "title": title,
+        **envelope(tags, variables, time_from=time_from, refresh=refresh, description=description),
+        "panels": board.panels,
+    }
+
+
+def envelope(
+    tags: list[str],
+    variables: list[dict[str, Any]],
+    *,
+    time_from: str = "now-24h",
+    refresh: str = "30s",
+    description: str = "",
+) -> dict[str, Any]:
+    """Everything of a dashboard but its uid, title and panels (the desk's layout
+    dashboards share it with the provisioned ones)."""
+    return {
         "description": description,
         "tags": ["bbdash", *tags],
         "style": "dark",
@@ -94,5 +110,4 @@ def dashboard(
             },
         ],
         "templating": {"list": variables},
-        "panels": board.panels,
     }

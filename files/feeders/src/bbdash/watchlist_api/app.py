@@ -18,6 +18,9 @@ from bbdash.watchlist_api.desk import router as desk
 from bbdash.watchlist_api.grafana_session import GrafanaSessions
 from bbdash.watchlist_api.head import HeadAsGetMiddleware
 from bbdash.watchlist_api.hot_read import HotReadMiddleware
+from bbdash.watchlist_api.layout_dashboards import catalog
+from bbdash.watchlist_api.layout_dashboards.grafana import GrafanaDesks
+from bbdash.watchlist_api.layout_dashboards.sync import LayoutDashboardSync
 from bbdash.watchlist_api.limits import BodyLimitMiddleware
 from bbdash.watchlist_api.metrics import MetricsMiddleware
 from bbdash.watchlist_api.problems import PROBLEM_MEDIA_TYPE, PROBLEM_SCHEMA
@@ -36,6 +39,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database = Database(settings)
         await database.open()
         app.state.database = database
+        app.state.layout_sync = _layout_sync(settings, database)
+        if app.state.layout_sync is not None:
+            app.state.layout_sync.start()
         # Everything allocated so far (modules, routes, schemas) lives as long as the
         # process: move it out of the collector's reach so full collections stay short
         # and do not show up as latency spikes.
@@ -44,6 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if app.state.layout_sync is not None:
+                await app.state.layout_sync.stop()
             if app.state.sessions is not None:
                 await app.state.sessions.close()
             await database.close()
@@ -77,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
     )
     app.state.settings = settings
+    app.state.layout_sync = None
     app.state.authenticator = Authenticator(
         settings.admin_key, settings.metrics_token, settings.auth_cache_seconds
     )
@@ -94,8 +103,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Routes are matched in order: the hot ones (watchlist reads) go first.
     for module in (watchlists, alert_rules, layouts, users, meta, symbols, desk):
         app.include_router(module.router)
+    app.include_router(layouts.kinds_router)
     _finish_openapi(app)
     return app
+
+
+def _layout_sync(settings: Settings, database: Database) -> LayoutDashboardSync | None:
+    """The loop that writes layouts to Grafana, when the API knows Grafana and has a
+    token file to read (the file itself may appear later)."""
+    if settings.grafana_url is None or settings.grafana_token_file is None:
+        return None
+    grafana = GrafanaDesks(
+        settings.grafana_url,
+        settings.grafana_token_file,
+        settings.desks_folder_uid,
+        settings.grafana_timeout_seconds,
+    )
+    return LayoutDashboardSync(
+        database,
+        grafana,
+        catalog.load(),
+        interval=settings.layout_sync_seconds,
+        full_interval=settings.layout_full_sync_seconds,
+    )
 
 
 def _finish_openapi(app: FastAPI) -> None:

@@ -23,9 +23,10 @@ from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
 from bbdash.watchlist_api.settings import Settings
-from bbdash.watchlist_api.text import JsonLimits
 
 Conn = AsyncConnection[Any]
+# What every JSON reader (JavaScript's included) round-trips exactly.
+MAX_JSON_INT = 2**53
 
 
 async def check_if_the_server_spoke(conn: Conn) -> None:
@@ -55,7 +56,7 @@ def _json_number(text: str) -> int | float:
     back as 100000000000000000000: read as a float it can still be served.
     """
     value = int(text)
-    return value if abs(value) <= JsonLimits.MAX_INT else float(text)
+    return value if abs(value) <= MAX_JSON_INT else float(text)
 
 
 def _json_loads(data: str | bytes) -> Any:

@@ -32,6 +32,18 @@ POOL_SIZE = Gauge("bbdash_api_db_pool_connections", "Connections in the database
 POOL_AVAILABLE = Gauge("bbdash_api_db_pool_available", "Idle connections in the database pool")
 POOL_WAITING = Gauge("bbdash_api_db_pool_waiting", "Requests waiting for a connection")
 DB_UP = Gauge("bbdash_api_db_up", "1 when the last health check reached the database")
+LAYOUT_DASHBOARDS = Counter(
+    "bbdash_api_layout_dashboards_total",
+    "Layout dashboards saved to or removed from Grafana",
+    ["action", "outcome"],
+)
+LAYOUT_PENDING = Gauge(
+    "bbdash_api_layout_dashboards_pending", "Layouts whose dashboard Grafana does not hold yet"
+)
+LAYOUT_SYNC_SUCCESS = Gauge(
+    "bbdash_api_layout_dashboards_last_success_timestamp_seconds",
+    "When a pass last left Grafana holding every layout it read",
+)
 SCHEMA_CURRENT = Gauge("bbdash_api_schema_current", "1 when the schema is at the code's head")
 
 _UNMATCHED = "<unmatched>"

@@ -87,6 +87,25 @@ class Settings(BaseSettings):
         description="Grafana's path on the browser's host (its root_url path, ending in '/'): "
         "the desk page links to its login and rotates sessions there.",
     )
+    grafana_token_file: Path | None = Field(
+        default=None,
+        description="File holding the desk service account's token (the grafana role "
+        "writes it, possibly after the API started); None: layouts get no dashboard.",
+    )
+    desks_folder_uid: str = Field(
+        default="bbdash-desks",
+        pattern=r"^[A-Za-z0-9_-]{1,40}$",
+        description="The Grafana folder holding each person's folder of layout dashboards.",
+    )
+    layout_sync_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="How often pending layout dashboards are retried."
+    )
+    layout_full_sync_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        le=7 * 86400,
+        description="How often every layout dashboard is saved again (a restored Grafana).",
+    )
     symbol_sources: dict[str, list[str]] = Field(
         default_factory=lambda: {key: list(names) for key, names in DEFAULT_SYMBOL_SOURCES.items()},
         description="Which feeder sources collect which asset type (JSON); keys: "

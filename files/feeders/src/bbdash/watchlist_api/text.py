@@ -1,4 +1,4 @@
-"""Rules for free text and JSON documents that clients store.
+"""Rules for the free text that clients store.
 
 PostgreSQL refuses NUL in text and lone surrogates cannot be encoded as UTF-8:
 both would surface as 500s if they reached a query, so they are refused here
@@ -9,9 +9,7 @@ whole Unicode "format" category too.
 
 from __future__ import annotations
 
-import math
 import unicodedata
-from typing import Any
 
 # Control, format, surrogate, private-use and unassigned code points.
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
@@ -63,55 +61,3 @@ def _refuse_invisible(value: str, *, allowed: frozenset[str]) -> None:
                 f"contains a control or invisible character U+{ord(char):04X} at position "
                 f"{position}"
             )
-
-
-class JsonLimits:
-    """Bounds for a stored JSON document (dashboard layouts)."""
-
-    MAX_DEPTH = 16
-    MAX_NODES = 10_000
-    MAX_STRING = 4_096
-    MAX_INT = 2**53  # what every JSON reader (JavaScript's included) round-trips exactly
-
-
-def check_json_document(document: Any) -> None:
-    """Raise ValueError naming where the first value PostgreSQL or a browser refuses sits."""
-    nodes = 0
-    stack: list[tuple[Any, str, int]] = [(document, "", 0)]
-    while stack:
-        value, path, depth = stack.pop()
-        nodes += 1
-        if nodes > JsonLimits.MAX_NODES:
-            raise ValueError(f"has more than {JsonLimits.MAX_NODES} values")
-        if depth > JsonLimits.MAX_DEPTH:
-            raise ValueError(f"nests deeper than {JsonLimits.MAX_DEPTH} levels at {path or '/'}")
-        if isinstance(value, dict):
-            for key, child in value.items():
-                _check_json_string(key, f"{path}/{key}", what="key")
-                stack.append((child, f"{path}/{key}", depth + 1))
-        elif isinstance(value, list):
-            stack.extend((child, f"{path}/{i}", depth + 1) for i, child in enumerate(value))
-        elif isinstance(value, str):
-            _check_json_string(value, path, what="string")
-        elif isinstance(value, bool) or value is None:
-            continue
-        elif isinstance(value, int):
-            if abs(value) > JsonLimits.MAX_INT:
-                raise ValueError(f"integer out of range at {path or '/'}")
-        elif isinstance(value, float):
-            if not math.isfinite(value):
-                raise ValueError(f"NaN or Infinity at {path or '/'}")
-            # jsonb keeps numbers as numeric and writes 1e20 back as the integer
-            # 100000000000000000000, which no JSON reader round-trips (and orjson refuses).
-            if abs(value) > JsonLimits.MAX_INT:
-                raise ValueError(f"number out of range at {path or '/'}")
-        else:
-            raise ValueError(f"unsupported value at {path or '/'}")
-
-
-def _check_json_string(value: str, path: str, *, what: str) -> None:
-    if len(value) > JsonLimits.MAX_STRING:
-        raise ValueError(f"{what} longer than {JsonLimits.MAX_STRING} characters at {path or '/'}")
-    for char in value:
-        if char == "\x00" or unicodedata.category(char) == "Cs":
-            raise ValueError(f"{what} with a NUL or lone surrogate at {path or '/'}")

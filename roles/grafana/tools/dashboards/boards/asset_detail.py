@@ -88,17 +88,21 @@ def latest_query(field: str) -> str:
     )
 
 
+def stat_figure(title: str, field: str, defaults: dict[str, Any]) -> dict[str, Any]:
+    """The symbol's last known ``field`` as one figure."""
+    return stat(title, [influx_target(latest_query(field))], defaults)
+
+
 def add_quote_stats(b: Board) -> None:
     """The row of figures: last, changes, volume, market cap, and the bucket in use."""
 
-    def figure(title: str, field: str, defaults: dict[str, Any]) -> dict[str, Any]:
-        return stat(title, [influx_target(latest_query(field))], defaults)
-
-    b.add(figure("LAST", "price", price_defaults()), 4, 4)
-    b.add(figure("CHG 1H", "change_pct_1h", pct_defaults()), 3, 4)
-    b.add(figure("CHG 24H", "change_pct_24h", pct_defaults()), 3, 4)
-    b.add(figure("VOL 24H", "volume_24h", field_defaults(unit="short", decimals=2)), 3, 4)
-    b.add(figure("MKT CAP", "market_cap", field_defaults(unit="currencyUSD", decimals=2)), 3, 4)
+    b.add(stat_figure("LAST", "price", price_defaults()), 4, 4)
+    b.add(stat_figure("CHG 1H", "change_pct_1h", pct_defaults()), 3, 4)
+    b.add(stat_figure("CHG 24H", "change_pct_24h", pct_defaults()), 3, 4)
+    b.add(stat_figure("VOL 24H", "volume_24h", field_defaults(unit="short", decimals=2)), 3, 4)
+    b.add(
+        stat_figure("MKT CAP", "market_cap", field_defaults(unit="currencyUSD", decimals=2)), 3, 4
+    )
     b.add(
         stat(
             "MARKET",

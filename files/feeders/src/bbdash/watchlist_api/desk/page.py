@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from html import escape
 
+from bbdash.watchlist_api.layout_dashboards import catalog
 from bbdash.watchlist_api.symbols import ASSET_TYPES
 
 # Relative to the page (/watchlist-api/desk behind nginx, /desk directly).
 SCRIPT = "desk/static/desk.js"
 STYLESHEET = "desk/static/desk.css"
 _CHANNELS = ("telegram", "email", "webhook")
+_RANGES = ("1h", "6h", "24h", "7d", "30d", "90d", "1y")  # schemas/layouts.py TimeRange
+_DEFAULT_KINDS = ("price", "candles")
 
 
 def _head(title: str) -> str:
@@ -29,6 +32,46 @@ def _head(title: str) -> str:
 
 def _asset_options() -> str:
     return "".join(f'<option value="{t}">{t}</option>' for t in ASSET_TYPES)
+
+
+def _layouts_section() -> str:
+    kinds = "".join(
+        f'<label class="inline"><input type="checkbox" name="kinds" value="{escape(name)}"'
+        f"{' checked' if name in _DEFAULT_KINDS else ''}> {escape(kind.label)}</label>"
+        for name, kind in catalog.load().kinds.items()
+    )
+    ranges = "".join(
+        f'<option value="{r}"{" selected" if r == "24h" else ""}>last {r}</option>' for r in _RANGES
+    )
+    return (
+        '<section aria-labelledby="layouts-title">\n'
+        '<h2 id="layouts-title">Layouts</h2>\n'
+        "<p>A layout is your own Grafana dashboard: the panels you tick, for each symbol "
+        "you add, in that order.</p>\n"
+        '<form id="layout-create" class="grid" autocomplete="off">\n'
+        '<label for="layout-name">Name</label>\n'
+        '<input id="layout-name" name="name" required maxlength="100">\n'
+        '<span class="field-error" data-error-for="name"></span>\n'
+        f'<fieldset class="span"><legend>Panels</legend>{kinds}'
+        '<span class="field-error" data-error-for="layout"></span></fieldset>\n'
+        '<label for="layout-asset-type">Asset type</label>\n'
+        f'<select id="layout-asset-type" name="asset_type">{_asset_options()}</select>\n'
+        '<label for="layout-symbol">Symbol</label>\n'
+        '<div class="row"><input id="layout-symbol" name="symbol" maxlength="32" '
+        'spellcheck="false" aria-describedby="layout-symbol-check">'
+        '<button type="button" id="layout-add-symbol">Add symbol</button></div>\n'
+        '<output id="layout-symbol-check" class="check" '
+        'for="layout-symbol layout-asset-type" aria-live="polite"></output>\n'
+        '<ul id="layout-symbols" class="items span" aria-label="Symbols of the new layout">'
+        "</ul>\n"
+        '<label for="layout-range">Time range</label>\n'
+        f'<select id="layout-range" name="range">{ranges}</select>\n'
+        '<button type="submit" class="span">Save layout</button>\n'
+        '<p class="form-error span" data-error-for="form"></p>\n'
+        "</form>\n"
+        '<div id="layouts" aria-busy="true"></div>\n'
+        "</section>\n"
+    )
 
 
 def desk(*, login: str, display_name: str, grafana_root: str) -> str:
@@ -103,8 +146,7 @@ def desk(*, login: str, display_name: str, grafana_root: str) -> str:
         '<p class="form-error span" data-error-for="form"></p>\n'
         "</form>\n"
         '<div id="alerts" aria-busy="true"></div>\n'
-        "</section>\n"
-        "</main>\n"
+        "</section>\n" + _layouts_section() + "</main>\n"
         "</body>\n</html>\n"
     )
 

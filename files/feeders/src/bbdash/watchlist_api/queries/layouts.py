@@ -1,7 +1,10 @@
 """Dashboard layouts.
 
 Layouts change no feeder's work, and docs/contracts.md lists no ``layout``
-entity for NOTIFY, so layout writes send none.
+entity for NOTIFY, so layout writes send none. Each one is a Grafana dashboard:
+``dashboard_version``/``dashboard_catalog`` say which version Grafana holds
+(layout_dashboards/sync.py writes them; a delete queues the dashboard's removal by
+trigger, migrations/versions/0004).
 """
 
 from __future__ import annotations
@@ -22,14 +25,23 @@ from bbdash.watchlist_api.queries.common import (
 )
 
 LAYOUT = "layout"
-_COLUMNS = ("id", "name", "layout", "version", "created_at", "updated_at")
+_COLUMNS = (
+    "id",
+    "name",
+    "layout",
+    "version",
+    "created_at",
+    "updated_at",
+    "dashboard_version",
+    "dashboard_catalog",
+)
 
 _GET = """
-SELECT id, name, layout, version, created_at, updated_at
+SELECT id, name, layout, version, created_at, updated_at, dashboard_version, dashboard_catalog
 FROM layouts WHERE id = %s AND user_id = %s
 """
 _LIST = """
-SELECT id, name, layout, version, created_at, updated_at
+SELECT id, name, layout, version, created_at, updated_at, dashboard_version, dashboard_catalog
 FROM layouts
 WHERE user_id = %(user_id)s AND id > %(after)s
   AND (%(name_prefix)s::text IS NULL OR starts_with(name, %(name_prefix)s::text))
@@ -41,7 +53,7 @@ _LOCK_USER = "SELECT id FROM users WHERE id = %s FOR UPDATE"
 _COUNT = "SELECT count(*) FROM layouts WHERE user_id = %s"
 _INSERT = """
 INSERT INTO layouts (user_id, name, layout) VALUES (%s, %s, %s)
-RETURNING id, name, layout, version, created_at, updated_at
+RETURNING id, name, layout, version, created_at, updated_at, dashboard_version, dashboard_catalog
 """
 _UPDATE = """
 UPDATE layouts
@@ -49,7 +61,7 @@ SET name = COALESCE(%(name)s, name), layout = COALESCE(%(layout)s, layout),
     version = version + 1, updated_at = now()
 WHERE id = %(id)s AND user_id = %(user_id)s
   AND (%(expected)s::integer IS NULL OR version = %(expected)s::integer)
-RETURNING id, name, layout, version, created_at, updated_at
+RETURNING id, name, layout, version, created_at, updated_at, dashboard_version, dashboard_catalog
 """
 _DELETE = """
 DELETE FROM layouts

@@ -1,4 +1,4 @@
-// My desk: the signed-in person's watchlists and price alerts.
+// My desk: the signed-in person's watchlists, price alerts and layouts.
 //
 // A plain module: no framework, no build, nothing from another site. Every value
 // that comes from the API reaches the page through textContent, attributes or form
@@ -536,10 +536,145 @@ function wireAlertCreate() {
   });
 }
 
+// --------------------------------------------------------------------------- layouts
+
+const SYNC_POLL_MS = 1000;
+const SYNC_POLL_LIMIT = 30; // then the list says it is still being written
+const chosenSymbols = []; // {asset_type, symbol} of the layout being composed
+
+function describeLayout(layout) {
+  const panels = Array.isArray(layout.layout.panels) ? layout.layout.panels : [];
+  const symbols = [...new Set(panels.map((panel) => panel.symbol))];
+  const kinds = [...new Set(panels.map((panel) => panel.kind))];
+  return panels.length ? `${symbols.join(", ")} · ${kinds.join(", ")}` : "no panels (saved before layouts had them)";
+}
+
+function renderLayout(layout) {
+  const actions = el(
+    "td",
+    {},
+    el("button", { type: "button", class: "danger", "aria-label": `Delete layout ${layout.name}` }, "Delete"),
+    el("span", { class: "form-error", "data-error-for": "form" }),
+  );
+  actions.querySelector("button").addEventListener("click", () => {
+    if (!window.confirm(`Delete the layout "${layout.name}" and its dashboard?`)) return;
+    act(actions, async () => {
+      await api(`v1/layouts/${layout.id}`, { method: "DELETE", version: layout.version });
+      announce(`Layout ${layout.name} deleted`);
+      await loadLayouts();
+    });
+  });
+  const dashboard = layout.dashboard.synced
+    ? el("a", { href: layout.dashboard.url, "data-dashboard-uid": layout.dashboard.uid }, "Open dashboard")
+    : el("span", { class: "muted", "data-pending": layout.dashboard.uid }, "being written to Grafana…");
+  return el(
+    "tr",
+    {},
+    el("th", { scope: "row" }, layout.name),
+    el("td", {}, describeLayout(layout)),
+    el("td", {}, dashboard),
+    actions,
+  );
+}
+
+let layoutPoll = 0;
+
+async function loadLayouts(polls = 0) {
+  const box = document.getElementById("layouts");
+  clearTimeout(layoutPoll);
+  box.setAttribute("aria-busy", "true");
+  try {
+    const layouts = await allPages("v1/layouts");
+    if (!layouts.length) {
+      box.replaceChildren(el("p", { class: "muted" }, "No layout yet."));
+      return;
+    }
+    const head = el("tr", {}, ...["Name", "Panels", "Dashboard", "Actions"].map((t) => el("th", { scope: "col" }, t)));
+    box.replaceChildren(
+      el("table", {}, el("caption", {}, pluralise(layouts.length, "layout")), el("thead", {}, head), el("tbody", {}, ...layouts.map(renderLayout))),
+    );
+    // Grafana gets the dashboard right after the save: look again until it has it.
+    const pending = layouts.filter((layout) => !layout.dashboard.synced);
+    if (pending.length && polls < SYNC_POLL_LIMIT) {
+      layoutPoll = setTimeout(() => loadLayouts(polls + 1), SYNC_POLL_MS);
+    } else if (polls > 0 && !pending.length) {
+      announce("Your dashboard is ready in Grafana");
+    }
+  } catch (error) {
+    box.replaceChildren(el("p", { class: "form-error" }, `Layouts: ${messageOf(error)}`));
+  } finally {
+    box.setAttribute("aria-busy", "false");
+  }
+}
+
+function renderChosenSymbols() {
+  const list = document.getElementById("layout-symbols");
+  list.replaceChildren(
+    ...chosenSymbols.map((chosen, index) => {
+      const row = el(
+        "li",
+        {},
+        el("span", { class: "sym" }, chosen.symbol),
+        el("span", { class: "muted" }, chosen.asset_type),
+        el("button", { type: "button", "aria-label": `Remove ${chosen.symbol} from the layout` }, "Remove"),
+      );
+      row.querySelector("button").addEventListener("click", () => {
+        chosenSymbols.splice(index, 1);
+        renderChosenSymbols();
+      });
+      return row;
+    }),
+  );
+  if (!chosenSymbols.length) list.append(el("li", { class: "muted" }, "No symbol yet: add one above."));
+}
+
+function wireLayoutCreate() {
+  const form = document.getElementById("layout-create");
+  const typeSelect = form.elements.asset_type;
+  const symbolInput = form.elements.symbol;
+  const check = document.getElementById("layout-symbol-check");
+  liveCheck(typeSelect, symbolInput, check);
+  const addSymbol = () =>
+    act(form, async () => {
+      const query = new URLSearchParams({ asset_type: typeSelect.value, symbol: symbolInput.value.trim() });
+      const found = await api(`v1/symbols/check?${query}`);
+      if (!chosenSymbols.some((c) => c.symbol === found.symbol && c.asset_type === typeSelect.value)) {
+        chosenSymbols.push({ asset_type: typeSelect.value, symbol: found.symbol });
+      }
+      symbolInput.value = "";
+      check.textContent = "";
+      renderChosenSymbols();
+      announce(`${found.symbol} added to the layout`);
+      symbolInput.focus();
+    });
+  document.getElementById("layout-add-symbol").addEventListener("click", addSymbol);
+  symbolInput.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") {
+      event.preventDefault(); // Enter in the symbol field adds it; the button saves
+      if (symbolInput.value.trim()) addSymbol();
+    }
+  });
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    act(form, async () => {
+      const kinds = new FormData(form).getAll("kinds");
+      const panels = chosenSymbols.flatMap((chosen) => kinds.map((kind) => ({ kind, ...chosen })));
+      const body = { name: form.elements.name.value, layout: { panels, range: form.elements.range.value } };
+      const created = await api("v1/layouts", { method: "POST", body });
+      chosenSymbols.length = 0;
+      form.elements.name.value = "";
+      renderChosenSymbols();
+      announce(`Layout ${created.name} saved; its dashboard is being written to Grafana`);
+      await loadLayouts();
+    });
+  });
+  renderChosenSymbols();
+}
+
 // --------------------------------------------------------------------------- start
 
 function reloadAll() {
-  return Promise.all([loadWatchlists(), loadAlerts()]);
+  return Promise.all([loadWatchlists(), loadAlerts(), loadLayouts()]);
 }
 
 async function rotateThenReload() {
@@ -557,6 +692,7 @@ async function rotateThenReload() {
 if (page.dataset.page === "desk") {
   wireWatchlistCreate();
   wireAlertCreate();
+  wireLayoutCreate();
   reloadAll();
 } else if (page.dataset.page === "rotate") {
   rotateThenReload();
