@@ -1,7 +1,7 @@
 """A person at the desk, in a real browser (issue 11, item 7, for what the desk has
 today): headless Chromium, from outside the test host, through nginx. They sign
 into Grafana (its TEST DOUBLE, tests/doubles/grafana/: its POST /login is what
-Grafana's login form sends), open "My desk", make a watchlist, add a symbol with
+Grafana's login form sends), open "My desk", make a watchlist (and reorder two), add a symbol with
 the page's instant validation and see it collected, set a price alert, save a
 layout and find their own dashboard in Grafana, and find it all under their own
 name only. Screenshots go to .cache/artifacts/desk/.
@@ -23,6 +23,7 @@ from test_present import _spki_sha256, presentation_layer  # noqa: F401 - skips 
 
 ARTIFACTS = REPO / ".cache" / "artifacts" / "desk"
 WATCHLIST = "browser-desk"
+SECOND = "browser-desk-2"
 SYMBOL, TYPED = "LTC/USDT", "ltc-usdt"  # in no declared watchlist and not in the demo defaults
 ALERT = "ltc-above-1000"
 LAYOUT = "browser-layout"
@@ -54,7 +55,12 @@ def _session_cookie(page: Page) -> str:
 
 def _clean(page: Page) -> None:
     """Remove what an interrupted run left: the watchlist and the alert, by name."""
-    for kind, name in (("watchlists", WATCHLIST), ("alert-rules", ALERT), ("layouts", LAYOUT)):
+    for kind, name in (
+        ("watchlists", WATCHLIST),
+        ("watchlists", SECOND),
+        ("alert-rules", ALERT),
+        ("layouts", LAYOUT),
+    ):
         listed = _api(page, "GET", f"{kind}?limit=200")["body"]["data"]
         for found in [item for item in listed if item["name"] == name]:
             gone = _api(
@@ -191,6 +197,18 @@ def test_a_person_manages_their_desk_in_a_real_browser(
 
     page.screenshot(ARTIFACTS / "desk.png")
     assert (ARTIFACTS / "desk.png").stat().st_size > 10_000
+
+    # A second watchlist comes last; its "up" button puts it first.
+    page.js(
+        f"document.getElementById('watchlist-name').value = '{SECOND}';"
+        "document.getElementById('watchlist-create').requestSubmit()"
+    )
+    order = "[...document.querySelectorAll('#watchlists h3')].map(h => h.firstChild.textContent)"
+    page.wait_for(f"{order}.join() === '{WATCHLIST},{SECOND}'", "the second watchlist, last")
+    page.js(f"document.querySelector('button[aria-label=\"Move {SECOND} up\"]').click()")
+    page.wait_for(f"{order}.join() === '{SECOND},{WATCHLIST}'", "the second watchlist, first")
+    page.js(f"document.querySelector('button[aria-label=\"Delete watchlist {SECOND}\"]').click()")
+    page.wait_for(f"{order}.join() === '{WATCHLIST}'", "the second watchlist deleted")
 
     # Theirs alone: the admin's declared watchlists are not on this desk.
     assert "demo-crypto" not in page.js("document.getElementById('watchlists').textContent")

@@ -92,7 +92,13 @@ def test_contracts_parse() -> None:
         "published_at",
     }
     assert pg_contract()["collected_assets"] == {"symbol", "asset_type", "source"}
-    assert pg_contract()["user_watchlist_assets"] == {"login", "watchlist", "symbol", "asset_type"}
+    assert pg_contract()["user_watchlist_assets"] == {
+        "login",
+        "watchlist",
+        "symbol",
+        "asset_type",
+        "position",
+    }
     assert {"markets", "markets_5min", "markets_1h", "news", "custom"} == BUCKETS
 
 

@@ -59,15 +59,25 @@ def desks(client: TestClient, alice: ApiUser, bob: ApiUser) -> None:
 
 
 @pytest.mark.usefixtures("desks")
-def test_the_logged_in_users_watchlists_come_first(api_dsn: str) -> None:
+def test_the_logged_in_users_watchlists_come_first(
+    api_dsn: str, client: TestClient, alice: ApiUser
+) -> None:
     watchlist = _variables("crypto.json")["watchlist"]
-    # Grafana logins compare case-insensitively, like the API's user names.
-    alice = _rows(api_dsn, _interpolate(watchlist, login=_sqlstring("Alice")))
-    assert alice == [
-        ("Crypto", "Crypto"),
-        ("Tech", "Tech"),
-        ("Every watched symbol", "__collected"),
-    ]
+    # Grafana logins compare case-insensitively, like the API's user names. Their own
+    # order: creation order until they reorder.
+    rows = _rows(api_dsn, _interpolate(watchlist, login=_sqlstring("Alice")))
+    assert rows == [("Tech", "Tech"), ("Crypto", "Crypto"), ("Every watched symbol", "__collected")]
+    listed = client.get("/v1/watchlists", headers=alice.headers).json()["data"]
+    tech, crypto = listed
+    for moved, to in ((tech, crypto["position"]), (crypto, tech["position"])):
+        swapped = client.patch(
+            f"/v1/watchlists/{moved['id']}",
+            json={"position": to, "version": moved["version"]},
+            headers=alice.headers,
+        )
+        assert swapped.status_code == 200, swapped.text
+    rows = _rows(api_dsn, _interpolate(watchlist, login=_sqlstring("alice")))
+    assert rows == [("Crypto", "Crypto"), ("Tech", "Tech"), ("Every watched symbol", "__collected")]
     bob = _rows(api_dsn, _interpolate(watchlist, login=_sqlstring("bob")))
     assert bob == [("Bob's FX", "Bob's FX"), ("Every watched symbol", "__collected")]
     # A Grafana user with no API user (or no watchlist) gets the fallback only, and a

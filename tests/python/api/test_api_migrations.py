@@ -24,6 +24,7 @@ USER_WATCHLIST_ASSETS = [
     ("watchlist", "text"),
     ("symbol", "text"),
     ("asset_type", "text"),
+    ("position", "bigint"),
 ]
 ACTIVE_ALERT_RULES = [
     ("id", "bigint"),

@@ -207,3 +207,31 @@ def test_nothing_is_sent_for_refused_or_rolled_back_writes(
     )
     assert dry.json()["changed"] is True
     assert listener.drain() == []
+
+
+def test_reordering_watchlists_sends_nothing_but_stays_in_order(
+    client: TestClient, alice: ApiUser, listener: Listener
+) -> None:
+    """A new watchlist comes last; moving one (PATCH position) changes no feeder's work,
+    so it sends no NOTIFY, while any other change in the same request still does."""
+    first = make_watchlist(client, alice, "first")
+    second = make_watchlist(client, alice, "second")
+    assert first["position"] < second["position"]
+    listener.drain()
+    moved = client.patch(
+        f"/v1/watchlists/{second['id']}",
+        json={"position": 0, "version": second["version"]},
+        headers=alice.headers,
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["position"] == 0
+    assert listener.drain() == []
+    listed = client.get("/v1/watchlists", headers=alice.headers).json()["data"]
+    assert sorted(listed, key=lambda w: (w["position"], w["id"]))[0]["name"] == "second"
+    renamed = client.patch(
+        f"/v1/watchlists/{first['id']}",
+        json={"position": 1, "enabled": False, "version": first["version"]},
+        headers=alice.headers,
+    )
+    assert renamed.status_code == 200, renamed.text
+    assert [(m["entity"], m["op"]) for m in listener.drain()] == [("watchlist", "update")]

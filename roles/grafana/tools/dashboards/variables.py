@@ -121,13 +121,13 @@ def var_watchlist() -> dict[str, Any]:
     # Constants only; Grafana quotes the login itself (:sqlstring).
     sql = (
         "SELECT __text, __value FROM ("  # noqa: S608
-        " SELECT DISTINCT 0 AS rank, watchlist AS __text, watchlist AS __value"
+        " SELECT DISTINCT 0 AS rank, position, watchlist AS __text, watchlist AS __value"
         f" FROM user_watchlist_assets WHERE login = {_LOGIN}"
-        f" UNION ALL SELECT 1, 'Every watched symbol', '{ALL_WATCHED}'"
-        ") AS choices ORDER BY rank, __text"
+        f" UNION ALL SELECT 1, 0, 'Every watched symbol', '{ALL_WATCHED}'"
+        ") AS choices ORDER BY rank, position, __text"
     )
     v = var_pg("watchlist", "Watchlist", sql, multi=False, include_all=False)
-    v["sort"] = 0  # the query's order: the user's own lists first
+    v["sort"] = 0  # the query's order: the user's own lists first, in their order
     return v
 
 

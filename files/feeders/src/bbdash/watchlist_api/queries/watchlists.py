@@ -32,7 +32,7 @@ ITEM = "watchlist item"
 _GET = """
 SELECT w.version, json_build_object(
     'id', w.id, 'name', w.name, 'description', w.description, 'enabled', w.enabled,
-    'version', w.version,
+    'position', w.position, 'version', w.version,
     'created_at', api_timestamp(w.created_at), 'updated_at', api_timestamp(w.updated_at),
     'items', COALESCE((
         SELECT json_agg(json_build_object(
@@ -48,7 +48,7 @@ _ID_BY_NAME = "SELECT id FROM watchlists WHERE user_id = %s AND name = %s"
 # Optional filters are NULL-tolerant parameters, so the statement text never changes.
 _LIST = """
 SELECT w.id, w.name, w.description, w.enabled, w.version, w.created_at, w.updated_at,
-       (SELECT count(*) FROM watchlist_items AS i WHERE i.watchlist_id = w.id)
+       (SELECT count(*) FROM watchlist_items AS i WHERE i.watchlist_id = w.id), w.position
 FROM watchlists AS w
 WHERE w.user_id = %(user_id)s AND w.id > %(after)s
   AND (%(name_prefix)s::text IS NULL OR starts_with(w.name, %(name_prefix)s::text))
@@ -71,6 +71,7 @@ UPDATE watchlists
 SET name = COALESCE(%(name)s, name),
     description = COALESCE(%(description)s, description),
     enabled = COALESCE(%(enabled)s, enabled),
+    position = COALESCE(%(position)s, position),
     version = version + 1, updated_at = now()
 WHERE id = %(id)s AND user_id = %(user_id)s
   AND (%(expected)s::integer IS NULL OR version = %(expected)s::integer)
@@ -170,6 +171,7 @@ async def list_watchlists(
             "created_at": r[5],
             "updated_at": r[6],
             "item_count": r[7],
+            "position": r[8],
         }
         for r in rows
     ]
@@ -220,6 +222,7 @@ async def update(
         "name": fields.get("name"),
         "description": fields.get("description"),
         "enabled": fields.get("enabled"),
+        "position": fields.get("position"),
     }
     try:
         row = await (await conn.execute(_UPDATE, params)).fetchone()
@@ -228,7 +231,9 @@ async def update(
     if row is None:
         current = await fetch_int(conn, _VERSION, (watchlist_id, user_id))
         raise missing_or_stale(current, expected, WATCHLIST)
-    await notify(conn, "watchlist", "update", watchlist_id)
+    # The order of a person's watchlists changes nothing a feeder collects.
+    if set(fields) - {"position"}:
+        await notify(conn, "watchlist", "update", watchlist_id)
 
 
 async def delete(conn: Conn, user_id: int, watchlist_id: int, expected: Expected | None) -> None:

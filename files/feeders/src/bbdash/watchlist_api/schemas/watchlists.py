@@ -29,6 +29,15 @@ Source = Annotated[
         description="Exchange or data source (binance, yahoo, coingecko...); null: feeder picks."
     ),
 ]
+Position = Annotated[
+    int,
+    Field(
+        ge=0,
+        le=2**63 - 1,
+        description="Where the watchlist comes among its owner's, smallest first; a new "
+        "one comes last. Swap two to reorder.",
+    ),
+]
 RawSymbol = Annotated[
     str,
     StringConstraints(min_length=1, max_length=MAX_SYMBOL_LENGTH),
@@ -92,6 +101,7 @@ class WatchlistUpdate(InputModel):
     name: Name | None = None
     description: Description | None = None
     enabled: bool | None = None
+    position: Position | None = None
     version: Version | None = None
 
 
@@ -117,12 +127,14 @@ class WatchlistSummary(Versioned):
     description: str
     enabled: bool
     item_count: int
+    position: int
 
 
 class WatchlistOut(Versioned):
     name: str
     description: str
     enabled: bool
+    position: int
     items: list[ItemOut]
 
 

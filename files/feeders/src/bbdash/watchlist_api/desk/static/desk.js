@@ -261,9 +261,30 @@ function liveCheck(typeSelect, symbolInput, output) {
 
 // --------------------------------------------------------------------------- watchlists
 
-function renderWatchlist(watchlist) {
+// Reordering swaps two neighbours' positions (each PATCH carries its own version).
+async function moveWatchlist(all, index, delta) {
+  const moved = all[index];
+  const other = all[index + delta];
+  await api(`v1/watchlists/${moved.id}`, { method: "PATCH", body: { position: other.position }, version: moved.version });
+  await api(`v1/watchlists/${other.id}`, { method: "PATCH", body: { position: moved.position }, version: other.version });
+  announce(`Watchlist ${moved.name} moved ${delta < 0 ? "up" : "down"}`);
+  await loadWatchlists();
+  const again = document.getElementById(`wl-${moved.id}-${delta < 0 ? "up" : "down"}`);
+  if (again && !again.disabled) again.focus();
+}
+
+function renderWatchlist(watchlist, index, all) {
   const id = `wl-${watchlist.id}`;
   const items = watchlist.items || [];
+  const order = el(
+    "span",
+    { class: "order" },
+    el("button", { type: "button", id: `${id}-up`, disabled: index === 0, "aria-label": `Move ${watchlist.name} up` }, "↑"),
+    el("button", { type: "button", id: `${id}-down`, disabled: index === all.length - 1, "aria-label": `Move ${watchlist.name} down` }, "↓"),
+    el("span", { class: "form-error", "data-error-for": "form" }),
+  );
+  order.querySelector(`#${id}-up`).addEventListener("click", () => act(order, () => moveWatchlist(all, index, -1)));
+  order.querySelector(`#${id}-down`).addEventListener("click", () => act(order, () => moveWatchlist(all, index, 1)));
 
   const renameInput = el("input", { id: `${id}-name`, name: "name", required: true, maxlength: 100 });
   renameInput.value = watchlist.name;
@@ -374,6 +395,7 @@ function renderWatchlist(watchlist) {
       { id: `${id}-title` },
       watchlist.name,
       el("span", { class: "muted" }, ` ${pluralise(items.length, "symbol")}${watchlist.enabled ? "" : " · disabled"}`),
+      order,
     ),
     list,
     addForm,
@@ -386,6 +408,7 @@ async function loadWatchlists() {
   box.setAttribute("aria-busy", "true");
   try {
     const summaries = await allPages("v1/watchlists");
+    summaries.sort((a, b) => a.position - b.position || a.id - b.id); // the person's order
     const full = await Promise.all(summaries.map((summary) => api(`v1/watchlists/${summary.id}`)));
     box.replaceChildren(
       ...(full.length ? full.map(renderWatchlist) : [el("p", { class: "muted" }, "No watchlist yet: create one above.")]),
