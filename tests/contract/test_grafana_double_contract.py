@@ -223,6 +223,27 @@ def stop(grafana: Grafana) -> None:
     grafana.process.wait(timeout=10)
 
 
+def restart(g: Grafana) -> Grafana:
+    """The same folders, a new process (a container restart on its volume)."""
+    stop(g)
+    port = free_port()
+    again = Grafana(port, g.base, None)  # type: ignore[arg-type]
+    again.process = subprocess.Popen(
+        [sys.executable, str(DOUBLE), "--host", "127.0.0.1", "--port", str(port)],
+        env=again.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return again
+        except OSError:
+            time.sleep(0.1)
+    again.process.kill()
+    raise AssertionError("the Grafana double did not listen")
+
+
 @pytest.fixture(scope="module")
 def grafana(
     role_files: dict[str, str], tmp_path_factory: pytest.TempPathFactory

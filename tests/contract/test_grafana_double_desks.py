@@ -24,13 +24,8 @@ import binascii
 import hashlib
 import json
 import re
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -48,34 +43,6 @@ INVALID_KEY = {
     "statusCode": 401,
     "traceID": "",
 }
-
-
-@pytest.fixture(scope="module")
-def role_files() -> dict[str, str]:
-    """grafana.ini and the dashboards provider, rendered as the contract module does."""
-    rendered = contract.render_templates(
-        contract.ROLE,
-        {"grafana.ini": "grafana.ini.j2", "dashboards.yml": "provisioning/dashboards.yml.j2"},
-        {"contract": {"vault_grafana_metrics_password": contract.METRICS_PASSWORD}},
-        contract.SHARED_VARS,
-    )
-    return rendered["contract"]
-
-
-@pytest.fixture
-def fresh(role_files: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Grafana]]:
-    started: list[Grafana] = []
-
-    def make() -> Grafana:
-        started.append(contract.start(tmp_path / f"g{len(started)}", role_files))
-        return started[-1]
-
-    try:
-        yield make
-    finally:
-        for running in started:
-            if running.process.poll() is None:
-                contract.stop(running)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -155,27 +122,6 @@ def desk_writer(g: Grafana, permission: str = "Edit") -> tuple[dict[str, Any], s
     account = service_account(g, "desk writer")
     grant(g, "desks", account["id"], permission)
     return account, token_for(g, account["id"])["key"]
-
-
-def restart(g: Grafana) -> Grafana:
-    """The same folders, a new process (a container restart on its volume)."""
-    contract.stop(g)
-    port = contract.free_port()
-    again = Grafana(port, g.base, None)  # type: ignore[arg-type]
-    again.process = subprocess.Popen(
-        [sys.executable, str(contract.DOUBLE), "--host", "127.0.0.1", "--port", str(port)],
-        env=again.env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return again
-        except OSError:
-            time.sleep(0.1)
-    again.process.kill()
-    raise AssertionError("the Grafana double did not listen")
 
 
 # --------------------------------------------------------------------------- service accounts
@@ -685,7 +631,7 @@ def test_accounts_tokens_folders_and_permissions_survive_a_restart(
     g = fresh()
     account, token = desk_writer(g)
     folder(g, "private", "Private")
-    g = restart(g)
+    g = contract.restart(g)
     try:
         status, found = call(g, "GET", "/api/serviceaccounts/search?query=desk")
         assert status == 200 and [a["id"] for a in found["serviceAccounts"]] == [account["id"]]
@@ -719,7 +665,7 @@ def test_an_earlier_grafana_db_gets_the_new_columns(fresh: Callable[..., Grafana
         db.execute("ALTER TABLE dashboard DROP COLUMN folder_uid")
         db.execute("ALTER TABLE user DROP COLUMN is_service_account")
         db.execute("ALTER TABLE user DROP COLUMN is_disabled")
-    g = restart(g)
+    g = contract.restart(g)
     try:
         status, got = call(g, "GET", "/api/dashboards/uid/old-1")
         assert status == 200 and got["meta"]["folderUid"] == ""

@@ -17,15 +17,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
-import pytest
 import test_grafana_double_contract as contract
 
 ADMIN = contract.ADMIN
@@ -39,34 +34,6 @@ ROTATE_BODY = {
     "statusCode": 401,
     "traceID": "",
 }
-
-
-@pytest.fixture(scope="module")
-def role_files() -> dict[str, str]:
-    """grafana.ini and the dashboards provider, rendered as the contract module does."""
-    rendered = contract.render_templates(
-        contract.ROLE,
-        {"grafana.ini": "grafana.ini.j2", "dashboards.yml": "provisioning/dashboards.yml.j2"},
-        {"contract": {"vault_grafana_metrics_password": contract.METRICS_PASSWORD}},
-        contract.SHARED_VARS,
-    )
-    return rendered["contract"]
-
-
-@pytest.fixture
-def fresh(role_files: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Grafana]]:
-    started: list[Grafana] = []
-
-    def make(extra_ini: str = "") -> Grafana:
-        started.append(contract.start(tmp_path / f"g{len(started)}", role_files, extra_ini))
-        return started[-1]
-
-    try:
-        yield make
-    finally:
-        for running in started:
-            if running.process.poll() is None:
-                contract.stop(running)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -342,27 +309,6 @@ def test_password_change_revokes_only_that_users_sessions(fresh: Callable[..., G
 # --------------------------------------------------------------------------- migration
 
 
-def _restart(g: Grafana) -> Grafana:
-    """The same folders, a new process (as a container restart on its volume)."""
-    contract.stop(g)
-    port = contract.free_port()
-    again = Grafana(port, g.base, None)  # type: ignore[arg-type]
-    again.process = subprocess.Popen(
-        [sys.executable, str(contract.DOUBLE), "--host", "127.0.0.1", "--port", str(port)],
-        env=again.env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return again
-        except OSError:
-            time.sleep(0.1)
-    again.process.kill()
-    raise AssertionError("the Grafana double did not listen")
-
-
 def test_an_earlier_grafana_db_is_migrated_without_losing_users(
     fresh: Callable[..., Grafana],
 ) -> None:
@@ -391,7 +337,7 @@ def test_an_earlier_grafana_db_is_migrated_without_losing_users(
             " '2024-01-01T00:00:00Z')",
             (hashlib.sha256(b"old-password").hexdigest(),),
         )
-    g = _restart(g)
+    g = contract.restart(g)
     try:
         found = g.api().users.find_user("olduser")
         assert (found["id"], found["uid"], found["email"]) == (7, "uold", "old@example.org")
