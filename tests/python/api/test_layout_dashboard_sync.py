@@ -8,6 +8,7 @@ permissions and dashboards as its README cites them from Grafana v12.4.3.
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Callable
@@ -202,3 +203,27 @@ def test_no_token_file_setting_means_no_dashboards_and_no_error(
     with api_with() as client:
         layout = _create(client, alice, "Plain")
         assert client.get(f"/v1/layouts/{layout['id']}", headers=alice.headers).status_code == 200
+
+
+def test_a_layout_grafana_refuses_stays_pending_without_holding_up_the_others(
+    desk_api: Callable[..., Any],
+    alice: ApiUser,
+    admin: ApiUser,
+    api_dsn: str,
+) -> None:
+    """A blank title (a row no API write could make today) is refused by Grafana (400
+    "Dashboard title cannot be empty"); the layouts after it are written anyway, and
+    the refused one is counted as pending, which LayoutDashboardsStuck alerts on."""
+    with psycopg.connect(api_dsn, autocommit=True) as conn:
+        row = conn.execute(
+            "INSERT INTO layouts (user_id, name, layout) VALUES (%s, ' ', %s::jsonb) RETURNING id",
+            (alice.id, json.dumps(LAYOUT)),
+        ).fetchone()
+    assert row is not None
+    with desk_api() as client:
+        layout = _create(client, alice, "After the bad one")
+        _until(lambda: _synced(client, alice, layout["id"]))
+        assert not _synced(client, alice, row[0])
+        metrics = client.get("/metrics", headers=admin.headers).text
+    assert "bbdash_api_layout_dashboards_pending 1.0" in metrics
+    assert 'bbdash_api_layout_dashboards_total{action="save",outcome="failed"}' in metrics

@@ -23,6 +23,17 @@ import httpx
 class DeskGrafanaError(Exception):
     """Grafana did not do what was asked; the message says what and why."""
 
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # Grafana's answer; None when it could not be asked
+
+    @property
+    def about_this_request(self) -> bool:
+        """A refusal of this request alone (a 4xx other than the token's 401/403): the
+        next layout may well go through, so one bad layout does not hold up the rest."""
+        status = self.status
+        return status is not None and 400 <= status < 500 and status not in {401, 403}
+
 
 class TokenMissingError(DeskGrafanaError):
     """No service-account token yet (the grafana role writes it after the API starts)."""
@@ -64,7 +75,7 @@ class GrafanaDesks:
             raise DeskGrafanaError(msg) from exc
         if response.status_code not in ok:
             msg = f"{method} {path}: Grafana answered {response.status_code}"
-            raise DeskGrafanaError(f"{msg}: {_message(response)}")
+            raise DeskGrafanaError(f"{msg}: {_message(response)}", response.status_code)
         return response
 
     async def ensure_folder(self, uid: str, title: str) -> None:

@@ -158,9 +158,18 @@ class LayoutDashboardSync:
                 dashboard = build(layout_id, name, document, self._catalog)
                 try:
                     await self._grafana.save_dashboard(folder_uid(user_id), dashboard)
-                except DeskGrafanaError:
+                except DeskGrafanaError as exc:
                     LAYOUT_DASHBOARDS.labels("save", "failed").inc()
-                    raise
+                    if not exc.about_this_request:
+                        raise
+                    # Stays pending (retried each pass, counted, alerted on) without
+                    # holding up the layouts after it.
+                    log.warning(
+                        "Grafana refused a layout dashboard",
+                        extra={"layout_id": layout_id, "reason": str(exc)},
+                    )
+                    after = layout_id
+                    continue
                 async with self._db.write() as conn:
                     await conn.execute(_SAVED, (version, self._catalog.version, layout_id, version))
                 LAYOUT_DASHBOARDS.labels("save", "done").inc()
