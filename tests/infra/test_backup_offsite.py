@@ -62,6 +62,21 @@ except urllib.error.HTTPError as exc:
 """
 
 
+# The desk's service-account token (written by the grafana role, read by the
+# watchlist API): Grafana's answer to it on the desks folder.
+DESK_TOKEN_CHECK = r"""
+import urllib.error, urllib.request
+token = open("/opt/bloomberg/secrets/watchlist-api/grafana-token").read().strip()
+req = urllib.request.Request("http://127.0.0.1:3000/api/folders/bbdash-desks")
+req.add_header("Authorization", "Bearer " + token)
+try:
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        print(resp.status)
+except urllib.error.HTTPError as exc:
+    print(exc.code)
+"""
+
+
 def grafana(host: Any, method: str, path: str, body: Any = None) -> tuple[int, Any]:
     argv = [
         "python3",
@@ -241,6 +256,10 @@ def test_restore_from_the_peer_after_the_host_lost_everything(host: Any, peer_up
     assert (status, prefs["theme"], prefs["timezone"]) == (200, "light", "utc")
     status, dash = grafana(host, "GET", f"/api/dashboards/uid/{marker[:40]}")
     assert (status, dash["dashboard"]["title"]) == (200, f"Personal {marker}")
+    # The token file the rebuild wrote is not in the restored database: the restore
+    # replaced it, so the watchlist API still writes layout dashboards.
+    desk_token = host.check_output(f"python3 -c {shlex.quote(DESK_TOKEN_CHECK)}")
+    assert desk_token.strip() == "200", desk_token
 
     # The next backup adds to the peer and deletes nothing there, though the
     # host had lost the older sets.

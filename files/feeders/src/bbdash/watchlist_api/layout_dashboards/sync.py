@@ -24,6 +24,9 @@ import logging
 import time
 from typing import Any
 
+import psycopg
+from psycopg_pool import PoolTimeout
+
 from bbdash.watchlist_api.db import Database
 from bbdash.watchlist_api.layout_dashboards.build import build, folder_uid
 from bbdash.watchlist_api.layout_dashboards.catalog import Catalog
@@ -102,6 +105,10 @@ class LayoutDashboardSync:
                 await self.run_once()
             except asyncio.CancelledError:
                 raise
+            except (psycopg.Error, PoolTimeout) as exc:
+                # PostgreSQL down or saturated: PostgresUnreachable alerts on it; the
+                # layouts wait in the database for the next pass.
+                self._report(f"PostgreSQL unavailable ({type(exc).__name__})")
             except Exception:  # the loop outlives any one pass; the pass said what failed
                 log.exception("layout dashboard pass failed")
 
@@ -112,23 +119,23 @@ class LayoutDashboardSync:
             await self._remove()
             await self._save(full=full)
         except DeskGrafanaError as exc:
-            self._report(exc)
+            self._report(str(exc), quiet=isinstance(exc, TokenMissingError))
             await self._count_pending()
             return False
         if full:
             self._last_full = time.monotonic()
         if self._reported is not None:
-            log.info("layout dashboards are in sync with Grafana again")
+            log.info("layout dashboards are written again")
             self._reported = None
         LAYOUT_SYNC_SUCCESS.set_to_current_time()
         return await self._count_pending() == 0
 
-    def _report(self, exc: DeskGrafanaError) -> None:
-        # An outage is one warning, not one per pass; the metric keeps counting.
-        if str(exc) != self._reported:
-            level = logging.INFO if isinstance(exc, TokenMissingError) else logging.WARNING
-            log.log(level, "layout dashboards wait for Grafana", extra={"reason": str(exc)})
-            self._reported = str(exc)
+    def _report(self, reason: str, *, quiet: bool = False) -> None:
+        # An outage is one log line, not one per pass; the metrics keep counting.
+        if reason != self._reported:
+            level = logging.INFO if quiet else logging.WARNING
+            log.log(level, "layout dashboards wait", extra={"reason": reason})
+            self._reported = reason
 
     async def _remove(self) -> None:
         async with self._db.read() as conn:
