@@ -198,6 +198,11 @@ def start(base: Path, role_files: dict[str, str], extra_ini: str = "") -> Grafan
         "/etc/grafana/dashboards", str(ROLE / "files" / "dashboards")
     )
     (etc / "provisioning" / "dashboards" / "bbdash.yml").write_text(provider)
+    return _launch(base)
+
+
+def _launch(base: Path) -> Grafana:
+    """The double on a free port over the files under `base`, once it listens."""
     port = free_port()
     grafana = Grafana(port, base, None)  # type: ignore[arg-type]
     grafana.process = subprocess.Popen(
@@ -226,22 +231,7 @@ def stop(grafana: Grafana) -> None:
 def restart(g: Grafana) -> Grafana:
     """The same folders, a new process (a container restart on its volume)."""
     stop(g)
-    port = free_port()
-    again = Grafana(port, g.base, None)  # type: ignore[arg-type]
-    again.process = subprocess.Popen(
-        [sys.executable, str(DOUBLE), "--host", "127.0.0.1", "--port", str(port)],
-        env=again.env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return again
-        except OSError:
-            time.sleep(0.1)
-    again.process.kill()
-    raise AssertionError("the Grafana double did not listen")
+    return _launch(g.base)
 
 
 @pytest.fixture(scope="module")
