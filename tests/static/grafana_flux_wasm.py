@@ -107,8 +107,13 @@ def grafana_interpolate(flux: str) -> str:
             return json.dumps(values)
         if fmt in (None, "raw", "text"):
             return values[0]
+        if fmt == "regex":  # Grafana's regex format: escaped values, (a|b) for several
+            escaped = [re.escape(v) for v in values]
+            return escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"
         raise ValueError(f"format {fmt!r} not modelled for ${{{name}}}")
 
+    # The logged-in user's login (Grafana's global variable ${__user.login}).
+    text = text.replace("${__user.login}", "trader")
     return re.sub(r"\$\{(\w+)(?::(\w+))?\}", replace, text)
 
 

@@ -39,6 +39,7 @@ EXPECTED_UIDS = {
     "news-and-sentiment.json": "bbdash-news",
     "infrastructure.json": "bbdash-infrastructure",
     "pipeline-health.json": "bbdash-pipeline-health",
+    "custom-series.json": "bbdash-custom",
 }
 # Built-in variables Grafana defines itself.
 BUILTIN_VARS = {
@@ -60,7 +61,7 @@ def provisioned_datasources() -> dict[str, str]:
     return {ds["uid"]: ds["type"] for ds in doc["datasources"]}
 
 
-def test_the_seven_dashboards_exist_with_stable_uids() -> None:
+def test_the_eight_dashboards_exist_with_stable_uids() -> None:
     assert {p.name for p in dashboard_files()} == set(EXPECTED_UIDS)
     assert {name: BOARDS[name]["uid"] for name in NAMES} == EXPECTED_UIDS
 

@@ -22,6 +22,7 @@ import pytest
 import yaml
 from grafana_helpers import (
     BUCKETS,
+    CUSTOM_BUCKET,
     CADVISOR_METRICS,
     NODE_EXPORTER_METRICS,
     backup_metrics,
@@ -99,7 +100,7 @@ def test_contracts_parse() -> None:
         "asset_type",
         "position",
     }
-    assert {"markets", "markets_5min", "markets_1h", "news", "custom"} == BUCKETS
+    assert {"markets", "markets_5min", "markets_1h", "news"} == BUCKETS
 
 
 def test_there_are_queries_of_every_kind() -> None:
@@ -108,6 +109,10 @@ def test_there_are_queries_of_every_kind() -> None:
 
 @pytest.mark.parametrize(("where", "flux"), FLUX, ids=[w for w, _ in FLUX])
 def test_flux_reads_existing_buckets_measurements_fields_tags(where: str, flux: str) -> None:
+    if "schema.measurements" in flux:
+        # The custom dashboard's measurement picker: the person's own bucket only.
+        assert re.findall(r'bucket: "([^"]+)"', flux) == [CUSTOM_BUCKET], where
+        return
     if "schema.tagValues" in flux:
         # Variable queries: bucket, measurement and tag of the predicate.
         contract = influx_contract()
@@ -142,6 +147,14 @@ def test_flux_checker_catches_mistakes() -> None:
     assert any(
         "unclosed" in e for e in flux_contract_errors(good + '\n  |> keep(columns: ["_time"]')
     )
+    # The person's own bucket: any measurement of theirs, but filtered by one, and only
+    # that bucket (a custom_<other login> bucket is unknown).
+    custom = good.replace('"markets"', f'"{CUSTOM_BUCKET}"').replace("market_data", "my_series")
+    assert flux_contract_errors(custom) == []
+    assert "no _measurement filter" in flux_contract_errors(
+        custom.replace('r._measurement == "my_series" and ', "")
+    )
+    assert any("bucket" in e for e in flux_contract_errors(good.replace('"markets"', '"custom_bob"')))
 
 
 def test_alert_rules_skip_demo_points() -> None:

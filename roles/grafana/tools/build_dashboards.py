@@ -7,7 +7,7 @@ into the watchlist API's package, and the sentiment alert rule's scorer version 
 shipped weights file, so a retrained model moves the alert with the panels.
 
 The JSON files are what the role copies and what Grafana loads; this script is
-how they are written, so that seven dashboards share one style, one set of
+how they are written, so that eight dashboards share one style, one set of
 Flux snippets and one set of datasource uids. The panels and queries live in
 the ``dashboards`` package beside this script (one module per dashboard in
 ``dashboards/boards``); edit there, then run:
@@ -35,6 +35,7 @@ from dashboards import sentiment
 from dashboards.boards import (
     asset_detail,
     crypto,
+    custom,
     desk,
     infrastructure,
     market_overview,
@@ -58,6 +59,7 @@ BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
     "news-and-sentiment.json": news.build,
     "infrastructure.json": infrastructure.build,
     "pipeline-health.json": pipeline.build,
+    "custom-series.json": custom.build,
 }
 
 

@@ -25,6 +25,7 @@ DASHBOARDS = {
     "news": ("bbdash-news", "news-and-sentiment", "NEWS", "News & sentiment"),
     "infra": ("bbdash-infrastructure", "infrastructure", "INFRA", "Infrastructure"),
     "pipeline": ("bbdash-pipeline-health", "pipeline-health", "PIPE", "Pipeline health"),
+    "custom": ("bbdash-custom", "custom-series", "CUST", "Custom series"),
 }
 
 

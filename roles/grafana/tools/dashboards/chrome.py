@@ -1,7 +1,7 @@
 """The terminal chrome around the panels: header bar, section bars, demo-data banner.
 
 Every dashboard opens the same way (title bar with function keys linking the
-seven dashboards, then the demo banner where data can be simulated), so users
+eight dashboards, then the demo banner where data can be simulated), so users
 find their way and never mistake demo points for a market.
 """
 
@@ -18,7 +18,7 @@ from .targets import influx_target
 
 
 def header(key: str, subtitle: str) -> dict[str, Any]:
-    """Title bar: BBDASH <GO>, the dashboard's title, and F-keys to all seven (this one lit)."""
+    """Title bar: BBDASH <GO>, the dashboard's title, and F-keys to all eight (this one lit)."""
     title = DASHBOARDS[key][3]
     keys = []
     for n, (k, (_, _, label, _)) in enumerate(DASHBOARDS.items(), start=1):
