@@ -549,6 +549,21 @@ def test_search_lists_the_provisioned_folder_and_dashboards(grafana: Grafana) ->
     assert all(h["folderUid"] == "bbdash" and h["url"].startswith("/d/") for h in dashboards)
 
 
+def test_provisioned_dashboards_by_uid(grafana: Grafana) -> None:
+    """GetDashboard (pkg/api/dashboard.go) of a provisioned file: its model, marked
+    provisioned (allowUiUpdates: false) with the file's name, in the provider's folder;
+    an unknown uid stays 404."""
+    got = grafana.api().dashboard.get_dashboard("bbdash-custom")
+    assert got["dashboard"]["title"] == "Custom series"
+    meta = got["meta"]
+    assert meta["provisioned"] is True
+    assert meta["provisionedExternalId"] == "custom-series.json"
+    assert (meta["folderUid"], meta["folderTitle"]) == ("bbdash", "Bloomberg")
+    with pytest.raises(GrafanaClientError) as caught:
+        grafana.api().dashboard.get_dashboard("bbdash-nothing")
+    assert caught.value.status_code == 404
+
+
 def test_search_filters_and_pages(grafana: Grafana) -> None:
     api = grafana.api()
     everything = api.search.search_dashboards(type_="dash-db")

@@ -744,6 +744,120 @@ def test_inactive_tokens(env: Env) -> None:
     assert write(env, "markets", "m v=1", token)[0] == 401
 
 
+def test_users_for_tokens_only(env: Env) -> None:
+    """POST /api/v2/users (tenant/http_server_user.go handlePostUser: no password, status
+    active by default; authorizer/user.go CreateUser: global write:users;
+    tenant/storage_user.go: a taken name is a conflict), then what the watchlist API
+    does with such a user's token: read+write on the org's authorizations and on the
+    user lets it make and revoke tokens of its own user, with only what it holds
+    (authorizer/auth.go VerifyPermissions)."""
+    status, user = api(env.url, "POST", "/api/v2/users", body={"name": "bbdash-custom"})
+    assert status == 201, user
+    assert (user["name"], user["status"]) == ("bbdash-custom", "active")
+    assert user["links"] == {"self": f"/api/v2/users/{user['id']}"}
+    assert api(env.url, "POST", "/api/v2/users", body={"name": "bbdash-custom"}) == (
+        422,
+        {"code": "conflict", "message": "user with name bbdash-custom already exists"},
+    )
+    # GET by name (what the influxdb role's users.yml asks): one user, or 404.
+    assert api(env.url, "GET", "/api/v2/users?name=bbdash-custom") == (
+        200,
+        {"links": {"self": "/api/v2/users"}, "users": [user]},
+    )
+    assert api(env.url, "GET", "/api/v2/users?name=nobody") == (
+        404,
+        {"code": "not found", "message": "user not found"},
+    )
+    reader, _ = env.token(("read", "buckets", None))
+    # A token that may not read users finds none (authorizer/user.go AuthorizeFindUsers).
+    assert api(env.url, "GET", "/api/v2/users?name=bbdash-custom", reader) == (
+        200,
+        {"links": {"self": "/api/v2/users"}, "users": []},
+    )
+    assert api(env.url, "POST", "/api/v2/users", reader, body={"name": "x"}) == (
+        401,
+        {"code": "unauthorized", "message": "write:users is unauthorized"},
+    )
+    custom = env.bucket("custom_trader")
+    perms = [
+        {"action": a, "resource": {"type": t, **ids}}
+        for t, ids in (
+            ("buckets", {"id": custom, "orgID": env.org_id}),
+            ("authorizations", {"orgID": env.org_id}),
+            ("users", {"id": user["id"]}),
+        )
+        for a in ("read", "write")
+    ]
+    body = {"orgID": env.org_id, "userID": user["id"], "permissions": perms}
+    status, made = api(env.url, "POST", "/api/v2/authorizations", body=body)
+    assert status == 201, made
+    own = made["token"]
+    write_only = [{"action": "write", "resource": {"type": "buckets", "id": custom}}]
+    status, child = api(
+        env.url,
+        "POST",
+        "/api/v2/authorizations",
+        own,
+        body={"orgID": env.org_id, "description": "custom:trader:x", "permissions": write_only},
+    )
+    assert status == 201, child
+    assert child["userID"] == user["id"]  # no userID: the token's own user
+    assert write(env, "custom_trader", "m v=1", child["token"])[0] == 204
+    assert write(env, "markets", "m v=1", child["token"])[0] == 403
+    markets = [{"action": "write", "resource": {"type": "buckets", "id": env.bucket_id}}]
+    status, refused = api(
+        env.url,
+        "POST",
+        "/api/v2/authorizations",
+        own,
+        body={"orgID": env.org_id, "permissions": markets},
+    )
+    assert (status, refused["code"]) == (403, "forbidden")
+    someone_else = {"orgID": env.org_id, "userID": env.user_id, "permissions": write_only}
+    status, refused = api(env.url, "POST", "/api/v2/authorizations", own, body=someone_else)
+    assert (status, refused["message"]) == (401, f"write:users/{env.user_id} is unauthorized")
+    listed = api(env.url, "GET", f"/api/v2/authorizations?orgID={env.org_id}", own)[1]
+    assert sorted(a["id"] for a in listed["authorizations"]) == sorted([made["id"], child["id"]])
+    patched = api(
+        env.url, "PATCH", f"/api/v2/authorizations/{child['id']}", own, body={"status": "inactive"}
+    )
+    assert patched[0] == 200
+    assert write(env, "custom_trader", "m v=2", child["token"])[0] == 403
+    assert api(env.url, "DELETE", f"/api/v2/authorizations/{child['id']}", own)[0] == 204
+
+
+def test_series_cardinality(env: Env) -> None:
+    """influxdb.cardinality (query/stdlib/influxdata/influxdb/provider.go
+    SeriesCardinalityReaderFor, storage/flux/reader.go seriesCardinalityIterator: one
+    table, empty group key, one long _value; v1/services/storage/store.go
+    ReadSeriesCardinality: the series with data in the range, a series being the
+    measurement, the tags and the field)."""
+    flux = (
+        'import "influxdata/influxdb"\ninfluxdb.cardinality(bucket: "markets", start: time(v: 0))'
+    )
+    dialect = {"annotations": ["datatype", "group", "default"]}
+    assert flux_query(env, flux, dialect=dialect) == (
+        200,
+        "#datatype,string,long,long\r\n#group,false,false,false\r\n#default,_result,,\r\n"
+        ",result,table,_value\r\n,,0,0\r\n\r\n",
+    )
+    assert write(env, "markets", "m,a=1 v=1,w=2\nm,a=2 v=1\nm,a=2 v=3\nn v=1")[0] == 204
+    assert flux_query(env, flux, dialect={"annotations": []}) == (
+        200,
+        ",result,table,_value\r\n,_result,0,4\r\n\r\n",
+    )
+    later = 'import "influxdata/influxdb"\n' + (
+        'influxdb.cardinality(bucket: "markets", start: -2h, stop: -1h)'
+    )
+    assert flux_query(env, later, dialect={"annotations": []})[1].endswith(",0\r\n\r\n")
+    writer, _ = env.token(("write", "buckets", env.bucket_id))
+    status, body = flux_query(env, flux, writer)
+    assert (status, body["code"]) == (404, "not found")
+    status, body = flux_query(env, flux.replace("start: time(v: 0)", 'start: 0, host: "x"'))
+    assert (status, body["code"]) == (400, "invalid")
+    assert body["message"].startswith("test double: unsupported Flux")
+
+
 # --------------------------------------------------------------------------- writes
 
 

@@ -843,6 +843,49 @@ def provisioned_dashboards() -> list[tuple[Provider, dict[str, Any]]]:
     return found
 
 
+def provisioned_dashboard(uid: str) -> tuple[Provider, Path, dict[str, Any]] | None:
+    """The provisioned dashboard of this uid: its provider, file and model."""
+    for provider in providers():
+        folder = provider.path
+        for dash in sorted(folder.rglob("*.json")) if folder.is_dir() else []:
+            try:
+                model = json.loads(dash.read_text())
+            except (OSError, ValueError):
+                continue
+            if isinstance(model, dict) and model.get("uid") == uid:
+                return provider, dash, model
+    return None
+
+
+def provisioned_view(
+    provider: Provider, path: Path, model: dict[str, Any], *, level: int
+) -> dict[str, Any]:
+    """GetDashboard (pkg/api/dashboard.go, v12.4.3) of a file-provisioned dashboard:
+    meta.provisioned (the role's providers set allowUiUpdates: false) and
+    meta.provisionedExternalId, the file relative to the provider's path; the
+    provider's folder. Viewers may see it (the provisioned folder's defaults)."""
+    title = str(model.get("title", ""))
+    folder_uid = provider.folder_uid if provider.folder else ""
+    return {
+        "dashboard": model,
+        "meta": {
+            "slug": slugify(title),
+            "url": f"/d/{model.get('uid')}/{slugify(title)}",
+            "provisioned": True,
+            "provisionedExternalId": str(path.relative_to(provider.path)),
+            "canSave": level >= EDIT,
+            "canEdit": level >= EDIT,
+            "canAdmin": level >= ADMIN,
+            "canDelete": level >= EDIT,
+            "folderUid": folder_uid,
+            "folderTitle": provider.folder or "General",
+            "folderUrl": f"/dashboards/f/{folder_uid}/{slugify(provider.folder)}"
+            if provider.folder
+            else "",
+        },
+    }
+
+
 def slugify(title: str) -> str:
     """pkg/infra/slugify, for ASCII titles: lower case, runs of other characters to '-'."""
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
@@ -2540,6 +2583,11 @@ class Handler(BaseHTTPRequestHandler):
         who = self._who()
         with STORE.connect() as db:
             row = db.execute("SELECT * FROM dashboard WHERE uid = ?", (uid,)).fetchone()
+            if row is None:
+                provisioned = provisioned_dashboard(uid)
+                if provisioned is not None and root_level(who) >= VIEW:
+                    self._json(200, provisioned_view(*provisioned, level=root_level(who)))
+                    return
             if self._dashboard_denied(db, who, row, "dashboards:read", VIEW):
                 return
             if row is None:

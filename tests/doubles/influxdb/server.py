@@ -13,12 +13,12 @@ v2.9.1's go.mod requires.
 - Writes (`/api/v2/write`): gzip bodies, precision, line protocol, partial
   writes (field type conflicts per shard group, points beyond retention).
 - Onboarding, organisations, buckets (retention rules, paging), tasks
-  (with manual runs that execute the Flux subset below), authorizations
-  with permissions enforced as InfluxDB's authorizer package does; tokens
-  stored hashed, as InfluxDB 2.9 does.
+  (with manual runs that execute the Flux subset below), users without a
+  password (POST only), authorizations with permissions enforced as
+  InfluxDB's authorizer package does; tokens stored hashed, as InfluxDB 2.9 does.
 - `/api/v2/query`: a Flux subset (from, range, filter, aggregateWindow,
-  count/sum/mean/min/max/first/last, limit, yield, to) answered in the flux
-  CSV encoder's format, annotations included.
+  count/sum/mean/min/max/first/last, limit, yield, to; influxdb.cardinality)
+  answered in the flux CSV encoder's format, annotations included.
 - `/api/v2/delete` with InfluxDB's predicate syntax.
 - `/health`, `/ping`, `/ready`, `/metrics`.
 - Outage simulation for the feeders' tests: mode `up`, `fail` (503), `hang`;
@@ -1742,6 +1742,45 @@ class InfluxDBDouble:
             "status": user["status"],
             "links": {"self": f"/api/v2/users/{user['id']}"},
         }
+
+    def api_users_list(self, auth: dict[str, Any], query: dict[str, list[str]]) -> dict[str, Any]:
+        """tenant/http_server_user.go handleGetUsers (`id`, then `name`), tenant/service_user.go
+        FindUsers (an id or a name finds one user or 404 `user not found`,
+        kit/platform/errors/error_user.go ErrUserNotFound), then authorizer/user.go
+        AuthorizeFindUsers (what the token may not read is left out), newUsersResponse."""
+        opts = find_options(query)
+        user_id = _first(query, "id")
+        name = _first(query, "name")
+        with self.lock:
+            if user_id:
+                found = self.meta.users.get(check_id(user_id))
+                users = [found] if found is not None else []
+            elif name:
+                users = [u for u in self.meta.users.values() if u["name"] == name][:1]
+            else:
+                users = sorted(self.meta.users.values(), key=lambda u: u["id"])
+                users = users[opts.offset :][: opts.limit]
+            if (user_id or name) and not users:
+                raise ApiError("not found", "user not found")
+            views = [self._user_view(u) for u in users if can(auth, "read", "users", u["id"], None)]
+        return {"links": {"self": "/api/v2/users"}, "users": views}
+
+    def api_user_create(self, auth: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        """tenant/http_server_user.go handlePostUser (status "" becomes active; no
+        password: a user for tokens only), authorizer/user.go CreateUser (global
+        write:users), tenant/storage_user.go CreateUser (a taken name 422 `conflict`
+        `user with name x already exists`, kit/platform/errors/error_user.go)."""
+        name = str(body.get("name") or "")
+        status = str(body.get("status") or "active")
+        with self.lock:
+            authorize(auth, "write", "users", None, None)
+            if any(u["name"] == name for u in self.meta.users.values()):
+                raise ApiError("conflict", f"user with name {name} already exists")
+            user = {"id": new_id(), "name": name, "status": status, "password_sha256": ""}
+            self.meta.users[user["id"]] = user
+            view = self._user_view(user)
+        self._changed()
+        return view
 
     def query_organization(self, query: dict[str, list[str]]) -> dict[str, Any]:
         """influxdb v2.9.1 http/requests.go queryOrganization: `org` is an ID when it
@@ -3682,6 +3721,14 @@ def _const(node: Any, now: int) -> Any:
             return -inner
     if kind == "call" and node[1] == ("ident", "now") and not node[2]:
         return ("time", now)
+    if kind == "call" and node[1] == ("ident", "time") and [k for k, _ in node[2]] == ["v"]:
+        # flux v0.200.0 universe time(v:): an int is nanoseconds since the epoch.
+        value = _const(node[2][0][1], now)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return ("time", value)
+        if isinstance(value, tuple) and value[0] == "time":
+            return value
+        raise unsupported("time(v:) of anything but an int or a time")
     if kind == "ident":
         return ("ident", node[1])
     if kind == "array":
@@ -3811,17 +3858,27 @@ class FluxProgram:
     def parse(cls, flux: str, now: int) -> FluxProgram:
         statements = FluxParser(flux).program()
         exprs: list[Any] = []
+        imports: set[str] = set()
         for statement in statements:
             if statement[0] == "option" and statement[1] == "task":
                 continue
             if statement[0] == "expr":
                 exprs.append(statement[1])
                 continue
+            if statement[0] == "import" and statement[1] == "influxdata/influxdb":
+                imports.add(statement[1])
+                continue
             raise unsupported(f"{statement[0]} statements")
         if len(exprs) != 1:
             raise unsupported("exactly one pipeline expression is supported")
-        calls: list[tuple[str, dict[str, Any]]] = []
         node = exprs[0]
+        if node[0] == "call" and node[1] == ("member", ("ident", "influxdb"), "cardinality"):
+            if not imports:
+                raise FluxError("invalid", "undefined identifier influxdb")
+            return cls._cardinality({k: _const(v, now) for k, v in node[2]}, now)
+        if imports:
+            raise unsupported('import "influxdata/influxdb" but for influxdb.cardinality()')
+        calls: list[tuple[str, dict[str, Any]]] = []
         chain: list[Any] = []
         while node[0] == "pipe":
             chain.append(node[2])
@@ -3920,6 +3977,24 @@ class FluxProgram:
             )
         return cls(bucket, bucket_id, start, stop, predicates, steps, result_name)
 
+    @classmethod
+    def _cardinality(cls, args: dict[str, Any], now: int) -> FluxProgram:
+        """influxdb.cardinality(bucket: or bucketID:, start:, stop:) alone: the bucket
+        looked up as from() does (query/stdlib/influxdata/influxdb/provider.go
+        SeriesCardinalityReaderFor, readFilterSpec); org, host, token and predicate are
+        refused (the double's limit)."""
+        extra = set(args) - {"bucket", "bucketID", "start", "stop"}
+        if extra:
+            raise unsupported(f"influxdb.cardinality() arguments {sorted(extra)}")
+        if len({"bucket", "bucketID"} & set(args)) != 1:
+            raise unsupported("influxdb.cardinality() takes bucket or bucketID")
+        if "start" not in args:
+            raise FluxError("invalid", "missing required argument start")
+        start = _time_arg(args["start"], now, "start")
+        stop = _time_arg(args["stop"], now, "stop") if "stop" in args else now
+        bucket, bucket_id = str(args.get("bucket") or ""), str(args.get("bucketID") or "")
+        return cls(bucket, bucket_id, start, stop, [], [("cardinality", {})])
+
     def read(
         self, rows: list[tuple[str, tuple[tuple[str, str], ...], int, dict[str, Any]]]
     ) -> list[Table]:
@@ -3977,6 +4052,14 @@ class FluxProgram:
         rows: list[tuple[str, tuple[tuple[str, str], ...], int, dict[str, Any]]],
         write: Callable[[dict[str, Any], list[Table]], None],
     ) -> FluxResult:
+        if self.steps and self.steps[0][0] == "cardinality":
+            # influxdb v2.9.1 storage/flux/reader.go seriesCardinalityIterator: one table,
+            # an empty group key, one long column _value; v1/services/storage/store.go
+            # ReadSeriesCardinality counts the series with a point in the range, a series
+            # being measurement, tag set and field (the field is the \xff tag key,
+            # models/points.go FieldKeyTagKey).
+            series = {(m, tags, name) for m, tags, _, fields in rows for name in fields}
+            return FluxResult(self.result_name, [Table((), [("_value", "int")], [[len(series)]])])
         tables = self.read(rows)
         for name, args in self.steps:
             if name == "aggregateWindow":
@@ -4185,6 +4268,7 @@ ROUTES: dict[str, tuple[str, ...]] = {
     "orgs/{}": ("GET",),
     "buckets": ("GET", "POST"),
     "buckets/{}": ("GET", "PATCH", "DELETE"),
+    "users": ("GET", "POST"),
     "authorizations": ("GET", "POST"),
     "authorizations/{}": ("GET", "PATCH", "DELETE"),
     "tasks": ("GET", "POST"),
@@ -4409,6 +4493,11 @@ def _make_handler(double: InfluxDBDouble) -> type[BaseHTTPRequestHandler]:
             elif shape == "buckets/{}" and method == "DELETE":
                 double.api_bucket_delete(auth, item)
                 self._reply_empty(204)
+            elif shape == "users" and method == "GET":
+                self._reply_json(200, double.api_users_list(auth, query), pretty=True)
+            elif shape == "users" and method == "POST":
+                data = self._json(body, "failed to unmarshal json")
+                self._reply_json(201, double.api_user_create(auth, data), pretty=True)
             elif shape == "authorizations" and method == "GET":
                 self._reply_json(200, double.api_auths_list(auth, query), pretty=True)
             elif shape == "authorizations" and method == "POST":
