@@ -33,13 +33,14 @@ F = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(F)
 
 # The seed's "Rétention des Données" table, but for its `infra` bucket (15 days):
-# infrastructure metrics live in Prometheus for those 15 days (issue 11, item 5).
+# infrastructure metrics live in Prometheus for those 15 days, and its shared
+# `custom` bucket (infinite): one `custom_<login>` per person instead, kept
+# forever, because InfluxDB scopes tokens by bucket (issue 11, item 5).
 SEED_RETENTION = {
     "markets": 7 * DAY,
     "markets_5min": 30 * DAY,
     "markets_1h": 365 * DAY,
     "news": 90 * DAY,
-    "custom": 0,
 }
 
 
@@ -134,7 +135,7 @@ def test_task_naming_an_unknown_bucket_is_refused() -> None:
     problems = F.task_problems([task], DEFAULTS["influxdb_buckets"])
     assert problems == [
         "influxdb_downsample_tasks[downsample_5min].destination names bucket 'markets_10min', "
-        "which is not in influxdb_buckets (custom, markets, markets_1h, markets_5min, news)"
+        "which is not in influxdb_buckets (markets, markets_1h, markets_5min, news)"
     ]
 
 
@@ -251,6 +252,7 @@ def test_bucket_plan_is_empty_when_everything_matches() -> None:
     assert F.bucket_plan(wanted, existing, "o1") == {
         "to_create": [],
         "to_update": [],
+        "to_delete": [],
         "unmanaged": [],
     }
 
@@ -549,3 +551,120 @@ def test_the_influxdb_double_accepts_every_task(name: str, flux: str) -> None:
 def test_the_type_checker_would_catch_a_broken_task() -> None:
     broken = render(dict(DEFAULTS["influxdb_downsample_tasks"][0], fn="meen"))
     assert not grafana_flux_wasm.check([broken])[0]["valid"]
+
+
+# --------------------------------------------------------------------------- custom buckets
+
+
+def test_custom_buckets_one_per_person_who_asks() -> None:
+    users = [{"login": "trader", "custom_bucket": True}, {"login": "quant", "custom_max_series": 5}]
+    assert F.custom_buckets(users, "custom_") == [
+        {
+            "name": "custom_trader",
+            "retention": "infinite",
+            "description": "Custom series of trader",
+        },
+        {"name": "custom_quant", "retention": "infinite", "description": "Custom series of quant"},
+    ]
+    assert F.custom_buckets([], "custom_") == []
+    assert not F.custom_user_problems(users, "custom_", DEFAULTS["influxdb_buckets"])
+
+
+@pytest.mark.parametrize(
+    ("users", "buckets", "expected"),
+    [
+        ([{"login": "a b"}], [], r"login 'a b' must be letters"),
+        ([{"login": "x"}, {"login": "x"}], [], r"login 'x' is listed twice"),
+        ([{"login": "x", "custom_max_series": 0}], [], r"custom_max_series must be a positive"),
+        ([], [{"name": "custom_shared", "retention": "0"}], r"per-person custom buckets"),
+    ],
+)
+def test_custom_user_inputs_that_are_refused(
+    users: list[dict[str, Any]], buckets: list[dict[str, Any]], expected: str
+) -> None:
+    problems = F.custom_user_problems(users, "custom_", buckets)
+    assert any(re.search(expected, p) for p in problems), problems
+
+
+def test_the_watchlist_api_token_name_is_reserved() -> None:
+    tokens = [{"name": "watchlist-api", "write": ["markets"]}]
+    assert any(
+        "creates the 'watchlist-api' token" in p
+        for p in F.token_problems(tokens, DEFAULTS["influxdb_buckets"])
+    )
+
+
+def test_bucket_plan_deletes_the_custom_buckets_of_people_gone_only() -> None:
+    wanted = [
+        {"name": "markets", "retention": "7d"},
+        *F.custom_buckets([{"login": "kept"}], "custom_"),
+    ]
+    existing = [
+        _api_bucket("markets", 7 * DAY, DAY),
+        _api_bucket("custom_kept", 0, 7 * DAY, description="Custom series of kept"),
+        _api_bucket("custom_gone", 0, 7 * DAY),
+        _api_bucket("custom", 0, 7 * DAY),
+        _api_bucket("infra", 15 * DAY, DAY),
+        _api_bucket("custom_elsewhere", 0, 7 * DAY, org="other-org"),
+    ]
+    plan = F.bucket_plan(wanted, existing, "o1", "custom_")
+    assert plan["to_create"] == [] and plan["to_update"] == []
+    assert plan["to_delete"] == [{"name": "custom_gone", "id": "id-custom_gone"}]
+    # The seed's shared bucket and infra are kept, reported.
+    assert plan["unmanaged"] == ["custom", "infra"]
+    # Without a prefix (the plan as before), nothing is ever deleted.
+    assert F.bucket_plan(wanted, existing, "o1")["to_delete"] == []
+
+
+def test_the_token_manager_holds_only_its_buckets_and_its_own_user() -> None:
+    spec = {"name": "watchlist-api", "read": ["custom_a"], "write": ["custom_a"], "owner_id": "u1"}
+    perms = F.token_permissions(spec, {"custom_a": "b1", "markets": "b2"}, "o1")
+    assert sorted(F._permission_key(p) for p in perms) == sorted(
+        [
+            ("read", "buckets", "b1", "o1"),
+            ("write", "buckets", "b1", "o1"),
+            ("read", "authorizations", "", "o1"),
+            ("write", "authorizations", "", "o1"),
+            ("read", "users", "u1", ""),
+            ("write", "users", "u1", ""),
+        ]
+    )
+    # A bucket not created yet (--check) never widens to the whole org.
+    missing = F.token_permissions(dict(spec, read=["custom_new"], write=[]), {}, "o1")
+    assert missing[0]["resource"]["id"] == F.MISSING_ID
+
+
+def test_token_plan_replaces_the_manager_for_another_owner_or_bucket_set() -> None:
+    spec = {"name": "watchlist-api", "read": ["custom_a"], "write": ["custom_a"], "owner_id": "u1"}
+    ids = {"custom_a": "b1"}
+    auth = {
+        "id": "a1",
+        "status": "active",
+        "description": "bbdash:watchlist-api",
+        "userID": "u1",
+        "permissions": F.token_permissions(spec, ids, "o1"),
+    }
+    probe = {
+        "item": {"item": {"name": "watchlist-api"}},
+        "status": 200,
+        "json": {"authorizations": [auth]},
+    }
+
+    def plan(spec: dict[str, Any], auth: dict[str, Any], probe: dict[str, Any]) -> dict[str, Any]:
+        return F.token_plan(
+            [spec],
+            [_slurp("watchlist-api", "tok")],
+            [_slurp("watchlist-api", "a1")],
+            [probe],
+            [auth],
+            ids,
+            "o1",
+            "bbdash:",
+        )[0]
+
+    kept = plan(spec, auth, probe)
+    assert kept["action"] == "keep" and kept["body_extra"] == {"userID": "u1"}
+    assert plan(spec, dict(auth, userID="operator"), probe)["action"] == "create"
+    assert plan(dict(spec, read=[], write=[]), auth, probe)["action"] == "create"
+    assert plan(spec, auth, dict(probe, status=401, json={}))["action"] == "create"
+    assert plan(spec, auth, dict(probe, json={"authorizations": []}))["action"] == "create"

@@ -22,8 +22,8 @@ import pytest
 import yaml
 from grafana_helpers import (
     BUCKETS,
-    CUSTOM_BUCKET,
     CADVISOR_METRICS,
+    CUSTOM_BUCKET,
     NODE_EXPORTER_METRICS,
     backup_metrics,
     bbdash_metrics,
@@ -154,7 +154,9 @@ def test_flux_checker_catches_mistakes() -> None:
     assert "no _measurement filter" in flux_contract_errors(
         custom.replace('r._measurement == "my_series" and ', "")
     )
-    assert any("bucket" in e for e in flux_contract_errors(good.replace('"markets"', '"custom_bob"')))
+    assert any(
+        "bucket" in e for e in flux_contract_errors(good.replace('"markets"', '"custom_bob"'))
+    )
 
 
 def test_alert_rules_skip_demo_points() -> None:

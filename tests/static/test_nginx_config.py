@@ -141,6 +141,7 @@ def make_prefix(prefix: Path) -> None:
 SCENARIO_OVERRIDES: dict[str, dict[str, Any]] = {
     "default": {},
     "no_watchlist_api": {"nginx_watchlist_api_enabled": False},
+    "no_influxdb_write": {"nginx_influxdb_write_enabled": False},
     "behind_a_proxy": {
         "nginx_real_ip_from": ["203.0.113.0/24", "2001:db8::/32"],
         "nginx_hsts_preload": True,
@@ -292,11 +293,34 @@ def test_grafana_keeps_its_api_and_the_watchlist_api_has_a_prefix(
     assert "set $bbdash_watchlist_api bloomberg-watchlist-api:8000;" in https
     assert "return 404;" in where["^~ /metrics"]
     assert "return 404;" in where["^~ /watchlist-api/metrics"]
-    # Nothing but Grafana's Live endpoint takes a piece of /api/.
-    assert [w for w in where if "/api/" in w] == ["^~ /api/live/"]
+    # Nothing but Grafana's Live endpoint takes a piece of Grafana's /api/.
+    assert [w for w in where if "/api/" in w and "/influxdb/" not in w] == ["^~ /api/live/"]
     disabled = locations(server_blocks(rendered["no_watchlist_api"]["nginx.conf"])[1])
     assert "return 404;" in disabled["^~ /watchlist-api/"]
     assert "proxy_pass" not in disabled["^~ /watchlist-api/"]
+
+
+def test_influxdb_serves_its_write_endpoint_only(rendered: dict[str, dict[str, str]]) -> None:
+    """People's custom series: POST /influxdb/api/v2/write reaches InfluxDB's
+    /api/v2/write, rate-limited, with a small body; anything else under /influxdb/
+    is 404, and the whole of it when the write path is off."""
+    https = server_blocks(rendered["default"]["nginx.conf"])[1]
+    where = locations(https)
+    write = where["= /influxdb/api/v2/write"]
+    assert "set $bbdash_influxdb bloomberg-influxdb:8086;" in https
+    assert re.search(r"limit_except POST \{\s*deny all;\s*\}", write)
+    assert "client_max_body_size 1m;" in write
+    assert "limit_req zone=bbdash_perip burst=100 nodelay;" in write
+    assert "proxy_pass http://$bbdash_influxdb/api/v2/write$is_args$args;" in write
+    assert "return 404;" in where["^~ /influxdb/"]
+    assert "proxy_pass" not in where["^~ /influxdb/"]
+    # No other location reaches InfluxDB.
+    assert [w for w, body in where.items() if "$bbdash_influxdb" in body] == [
+        "= /influxdb/api/v2/write"
+    ]
+    off = locations(server_blocks(rendered["no_influxdb_write"]["nginx.conf"])[1])
+    assert "return 404;" in off["= /influxdb/api/v2/write"]
+    assert "proxy_pass" not in off["= /influxdb/api/v2/write"]
 
 
 def test_rate_limits_and_websocket(rendered: dict[str, dict[str, str]]) -> None:
@@ -387,6 +411,34 @@ class ApiStub(BaseHTTPRequestHandler):
         pass
 
 
+class InfluxStub(ApiStub):
+    """Stands for InfluxDB: echoes the method, the path and the body's size."""
+
+    def _echo(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        received = self.rfile.read(length) if length else b""
+        body = json.dumps(
+            {"method": self.command, "path": self.path, "size": len(received)}
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        self._echo()
+
+    def do_POST(self) -> None:
+        self._echo()
+
+    def do_PUT(self) -> None:
+        self._echo()
+
+    def do_DELETE(self) -> None:
+        self._echo()
+
+
 @pytest.fixture(scope="module")
 def live(prefix: Path) -> Iterator[dict[str, Any]]:
     """nginx with the role's configuration in front of the Grafana TEST DOUBLE."""
@@ -414,6 +466,9 @@ def live(prefix: Path) -> Iterator[dict[str, Any]]:
     )
     api = ThreadingHTTPServer(("127.0.0.1", api_port), ApiStub)
     threading.Thread(target=api.serve_forever, daemon=True).start()
+    influx_port = free_port()
+    influx = ThreadingHTTPServer(("127.0.0.1", influx_port), InfluxStub)
+    threading.Thread(target=influx.serve_forever, daemon=True).start()
     text = render(
         {
             "live": {
@@ -423,6 +478,7 @@ def live(prefix: Path) -> Iterator[dict[str, Any]]:
                 "_nginx_health_port": health_port,
                 "nginx_grafana_upstream": f"127.0.0.1:{grafana_port}",
                 "nginx_watchlist_api_upstream": f"127.0.0.1:{api_port}",
+                "nginx_influxdb_upstream": f"127.0.0.1:{influx_port}",
                 # Small enough for a quick test; the default is 100.
                 "nginx_rate_limit_burst": 20,
             }
@@ -453,6 +509,7 @@ def live(prefix: Path) -> Iterator[dict[str, Any]]:
         double.terminate()
         double.wait(timeout=30)
         api.shutdown()
+        influx.shutdown()
 
 
 def tls_context() -> ssl.SSLContext:
@@ -553,6 +610,40 @@ def test_live_watchlist_api_prefix(live: dict[str, Any]) -> None:
     assert get(live["https"], "/watchlist-api/metrics")[0] == 404
     # Grafana's own /api/ is still Grafana.
     assert json.loads(get(live["https"], "/api/health")[2])["database"] == "ok"
+
+
+def _send(port: int, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+    conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=tls_context())
+    conn.request(method, path, body=body or None, headers={"Host": "dashboard.example.org"})
+    response = conn.getresponse()
+    answer = response.read()
+    conn.close()
+    return response.status, answer
+
+
+def test_live_influxdb_write_only(live: dict[str, Any]) -> None:
+    port, write = live["https"], "/influxdb/api/v2/write?org=bloomberg&bucket=custom_trader"
+    status, body = _send(port, "POST", write, b"custom,tag=a v=1")
+    assert status == 200, body
+    assert json.loads(body) == {
+        "method": "POST",
+        "path": "/api/v2/write?org=bloomberg&bucket=custom_trader",
+        "size": 16,
+    }
+    for method in ("GET", "PUT", "DELETE", "PATCH", "OPTIONS"):
+        assert _send(port, method, write)[0] == 403, method
+    # Over the body limit (1m): refused before InfluxDB.
+    assert _send(port, "POST", write, b"x" * (1024 * 1024 + 1))[0] == 413
+    for path in (
+        "/influxdb/api/v2/query?org=bloomberg",
+        "/influxdb/api/v2/authorizations",
+        "/influxdb/api/v2/buckets",
+        "/influxdb/api/v2/write/../query",
+        "/influxdb/",
+        "/influxdb/health",
+    ):
+        for method in ("GET", "POST"):
+            assert _send(port, method, path)[0] == 404, (method, path)
 
 
 def _upgrade(port: int, key: str, extra: str = "") -> str:

@@ -36,6 +36,8 @@ _BUCKET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _TOKEN_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 _TASK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Token names the role defines itself (the watchlist API's token manager).
+RESERVED_TOKENS = ("watchlist-api",)
 
 
 def duration_seconds(value: Any) -> int:
@@ -217,6 +219,11 @@ def token_problems(tokens: list[dict[str, Any]], buckets: list[dict[str, Any]]) 
             continue
         name = str(token.get("name", ""))
         where = f"influxdb_tokens[{name or index}]"
+        if name in RESERVED_TOKENS:
+            problems.append(
+                f"{where}: the role creates the {name!r} token itself (influxdb_custom_users); "
+                "use another name"
+            )
         if not _TOKEN_NAME.match(name):
             problems.append(
                 f"{where}: name {name!r} must be lower case letters, digits and dashes "
@@ -235,11 +242,76 @@ def token_problems(tokens: list[dict[str, Any]], buckets: list[dict[str, Any]]) 
     return problems
 
 
+def custom_buckets(users: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
+    """One bucket per person who asked (custom_bucket: true): <prefix><login>, kept
+    forever. Per person because InfluxDB scopes tokens by bucket: a person's write
+    token can then reach their own series and nobody else's."""
+    return [
+        {
+            "name": f"{prefix}{u['login']}",
+            "retention": "infinite",
+            "description": f"Custom series of {u['login']}",
+        }
+        for u in users or []
+        if isinstance(u, dict) and u.get("login")
+    ]
+
+
+def custom_user_problems(
+    users: list[dict[str, Any]], prefix: str, buckets: list[dict[str, Any]]
+) -> list[str]:
+    """What would make the custom buckets wrong: logins that do not make a bucket
+    name, a configured bucket inside the prefix (the role deletes the undeclared
+    ones there), a bad custom_max_series."""
+    problems: list[str] = []
+    if not isinstance(users, list):
+        return ["influxdb_custom_users must be a list of {login, ...}"]
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$", str(prefix or "")):
+        problems.append(
+            f"influxdb_custom_bucket_prefix {prefix!r} must be a bucket name start: letters, "
+            "digits, _ . -"
+        )
+        return problems
+    logins = [u.get("login") for u in users if isinstance(u, dict)]
+    for dup in sorted({str(n) for n in logins if n and logins.count(n) > 1}):
+        problems.append(f"influxdb_custom_users: login {dup!r} is listed twice")
+    for index, user in enumerate(users):
+        login = str(user.get("login", "")) if isinstance(user, dict) else ""
+        if not re.match(r"^[A-Za-z0-9_.-]{1,50}$", login):
+            problems.append(
+                f"influxdb_custom_users[{login or index}]: login {login!r} must be letters, "
+                "digits, _ . - (it names the bucket)"
+            )
+        max_series = user.get("custom_max_series") if isinstance(user, dict) else None
+        if max_series is not None and (
+            isinstance(max_series, bool) or not str(max_series).isdigit() or int(max_series) < 1
+        ):
+            problems.append(
+                f"influxdb_custom_users[{login or index}].custom_max_series must be a positive "
+                f"integer (got {max_series!r})"
+            )
+    for bucket in buckets or []:
+        name = str(bucket.get("name", "")) if isinstance(bucket, dict) else ""
+        if name.startswith(prefix):
+            problems.append(
+                f"influxdb_buckets[{name}]: names starting with {prefix!r} are the per-person "
+                "custom buckets, which the role deletes when their person is not declared; "
+                "rename the bucket or influxdb_custom_bucket_prefix"
+            )
+    return problems
+
+
 def bucket_plan(
-    wanted: list[dict[str, Any]], existing: list[dict[str, Any]], org_id: str
+    wanted: list[dict[str, Any]],
+    existing: list[dict[str, Any]],
+    org_id: str,
+    owned_prefix: str = "",
 ) -> dict[str, list[dict[str, Any]]]:
-    """The POST and PATCH calls that make the org's buckets match influxdb_buckets.
-    Buckets not listed are left alone (never delete data); they are reported."""
+    """The POST and PATCH calls that make the org's buckets match influxdb_buckets
+    and the per-person custom buckets. Buckets not listed are left alone (never
+    delete data) and reported, but for those whose name starts with `owned_prefix`
+    (the custom buckets, custom_<login>): the role owns that name space, so such a bucket whose
+    person is no longer declared is deleted with its data (to_delete)."""
     by_name = {b["name"]: b for b in existing if b.get("orgID") == org_id}
     create, update = [], []
     for bucket in wanted:
@@ -280,10 +352,16 @@ def bucket_plan(
         if body:
             update.append({"name": bucket["name"], "id": current["id"], "body": body})
     wanted_names = {b["name"] for b in wanted}
-    unmanaged = sorted(
+    left = sorted(
         n for n, b in by_name.items() if n not in wanted_names and b.get("type", "user") == "user"
     )
-    return {"to_create": create, "to_update": update, "unmanaged": unmanaged}
+    owned = [n for n in left if owned_prefix and n.startswith(owned_prefix)]
+    return {
+        "to_create": create,
+        "to_update": update,
+        "to_delete": [{"name": n, "id": by_name[n]["id"]} for n in owned],
+        "unmanaged": [n for n in left if n not in owned],
+    }
 
 
 def bucket_ids(buckets: list[dict[str, Any]], org_id: str) -> dict[str, str]:
@@ -332,18 +410,39 @@ def task_plan(
     return {"to_create": create, "to_update": update, "to_delete": delete}
 
 
+# Stands for the ID of a bucket or user not created yet (a --check run): it makes
+# the plan replace the token, and InfluxDB would refuse it as an ID, so it can
+# never widen a permission to the whole org the way an empty ID would.
+MISSING_ID = "not-created-yet"
+
+
 def token_permissions(
     token: dict[str, Any], bucket_id_by_name: dict[str, str], org_id: str
 ) -> list[dict[str, Any]]:
     """The InfluxDB permissions of a token spec: read/write on named buckets, or read
-    on every bucket of the org ("*")."""
+    on every bucket of the org ("*"). A spec with `owner_id` (the watchlist-api
+    token, owned by the user bbdash-custom) also gets read and write on the org's
+    authorizations and on that one user: InfluxDB's authorizer lets a token create an
+    authorization only with permissions it holds itself (authorizer/auth.go,
+    VerifyPermissions) and only for a user it may write, and updating or deleting an
+    authorization needs read/write on its user too. So the token can create, disable
+    and delete tokens of its own user only, on its own buckets only: never the
+    feeders' tokens (owned by the operator) nor any other bucket."""
     permissions = []
     for action in ("read", "write"):
         for name in token.get(action) or []:
             resource: dict[str, Any] = {"type": "buckets", "orgID": org_id}
             if name != "*":
-                resource["id"] = bucket_id_by_name[name]
+                resource["id"] = bucket_id_by_name.get(name) or MISSING_ID
             permissions.append({"action": action, "resource": resource})
+    if token.get("owner_id"):
+        for action in ("read", "write"):
+            permissions.append(
+                {"action": action, "resource": {"type": "authorizations", "orgID": org_id}}
+            )
+            permissions.append(
+                {"action": action, "resource": {"type": "users", "id": token["owner_id"]}}
+            )
     return permissions
 
 
@@ -373,6 +472,11 @@ def _probe_ok(token: dict[str, Any], probe: dict[str, Any] | None) -> bool:
     if not probe or probe.get("skipped") or "status" not in probe:
         return False
     body = probe.get("json") or {}
+    if token.get("owner_id"):
+        # The token manager lists its own user's authorizations (GET
+        # /api/v2/authorizations?userID=): 200 with at least itself, which it may
+        # read (read on the org's authorizations and on its user).
+        return probe["status"] == 200 and len(body.get("authorizations") or []) > 0
     if token.get("write"):
         return probe["status"] == 204
     return probe["status"] == 200 and len(body.get("buckets") or []) > 0
@@ -410,6 +514,7 @@ def token_plan(
             file_token
             and auth is not None
             and auth.get("status") == "active"
+            and (not token.get("owner_id") or auth.get("userID") == token["owner_id"])
             and auth.get("description") == description
             and sorted(map(_permission_key, auth.get("permissions") or []))
             == sorted(map(_permission_key, permissions))
@@ -427,6 +532,8 @@ def token_plan(
                 "description": description,
                 "permissions": permissions,
                 "stale_ids": stale,
+                # The creating body's userID: the owner, else the operator (omitted).
+                "body_extra": {"userID": token["owner_id"]} if token.get("owner_id") else {},
             }
         )
     return plan
@@ -469,6 +576,8 @@ class FilterModule:
             "influxdb_task_flux": task_flux,
             "influxdb_token_problems": token_problems,
             "influxdb_bucket_plan": bucket_plan,
+            "influxdb_custom_buckets": custom_buckets,
+            "influxdb_custom_user_problems": custom_user_problems,
             "influxdb_bucket_ids": bucket_ids,
             "influxdb_task_plan": task_plan,
             "influxdb_token_permissions": token_permissions,

@@ -61,7 +61,7 @@ def how_to_write() -> dict[str, Any]:
     """Where the data comes from, and what an error on the panels means."""
     return text_panel(
         f"Your bucket is <code>custom_${{__user.login}}</code>. Create a write token on "
-        f'<a href="{DESK_URL}#custom">My desk</a> (section "Custom series"): it shows a '
+        f'<a href="{DESK_URL}#custom-series">My desk</a> (section "Custom series"): it shows a '
         "ready-to-paste <code>curl</code> with line protocol. A panel that says the bucket "
         "is not found means no custom bucket is declared for you: ask the desk's admin "
         "(<code>custom_bucket: true</code> on your entry of <code>bloomberg_users</code>)."
