@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
 from api_support import (
     LAYOUT,
     ApiUser,
+    ApiWith,
     assert_problem,
     dump_tables,
     make_user,
     make_watchlist,
 )
 from fastapi.testclient import TestClient
+from influx_custom import start_custom_influxdb
 
 
 @pytest.mark.parametrize(
@@ -277,3 +280,31 @@ def test_a_write_racing_its_users_deletion_is_a_404(
         response = client.post(path, json=body, headers=alice.headers)
         problem = assert_problem(response, 404)
         assert problem["type"].endswith("not-found"), problem
+
+
+def test_a_persons_custom_series_tokens_are_theirs_alone(
+    api_with: ApiWith, client: TestClient, admin: ApiUser, tmp_path: Path
+) -> None:
+    """Isolation of /v1/custom: tokens live in InfluxDB (the TEST DOUBLE here), each
+    person sees and deletes only their own, an admin nothing more."""
+    influx = start_custom_influxdb(("alice", "bob"))
+    try:
+        alice = make_user(client, admin, "alice")
+        bob = make_user(client, admin, "bob")
+        with api_with(**influx.settings(influx.token_file(tmp_path))) as custom:
+            made = custom.post(
+                "/v1/custom/tokens", json={"description": "mine"}, headers=alice.headers
+            )
+            assert made.status_code == 201, made.text
+            token_id = made.json()["id"]
+            for user in (bob, admin):
+                seen = custom.get("/v1/custom", headers=user.headers)
+                assert seen.status_code in {200, 404}, seen.text
+                if seen.status_code == 200:
+                    assert seen.json()["tokens"] == []
+                gone = custom.delete(f"/v1/custom/tokens/{token_id}", headers=user.headers)
+                assert_problem(gone, 404)
+            tokens = custom.get("/v1/custom", headers=alice.headers).json()["tokens"]
+            assert [t["id"] for t in tokens] == [token_id]
+    finally:
+        influx.double.stop()

@@ -13,6 +13,8 @@ from starlette.middleware import Middleware
 
 from bbdash.watchlist_api import problems
 from bbdash.watchlist_api.auth import SECURITY_SCHEMES, Authenticator
+from bbdash.watchlist_api.custom_series.influx import CustomInflux
+from bbdash.watchlist_api.custom_series.quota import CustomQuota
 from bbdash.watchlist_api.db import Database
 from bbdash.watchlist_api.desk import router as desk
 from bbdash.watchlist_api.grafana_session import GrafanaSessions
@@ -24,7 +26,15 @@ from bbdash.watchlist_api.layout_dashboards.sync import LayoutDashboardSync
 from bbdash.watchlist_api.limits import BodyLimitMiddleware
 from bbdash.watchlist_api.metrics import MetricsMiddleware
 from bbdash.watchlist_api.problems import PROBLEM_MEDIA_TYPE, PROBLEM_SCHEMA
-from bbdash.watchlist_api.routers import alert_rules, layouts, meta, symbols, users, watchlists
+from bbdash.watchlist_api.routers import (
+    alert_rules,
+    custom,
+    layouts,
+    meta,
+    symbols,
+    users,
+    watchlists,
+)
 from bbdash.watchlist_api.settings import Settings
 
 API_VERSION = "1.0.0"
@@ -42,6 +52,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.layout_sync = _layout_sync(settings, database)
         if app.state.layout_sync is not None:
             app.state.layout_sync.start()
+        app.state.custom_quota = _custom_quota(settings)
+        if app.state.custom_quota is not None:
+            app.state.custom_quota.start()
         # Everything allocated so far (modules, routes, schemas) lives as long as the
         # process: move it out of the collector's reach so full collections stay short
         # and do not show up as latency spikes.
@@ -52,6 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if app.state.layout_sync is not None:
                 await app.state.layout_sync.stop()
+            if app.state.custom_quota is not None:
+                await app.state.custom_quota.stop()
             if app.state.sessions is not None:
                 await app.state.sessions.close()
             await database.close()
@@ -86,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.layout_sync = None
+    app.state.custom_quota = None
     app.state.authenticator = Authenticator(
         settings.admin_key, settings.metrics_token, settings.auth_cache_seconds
     )
@@ -101,7 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     problems.install(app)
     # Routes are matched in order: the hot ones (watchlist reads) go first.
-    for module in (watchlists, alert_rules, layouts, users, meta, symbols, desk):
+    for module in (watchlists, alert_rules, layouts, users, meta, symbols, custom, desk):
         app.include_router(module.router)
     app.include_router(layouts.kinds_router)
     _finish_openapi(app)
@@ -126,6 +142,21 @@ def _layout_sync(settings: Settings, database: Database) -> LayoutDashboardSync 
         interval=settings.layout_sync_seconds,
         full_interval=settings.layout_full_sync_seconds,
     )
+
+
+def _custom_quota(settings: Settings) -> CustomQuota | None:
+    """The InfluxDB client of custom series and its quota loop, when InfluxDB is
+    configured for them (the token file itself may appear later)."""
+    if not settings.custom_series_configured:
+        return None
+    assert settings.influxdb_url and settings.influxdb_org and settings.influxdb_token_file
+    influx = CustomInflux(
+        settings.influxdb_url,
+        settings.influxdb_org,
+        settings.influxdb_token_file,
+        settings.influxdb_timeout_seconds,
+    )
+    return CustomQuota(influx, settings.custom_buckets, interval=settings.custom_quota_seconds)
 
 
 def _finish_openapi(app: FastAPI) -> None:

@@ -44,6 +44,25 @@ LAYOUT_SYNC_SUCCESS = Gauge(
     "bbdash_api_layout_dashboards_last_success_timestamp_seconds",
     "When a pass last left Grafana holding every layout it read",
 )
+# One series per person declared with a custom bucket (the admin's list, not clients'
+# input): bounded.
+CUSTOM_SERIES = Gauge(
+    "bbdash_api_custom_series", "Series in a person's custom bucket, last measured", ["login"]
+)
+CUSTOM_OVER_QUOTA = Gauge(
+    "bbdash_api_custom_over_quota",
+    "1 while a person's custom bucket holds more series than allowed (tokens inactive)",
+    ["login"],
+)
+CUSTOM_TOKEN_CHANGES = Counter(
+    "bbdash_api_custom_token_changes_total",
+    "Custom-series write tokens created, deleted, deactivated or reactivated",
+    ["action"],
+)
+CUSTOM_QUOTA_SUCCESS = Gauge(
+    "bbdash_api_custom_quota_last_success_timestamp_seconds",
+    "When a quota pass last measured every custom bucket",
+)
 SCHEMA_CURRENT = Gauge("bbdash_api_schema_current", "1 when the schema is at the code's head")
 
 _UNMATCHED = "<unmatched>"

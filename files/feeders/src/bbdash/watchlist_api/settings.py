@@ -11,7 +11,7 @@ import re
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The shortest bootstrap key accepted: a guessable admin key would be worse than none.
@@ -28,6 +28,18 @@ DEFAULT_SYMBOL_SOURCES: dict[str, tuple[str, ...]] = {
     "index": ("yahoo",),
 }
 _SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+_LOGIN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # schemas/users.py UserName
+
+
+class CustomBucket(BaseModel):
+    """One person's custom series: their bucket (created by Ansible) and its quota."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # A user bucket's name (no leading "_": those are InfluxDB's system buckets); the
+    # roles name it custom_<login> (influxdb_custom_bucket_prefix).
+    bucket: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+    max_series: int = Field(ge=1, le=10_000_000)
 
 
 def _read_secret(path: Path) -> str:
@@ -111,6 +123,38 @@ class Settings(BaseSettings):
         description="Which feeder sources collect which asset type (JSON); keys: "
         "crypto_pair, crypto, stock, forex, index. Shown by GET /v1/symbols/check.",
     )
+    influxdb_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#\s]+/?$",
+        description="InfluxDB's base URL on bloomberg-net; None or empty: no custom series.",
+    )
+    influxdb_org: str | None = Field(
+        default=None, min_length=1, max_length=256, description="The InfluxDB organisation."
+    )
+    influxdb_token_file: Path | None = Field(
+        default=None,
+        description="File holding the token of the InfluxDB user bbdash-custom (read+write "
+        "on the custom buckets, on the org's authorizations and on that user); read again "
+        "whenever it changed.",
+    )
+    influxdb_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="How long to wait for InfluxDB's answer."
+    )
+    custom_buckets: dict[str, CustomBucket] = Field(
+        default_factory=dict,
+        description='Who has a custom bucket (JSON): {"<login>": {"bucket": "custom_<login>", '
+        '"max_series": N}}.',
+    )
+    custom_write_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^?#\s]+$",
+        description="Where a person's scripts reach InfluxDB from outside (the write URL "
+        "shown is <this>/api/v2/write); None: influxdb_url.",
+    )
+    custom_quota_seconds: float = Field(
+        default=300.0, gt=0, le=86400, description="How often each custom bucket is measured."
+    )
+    max_custom_tokens_per_user: int = Field(default=10, ge=1, le=100)
     max_watchlists_per_user: int = Field(default=100, ge=1)
     max_items_per_watchlist: int = Field(default=500, ge=1)
     max_layouts_per_user: int = Field(default=50, ge=1)
@@ -130,6 +174,27 @@ class Settings(BaseSettings):
                     msg = f"symbol_sources[{key!r}]: {name!r} is not a source name"
                     raise ValueError(msg)
         return value
+
+    @field_validator("influxdb_url", "influxdb_org", "custom_write_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        # The role templates every variable; an empty one means "not set".
+        return None if value == "" else value
+
+    @field_validator("custom_buckets")
+    @classmethod
+    def _logins(cls, value: dict[str, CustomBucket]) -> dict[str, CustomBucket]:
+        for login in value:
+            if not _LOGIN.fullmatch(login):
+                msg = f"custom_buckets: {login!r} is not a user name"
+                raise ValueError(msg)
+        return value
+
+    @property
+    def custom_series_configured(self) -> bool:
+        """Custom series need InfluxDB's URL, its org and the token file (which may
+        appear later)."""
+        return bool(self.influxdb_url and self.influxdb_org and self.influxdb_token_file)
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from html import escape
 
 from bbdash.watchlist_api.layout_dashboards import catalog
+from bbdash.watchlist_api.settings import CustomBucket
 from bbdash.watchlist_api.symbols import ASSET_TYPES
 
 # Relative to the page (/watchlist-api/desk behind nginx, /desk directly).
@@ -74,7 +75,64 @@ def _layouts_section() -> str:
     )
 
 
-def desk(*, login: str, display_name: str, grafana_root: str) -> str:
+def _custom_section(custom: CustomBucket | None, *, configured: bool) -> str:
+    """Custom series: the person's bucket and write tokens (the script fills in the
+    usage and the tokens from GET /v1/custom), or why there are none."""
+    head = (
+        '<section id="custom-series" aria-labelledby="custom-title" '
+        f'data-custom="{"on" if custom is not None and configured else "off"}">\n'
+        '<h2 id="custom-title">Custom series</h2>\n'
+    )
+    if custom is None:
+        return (
+            head + '<p id="custom-series-note" class="muted">You have no custom bucket: ask the '
+            "admin to set <code>custom_bucket</code> on your entry of "
+            "<code>bloomberg_users</code>.</p>\n</section>\n"
+        )
+    bucket = escape(custom.bucket)
+    if not configured:
+        return (
+            head + f'<p id="custom-series-note" class="muted">Your bucket <code>{bucket}</code> '
+            "is declared, but custom series are not configured on this dashboard yet: ask "
+            "the admin.</p>\n</section>\n"
+        )
+    return (
+        head + "<p>Write your own series to your bucket "
+        f'<code id="custom-bucket">{bucket}</code> with a write token. '
+        f'<span id="custom-usage" aria-live="polite">Quota: {custom.max_series} series.</span>'
+        "</p>\n"
+        '<form id="custom-token-form" class="row" autocomplete="off">\n'
+        '<label for="custom-token-description">Token label</label>\n'
+        '<input id="custom-token-description" name="description" required maxlength="64" '
+        'aria-describedby="custom-token-help">\n'
+        '<span class="field-error" data-error-for="description"></span>\n'
+        '<button type="submit">Create write token</button>\n'
+        '<p id="custom-token-help" class="muted">What the token is for, e.g. the script '
+        "that writes with it (64 characters at most).</p>\n"
+        '<p class="form-error" data-error-for="form"></p>\n'
+        "</form>\n"
+        '<div id="custom-token-created" hidden>\n'
+        '<p><strong id="custom-token-created-title" tabindex="-1">Your new write token, '
+        "shown once:</strong> copy it now (select it, then copy); it cannot be shown "
+        "again.</p>\n"
+        '<pre id="custom-token-value" tabindex="0" aria-label="The new write token"></pre>\n'
+        "<p>Example: write one point with curl (line protocol):</p>\n"
+        '<pre id="custom-token-example" tabindex="0" '
+        'aria-label="Example: a curl command writing one point"></pre>\n'
+        "</div>\n"
+        '<div id="custom-tokens" aria-busy="true"></div>\n'
+        "</section>\n"
+    )
+
+
+def desk(
+    *,
+    login: str,
+    display_name: str,
+    grafana_root: str,
+    custom: CustomBucket | None = None,
+    custom_configured: bool = False,
+) -> str:
     """The page of a signed-in person."""
     who = escape(display_name or login)
     root = escape(grafana_root)
@@ -146,7 +204,10 @@ def desk(*, login: str, display_name: str, grafana_root: str) -> str:
         '<p class="form-error span" data-error-for="form"></p>\n'
         "</form>\n"
         '<div id="alerts" aria-busy="true"></div>\n'
-        "</section>\n" + _layouts_section() + "</main>\n"
+        "</section>\n"
+        + _layouts_section()
+        + _custom_section(custom, configured=custom_configured)
+        + "</main>\n"
         "</body>\n</html>\n"
     )
 

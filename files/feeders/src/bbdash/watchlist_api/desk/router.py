@@ -87,7 +87,14 @@ async def desk(request: Request) -> Response:
         refused = page.refused(status=401, kind=None, detail="", grafana_root=root)
         return _html(refused, 401)
     login, display_name = str(row[0]), str(row[1] or "")
-    return _html(page.desk(login=login, display_name=display_name, grafana_root=root))
+    body = page.desk(
+        login=login,
+        display_name=display_name,
+        grafana_root=root,
+        custom=settings.custom_buckets.get(login),
+        custom_configured=settings.custom_series_configured,
+    )
+    return _html(body)
 
 
 @router.get("/desk/static/{name:path}")

@@ -1,4 +1,4 @@
-// My desk: the signed-in person's watchlists, price alerts and layouts.
+// My desk: the signed-in person's watchlists, price alerts, layouts and custom series.
 //
 // A plain module: no framework, no build, nothing from another site. Every value
 // that comes from the API reaches the page through textContent, attributes or form
@@ -694,10 +694,96 @@ function wireLayoutCreate() {
   renderChosenSymbols();
 }
 
+// --------------------------------------------------------------------------- custom series
+
+const customSection = document.getElementById("custom-series");
+const customOn = Boolean(customSection && customSection.dataset.custom === "on");
+
+function describeUsage(custom) {
+  const quota = `${custom.max_series} series`;
+  if (custom.series === null || custom.series === undefined) return `Quota: ${quota} (not measured yet).`;
+  const used = `${custom.series} of ${quota} used`;
+  return custom.over_quota ? `${used}: over the quota, your tokens are inactive until you are under it.` : `${used}.`;
+}
+
+function renderCustomToken(token) {
+  const actions = el(
+    "td",
+    {},
+    el("button", { type: "button", class: "danger", "aria-label": `Delete token ${token.description}` }, "Delete"),
+    el("span", { class: "form-error", "data-error-for": "form" }),
+  );
+  actions.querySelector("button").addEventListener("click", () => {
+    if (!window.confirm(`Delete the write token "${token.description}"? Scripts using it stop writing.`)) return;
+    act(actions, async () => {
+      await api(`v1/custom/tokens/${encodeURIComponent(token.id)}`, { method: "DELETE" });
+      announce(`Write token ${token.description} deleted`);
+      await loadCustom();
+    });
+  });
+  return el(
+    "tr",
+    { class: token.status === "active" ? null : "off", "data-token-id": token.id },
+    el("th", { scope: "row" }, token.description),
+    el("td", { "data-status": token.status }, token.status),
+    el("td", {}, token.created_at ? token.created_at.replace("T", " ").replace(/\.\d+Z$|Z$/, " UTC") : ""),
+    actions,
+  );
+}
+
+async function loadCustom() {
+  if (!customOn) return;
+  const box = document.getElementById("custom-tokens");
+  box.setAttribute("aria-busy", "true");
+  try {
+    const custom = await api("v1/custom");
+    document.getElementById("custom-usage").textContent = describeUsage(custom);
+    if (!custom.tokens.length) {
+      box.replaceChildren(el("p", { class: "muted" }, "No write token yet."));
+      return;
+    }
+    const head = el("tr", {}, ...["Label", "Status", "Created", "Actions"].map((t) => el("th", { scope: "col" }, t)));
+    box.replaceChildren(
+      el(
+        "table",
+        {},
+        el("caption", {}, pluralise(custom.tokens.length, "write token")),
+        el("thead", {}, head),
+        el("tbody", {}, ...custom.tokens.map(renderCustomToken)),
+      ),
+    );
+  } catch (error) {
+    box.replaceChildren(el("p", { class: "form-error" }, `Custom series: ${messageOf(error)}`));
+  } finally {
+    box.setAttribute("aria-busy", "false");
+  }
+}
+
+function wireCustomCreate() {
+  if (!customOn) return;
+  const form = document.getElementById("custom-token-form");
+  const created = document.getElementById("custom-token-created");
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    act(form, async () => {
+      const body = { description: form.elements.description.value };
+      const answer = await api("v1/custom/tokens", { method: "POST", body });
+      document.getElementById("custom-token-value").textContent = answer.token;
+      document.getElementById("custom-token-example").textContent = answer.example;
+      created.hidden = false;
+      form.elements.description.value = "";
+      const inactive = answer.status === "active" ? "" : " (inactive: your bucket is over its quota)";
+      announce(`Write token ${answer.description} created${inactive}: copy it now, it is shown once`);
+      document.getElementById("custom-token-created-title").focus();
+      await loadCustom();
+    });
+  });
+}
+
 // --------------------------------------------------------------------------- start
 
 function reloadAll() {
-  return Promise.all([loadWatchlists(), loadAlerts(), loadLayouts()]);
+  return Promise.all([loadWatchlists(), loadAlerts(), loadLayouts(), loadCustom()]);
 }
 
 async function rotateThenReload() {
@@ -716,6 +802,7 @@ if (page.dataset.page === "desk") {
   wireWatchlistCreate();
   wireAlertCreate();
   wireLayoutCreate();
+  wireCustomCreate();
   reloadAll();
 } else if (page.dataset.page === "rotate") {
   rotateThenReload();
