@@ -35,7 +35,7 @@ CONTAINERS = {
 SECRETS = {
     "market-feeder": {"influx.token", "postgres.dsn"},
     "news-feeder": {"influx.token", "postgres.dsn"},
-    "watchlist-api": {"database-url", "admin-key", "metrics-token"},
+    "watchlist-api": {"database-url", "admin-key", "metrics-token", "influx.token"},
 }
 BASE = "/opt/bloomberg"
 LOCAL_VARS = yaml.safe_load(

@@ -249,12 +249,14 @@ def test_data_container(host, name: str) -> None:
 
 # --------------------------------------------------------------------------- InfluxDB
 
+# The seed's table, with one custom bucket per person who asks instead of the
+# shared `custom` (the local inventory's trader has custom_bucket: true).
 SEED_RETENTION = {
     "markets": 7 * 86400,
     "markets_5min": 30 * 86400,
     "markets_1h": 365 * 86400,
     "news": 90 * 86400,
-    "custom": 0,
+    "custom_trader": 0,
 }
 
 

@@ -3,8 +3,9 @@ today): headless Chromium, from outside the test host, through nginx. They sign
 into Grafana (its TEST DOUBLE, tests/doubles/grafana/: its POST /login is what
 Grafana's login form sends), open "My desk", make a watchlist (and reorder two), add a symbol with
 the page's instant validation and see it collected, set a price alert, save a
-layout and find their own dashboard in Grafana, and find it all under their own
-name only. Screenshots go to .cache/artifacts/desk/.
+layout and find their own dashboard in Grafana, create a write token for their
+own custom bucket and write a point with it through nginx, and find it all under
+their own name only. Screenshots go to .cache/artifacts/desk/.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ SECOND = "browser-desk-2"
 SYMBOL, TYPED = "LTC/USDT", "ltc-usdt"  # in no declared watchlist and not in the demo defaults
 ALERT = "ltc-above-1000"
 LAYOUT = "browser-layout"
+CUSTOM_TOKEN = "browser-token"
+CUSTOM_MEASUREMENT = "browser_series"
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +56,35 @@ def _session_cookie(page: Page) -> str:
     return next(c["value"] for c in cookies if c["name"] == "grafana_session")
 
 
+def _custom_token(page: Page) -> tuple[str, str]:
+    """Create a write token with the page's form; (the token, the example shown with it)."""
+    page.js(
+        f"document.getElementById('custom-token-description').value = '{CUSTOM_TOKEN}';"
+        "document.getElementById('custom-token-form').requestSubmit()"
+    )
+    page.wait_for(
+        "(document.getElementById('custom-token-value')?.textContent || '').length > 20",
+        "the new token shown once",
+    )
+    page.wait_for(
+        f"document.getElementById('custom-tokens').textContent.includes('{CUSTOM_TOKEN}')",
+        "the token listed",
+    )
+    token = page.js("document.getElementById('custom-token-value').textContent.trim()")
+    example = page.js("document.getElementById('custom-token-example').textContent")
+    return token, example
+
+
+def _write_custom(page: Page, token: str, bucket: str, line: str) -> int:
+    """POST line protocol to the public write path, as the example's curl does."""
+    return page.js(
+        f"fetch('/influxdb/api/v2/write?org=bloomberg&bucket={bucket}&precision=s',"
+        f" {{method: 'POST', headers: {{Authorization: 'Token {token}',"
+        " 'Content-Type': 'text/plain; charset=utf-8'},"
+        f" body: {json.dumps(line)}}}).then(r => r.status)"
+    )
+
+
 def _clean(page: Page) -> None:
     """Remove what an interrupted run left: the watchlist and the alert, by name."""
     for kind, name in (
@@ -67,6 +99,9 @@ def _clean(page: Page) -> None:
                 page, "DELETE", f"{kind}/{found['id']}", {"If-Match": f'"v{found["version"]}"'}
             )
             assert gone["status"] == 204, gone
+    custom = _api(page, "GET", "custom")["body"]
+    for found in [t for t in custom.get("tokens", []) if t["description"] == CUSTOM_TOKEN]:
+        assert _api(page, "DELETE", f"custom/tokens/{found['id']}")["status"] == 204
 
 
 @pytest.mark.doubles
@@ -195,8 +230,35 @@ def test_a_person_manages_their_desk_in_a_real_browser(
     titles = [panel["title"] for panel in saved["body"]["dashboard"]["panels"]]
     assert titles == [f"{SYMBOL} price", f"{SYMBOL} OHLC"], titles
 
+    # Custom series: a write token for their own bucket, shown once with a copy-paste
+    # example, and a point written with it through nginx's public write path.
+    token, example = _custom_token(page)
+    assert "custom_trader" in example and "/influxdb/api/v2/write" in example, example
+    line = f"{CUSTOM_MEASUREMENT},source=browser value=42.5"
+    assert _write_custom(page, token, "custom_trader", line) == 204
+    stored = on_host(host, 'print(json.dumps(points("custom_trader")))')
+    assert [p for p in stored if p["measurement"] == CUSTOM_MEASUREMENT], stored
+    # The token writes their bucket only.
+    assert _write_custom(page, token, "markets", line) in (401, 403)
+    # The Custom series dashboard reads their bucket (custom_${__user.login}).
+    custom_board = page.js(
+        "fetch('/api/dashboards/uid/bbdash-custom').then(async r => ({status: r.status, body: await r.json()}))"
+    )
+    assert custom_board["status"] == 200, custom_board
+    assert "custom_${__user.login}" in json.dumps(custom_board["body"]["dashboard"])
+
     page.screenshot(ARTIFACTS / "desk.png")
     assert (ARTIFACTS / "desk.png").stat().st_size > 10_000
+
+    # Deleting the token (its button) stops its writes.
+    page.js(
+        f"document.querySelector('#custom-tokens button[aria-label=\"Delete token {CUSTOM_TOKEN}\"]').click()"
+    )
+    page.wait_for(
+        f"!document.getElementById('custom-tokens').textContent.includes('{CUSTOM_TOKEN}')",
+        "token deleted",
+    )
+    assert _write_custom(page, token, "custom_trader", line) == 401
 
     # A second watchlist comes last; its "up" button puts it first.
     page.js(

@@ -333,6 +333,21 @@ def test_grafana_metrics_are_not_public(site: Site) -> None:
         assert site.request(path)[0] == 404, path
 
 
+def test_only_influxdbs_write_path_is_public(host, site: Site) -> None:
+    """People's custom series reach InfluxDB through POST /influxdb/api/v2/write and
+    nothing else of InfluxDB is public (its queries, tokens, UI); without a token
+    InfluxDB itself refuses the write."""
+    for path in ("/influxdb/api/v2/query", "/influxdb/api/v2/authorizations", "/influxdb/health"):
+        assert site.request(path)[0] == 404, path
+        assert site.request(path, method="POST")[0] == 404, path
+    assert site.request("/influxdb/api/v2/write?org=bloomberg&bucket=custom_trader")[0] == 403
+    influx_deployed = host.run("docker inspect bloomberg-influxdb").rc == 0
+    status, _, _ = site.request(
+        "/influxdb/api/v2/write?org=bloomberg&bucket=custom_trader", method="POST"
+    )
+    assert status == (401 if influx_deployed else 502)
+
+
 def test_grafana_api_and_watchlist_api_prefix(host, site: Site) -> None:
     status, _, body = site.request("/api/health")
     assert status == 200 and json.loads(body)["database"] == "ok"  # Grafana's /api/ works
