@@ -7,9 +7,6 @@ using it. The role creates the tokens' owner, bbdash-custom, on the first run.""
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +14,7 @@ from typing import Any
 import pytest
 from doubles.influxdb import InfluxDBDouble
 from role_runner import changed_tasks, run_role, task_results
+from test_data_influxdb_double import call
 
 ADMIN = "operator-token-for-tests"
 SETUP = {
@@ -31,28 +29,6 @@ USERS = [
     {"login": "admin", "name": "Admin", "password": "x" * 12},
     {"login": "trader", "name": "Trader", "password": "x" * 12, "custom_bucket": True},
 ]
-
-
-def call(
-    base: str,
-    method: str,
-    path: str,
-    token: str | None = None,
-    body: Any = None,
-    raw: bytes | None = None,
-) -> tuple[int, Any]:
-    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-    request = urllib.request.Request(base + path, data=data, method=method)
-    if token:
-        request.add_header("Authorization", f"Token {token}")
-    if body is not None:
-        request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            payload, status = response.read(), response.status
-    except urllib.error.HTTPError as exc:
-        payload, status = exc.read(), exc.code
-    return status, (json.loads(payload) if payload[:1] in (b"{", b"[") else payload.decode())
 
 
 class Host:

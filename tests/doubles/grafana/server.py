@@ -66,7 +66,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -828,9 +828,9 @@ def providers() -> list[Provider]:
     return found
 
 
-def provisioned_dashboards() -> list[tuple[Provider, dict[str, Any]]]:
-    """Dashboards reachable through the file providers, like Grafana reads them."""
-    found: list[tuple[Provider, dict[str, Any]]] = []
+def _provisioned_files() -> Iterator[tuple[Provider, Path, dict[str, Any]]]:
+    """(provider, file, model) of every dashboard the file providers reach, like
+    Grafana reads them (unreadable or non-object files skipped)."""
     for provider in providers():
         folder = provider.path
         for dash in sorted(folder.rglob("*.json")) if folder.is_dir() else []:
@@ -839,22 +839,17 @@ def provisioned_dashboards() -> list[tuple[Provider, dict[str, Any]]]:
             except (OSError, ValueError):
                 continue
             if isinstance(model, dict):
-                found.append((provider, model))
-    return found
+                yield provider, dash, model
+
+
+def provisioned_dashboards() -> list[tuple[Provider, dict[str, Any]]]:
+    """Dashboards reachable through the file providers, with their provider."""
+    return [(provider, model) for provider, _, model in _provisioned_files()]
 
 
 def provisioned_dashboard(uid: str) -> tuple[Provider, Path, dict[str, Any]] | None:
     """The provisioned dashboard of this uid: its provider, file and model."""
-    for provider in providers():
-        folder = provider.path
-        for dash in sorted(folder.rglob("*.json")) if folder.is_dir() else []:
-            try:
-                model = json.loads(dash.read_text())
-            except (OSError, ValueError):
-                continue
-            if isinstance(model, dict) and model.get("uid") == uid:
-                return provider, dash, model
-    return None
+    return next((found for found in _provisioned_files() if found[2].get("uid") == uid), None)
 
 
 def provisioned_view(

@@ -8,6 +8,7 @@ set up as the influxdb role sets it up (influx_custom.py); PostgreSQL is real.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -333,6 +334,9 @@ def test_the_desk_has_a_custom_series_section_for_a_person_with_a_bucket(
         ):
             assert element in text, element
         assert "shown once" in text
+        # The Custom series dashboard, under Grafana's root (it links back here).
+        link = re.search(r'<a id="custom-dashboard" href="([^"]+)">', text)
+        assert link is not None and link[1].endswith("/d/bbdash-custom/custom-series"), text
         # No bucket: a note saying whom to ask, and no form.
         none = client.get("/desk", headers=admin.headers).text
         assert 'id="custom-series-note"' in none

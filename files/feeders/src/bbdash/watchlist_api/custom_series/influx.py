@@ -25,6 +25,8 @@ from typing import Any
 
 import httpx
 
+from bbdash.watchlist_api.token_file import TokenFile
+
 DESCRIPTION_PREFIX = "custom:"
 
 
@@ -126,8 +128,8 @@ class CustomInflux:
 
     def __init__(self, base_url: str, org: str, token_file: Path, timeout_seconds: float) -> None:
         self.org = org
-        self._token_file = token_file
-        self._token: tuple[float, str] | None = None  # (file mtime, token)
+        self._token = TokenFile(token_file)
+        self._token_seen = ""
         self._buckets: dict[str, Bucket] = {}
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"), timeout=timeout_seconds, follow_redirects=False
@@ -137,14 +139,13 @@ class CustomInflux:
         await self._client.aclose()
 
     def _bearer(self) -> str:
-        try:
-            mtime = self._token_file.stat().st_mtime
-        except FileNotFoundError:
-            raise TokenMissingError(f"no InfluxDB token in {self._token_file}") from None
-        if self._token is None or self._token[0] != mtime:
-            self._token = (mtime, self._token_file.read_text(encoding="utf-8").strip())
+        token = self._token.read()
+        if token is None:
+            raise TokenMissingError(f"no InfluxDB token in {self._token.path}")
+        if token != self._token_seen:
+            self._token_seen = token
             self._buckets.clear()  # another token may see other buckets
-        return self._token[1]
+        return token
 
     async def _request(
         self,

@@ -75,7 +75,11 @@ def _layouts_section() -> str:
     )
 
 
-def _custom_section(custom: CustomBucket | None, *, configured: bool) -> str:
+# The provisioned "Custom series" dashboard (roles/grafana, dashboards/boards/custom.py).
+CUSTOM_DASHBOARD = "d/bbdash-custom/custom-series"
+
+
+def _custom_section(custom: CustomBucket | None, *, configured: bool, root: str) -> str:
     """Custom series: the person's bucket and write tokens (the script fills in the
     usage and the tokens from GET /v1/custom), or why there are none."""
     head = (
@@ -100,6 +104,7 @@ def _custom_section(custom: CustomBucket | None, *, configured: bool) -> str:
         head + "<p>Write your own series to your bucket "
         f'<code id="custom-bucket">{bucket}</code> with a write token. '
         f'<span id="custom-usage" aria-live="polite">Quota: {custom.max_series} series.</span>'
+        f' <a id="custom-dashboard" href="{root}{CUSTOM_DASHBOARD}">See them in Grafana</a>.'
         "</p>\n"
         '<form id="custom-token-form" class="row" autocomplete="off">\n'
         '<label for="custom-token-description">Token label</label>\n'
@@ -206,7 +211,7 @@ def desk(
         '<div id="alerts" aria-busy="true"></div>\n'
         "</section>\n"
         + _layouts_section()
-        + _custom_section(custom, configured=custom_configured)
+        + _custom_section(custom, configured=custom_configured, root=root)
         + "</main>\n"
         "</body>\n</html>\n"
     )

@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 
+from bbdash.watchlist_api.token_file import TokenFile
+
 
 class DeskGrafanaError(Exception):
     """Grafana did not do what was asked; the message says what and why."""
@@ -45,9 +47,8 @@ class GrafanaDesks:
     def __init__(
         self, base_url: str, token_file: Path, desks_folder_uid: str, timeout_seconds: float
     ) -> None:
-        self._token_file = token_file
+        self._token = TokenFile(token_file)
         self._desks = desks_folder_uid
-        self._token: tuple[float, str] | None = None  # (file mtime, token)
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"), timeout=timeout_seconds, follow_redirects=False
         )
@@ -56,13 +57,10 @@ class GrafanaDesks:
         await self._client.aclose()
 
     def _bearer(self) -> str:
-        try:
-            mtime = self._token_file.stat().st_mtime
-        except FileNotFoundError:
-            raise TokenMissingError(f"no service-account token in {self._token_file}") from None
-        if self._token is None or self._token[0] != mtime:
-            self._token = (mtime, self._token_file.read_text(encoding="utf-8").strip())
-        return self._token[1]
+        token = self._token.read()
+        if token is None:
+            raise TokenMissingError(f"no service-account token in {self._token.path}")
+        return token
 
     async def _request(
         self, method: str, path: str, *, ok: tuple[int, ...], json: Any = None
