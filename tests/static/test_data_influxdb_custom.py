@@ -14,17 +14,10 @@ from typing import Any
 import pytest
 from doubles.influxdb import InfluxDBDouble
 from role_runner import changed_tasks, run_role, task_results
-from test_data_influxdb_double import call
+from test_data_influxdb_double import ADMIN, call
+from test_data_influxdb_double import SETUP as ONBOARDING
 
-ADMIN = "operator-token-for-tests"
-SETUP = {
-    "username": "admin",
-    "password": "secret-password",
-    "org": "bloomberg",
-    "bucket": "markets",
-    "token": ADMIN,
-    "retentionPeriodSeconds": 7 * 86400,
-}
+SETUP = {**ONBOARDING, "retentionPeriodSeconds": 7 * 86400}
 USERS = [
     {"login": "admin", "name": "Admin", "password": "x" * 12},
     {"login": "trader", "name": "Trader", "password": "x" * 12, "custom_bucket": True},

@@ -179,6 +179,16 @@ def not_configured(status: int) -> ProblemError:
     return ProblemError(status, _NOT_CONFIGURED, kind="custom-series-not-configured")
 
 
+async def _changing(request: Request, caller: Caller) -> tuple[CustomQuota, str, CustomBucket]:
+    """What a token change needs: the quota loop (409 when custom series are off), the
+    caller's login and their declared bucket (404 without one)."""
+    quota = _quota(request)
+    if quota is None:
+        raise not_configured(409)
+    login = await _login(caller)
+    return quota, login, _declared(caller.settings, login)
+
+
 @router.post(
     "/tokens",
     status_code=201,
@@ -190,11 +200,7 @@ async def create_custom_token(
 ) -> Response:
     """A token that may write to your bucket only, shown once. Over the quota, it is
     created inactive (it becomes active once the bucket is under the quota again)."""
-    quota = _quota(request)
-    if quota is None:
-        raise not_configured(409)
-    login = await _login(caller)
-    declared = _declared(caller.settings, login)
+    quota, login, declared = await _changing(request, caller)
     bucket, tokens = await _bucket_and_tokens(quota, login, declared)
     limit = caller.settings.max_custom_tokens_per_user
     if len(tokens) >= limit:
@@ -222,11 +228,7 @@ async def delete_custom_token(
     request: Request, caller: CurrentCaller, token_id: TokenId
 ) -> Response:
     """Revoke one of your write tokens; at once, for good."""
-    quota = _quota(request)
-    if quota is None:
-        raise not_configured(409)
-    login = await _login(caller)
-    declared = _declared(caller.settings, login)
+    quota, login, declared = await _changing(request, caller)
     _, tokens = await _bucket_and_tokens(quota, login, declared)
     if not any(t.id == token_id for t in tokens):
         raise not_found("write token")
