@@ -57,6 +57,8 @@ def ansible_env(work: Path, callback: str, extra: dict[str, str] | None = None) 
         **os.environ,
         "ANSIBLE_CONFIG": str(work / "ansible.cfg"),
         "ANSIBLE_ROLES_PATH": str(ROLES),
+        "ANSIBLE_LIBRARY": str(REPO / "plugins" / "modules"),
+        "ANSIBLE_ACTION_PLUGINS": str(REPO / "plugins" / "action"),
         "ANSIBLE_STDOUT_CALLBACK": callback,
         "ANSIBLE_LOCALHOST_WARNING": "false",
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
