@@ -30,7 +30,19 @@ JINJA_OVERRIDES = {"trim_blocks": True, "lstrip_blocks": False, "newline_sequenc
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("directories", "files", "absent", "purge"))
+    _VALID_ARGS = frozenset(
+        (
+            "root",
+            "owner",
+            "group",
+            "mode",
+            "directory_mode",
+            "directories",
+            "files",
+            "absent",
+            "purge",
+        )
+    )
 
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         task_vars = task_vars or {}

@@ -25,10 +25,27 @@ description:
     C(ansible.builtin.template) and C(ansible.builtin.copy) do.
   - Order: folders, then files, then removals and purges.
 options:
+  root:
+    description: Folder that relative paths (directories, files' dest, absent, purge) are under.
+    type: path
+  owner:
+    description: Owner of every folder and file that does not name its own.
+    type: str
+  group:
+    description: Group of every folder and file that does not name its own.
+    type: str
+  mode:
+    description: Mode of every file that does not name its own.
+    type: raw
+  directory_mode:
+    description: Mode of every folder that does not name its own.
+    type: raw
   directories:
-    description: Folders to create, with owner, group and mode (parents as root, 0755).
+    description:
+      - Folders to create: a path, or C({path, owner, group, mode}). Missing parents are
+        created as the running user with mode 0755.
     type: list
-    elements: dict
+    elements: raw
     default: []
   files:
     description:
@@ -88,6 +105,32 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 # Shown in --diff instead of a secret file's content.
 HIDDEN = "(secret content: not shown)\n"
 Diffs = list[dict[str, Any]]
+
+
+def under_root(module: AnsibleModule, path: str) -> Path:
+    """A path as given, or under root when it is relative."""
+    root = module.params["root"]
+    if Path(path).is_absolute() or not root:
+        return Path(path)
+    return Path(root) / path if path else Path(root)
+
+
+def with_defaults(module: AnsibleModule, entry: Any, key: str, mode_option: str) -> dict[str, Any]:
+    """One entry with its path under root and the task's owner, group and mode filled in."""
+    if isinstance(entry, str):
+        entry = {key: entry}
+    # "" names root itself.
+    if not isinstance(entry, dict) or not (entry.get(key) or module.params["root"]):
+        module.fail_json(msg=f"every entry needs a {key}: {entry!r}")
+    defaults = {
+        "owner": module.params["owner"],
+        "group": module.params["group"],
+        "mode": module.params[mode_option],
+    }
+    filled = {name: value for name, value in defaults.items() if value is not None}
+    filled.update({name: value for name, value in entry.items() if value is not None})
+    filled[key] = str(under_root(module, str(entry[key])))
+    return filled
 
 
 def attributes(module: AnsibleModule, path: Path, entry: dict[str, Any]) -> dict[str, Any]:
@@ -200,25 +243,35 @@ def purged(entry: dict[str, Any], wanted: set[Path]) -> list[Path]:
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "directories": {"type": "list", "elements": "dict", "default": []},
+            "root": {"type": "path"},
+            "owner": {"type": "str"},
+            "group": {"type": "str"},
+            "mode": {"type": "raw"},
+            "directory_mode": {"type": "raw"},
+            "directories": {"type": "list", "elements": "raw", "default": []},
             "files": {"type": "list", "elements": "dict", "default": []},
             "absent": {"type": "list", "elements": "str", "default": []},
             "purge": {"type": "list", "elements": "dict", "default": []},
         },
         supports_check_mode=True,
     )
+    params = module.params
+    directories = [
+        with_defaults(module, entry, "path", "directory_mode") for entry in params["directories"]
+    ]
+    files = [with_defaults(module, entry, "dest", "mode") for entry in params["files"]]
     diffs: Diffs = []
     changed_paths: list[str] = []
-    for entry in module.params["directories"]:
+    for entry in directories:
         if ensure_directory(module, entry, diffs):
             changed_paths.append(entry["path"])
-    for entry in module.params["files"]:
+    for entry in files:
         if ensure_file(module, entry, diffs):
             changed_paths.append(entry["dest"])
-    wanted = {Path(entry["dest"]) for entry in module.params["files"]}
-    removals = [Path(path) for path in module.params["absent"]]
-    for entry in module.params["purge"]:
-        removals.extend(purged(entry, wanted))
+    wanted = {Path(entry["dest"]) for entry in files}
+    removals = [under_root(module, path) for path in params["absent"]]
+    for entry in params["purge"]:
+        removals.extend(purged(with_defaults(module, entry, "path", "directory_mode"), wanted))
     changed_paths.extend(str(path) for path in removals if remove(module, path, diffs))
     result: dict[str, Any] = {"changed": bool(changed_paths), "changed_paths": changed_paths}
     if module._diff:

@@ -224,3 +224,32 @@ def test_a_template_renders_as_ansible_builtin_template_does(role: Path, tmp_pat
     write_tasks(role, tasks)
     recap(run_playbook(tmp_path / "run", play(role, target)))
     assert (target / "by-file-set").read_bytes() == (target / "by-template").read_bytes()
+
+
+def test_root_and_task_wide_attributes_fill_the_entries(role: Path, tmp_path: Path) -> None:
+    target = tmp_path / "host"
+    target.mkdir()
+    task = {
+        "name": "Write under a root",
+        "file_set": {
+            "root": "{{ target }}",
+            "owner": "root",
+            "mode": "0640",
+            "directory_mode": "0750",
+            "directories": ["", "secrets", {"path": "public", "mode": "0755"}],
+            "files": [
+                {"dest": "secrets/token", "content": "t"},
+                {"dest": "public/index.html", "content": "<p>", "mode": "0644"},
+            ],
+            "absent": ["old.conf"],
+        },
+    }
+    write_tasks(role, [task])
+    (target / "old.conf").write_text("x", encoding="utf-8")
+    assert recap(run_playbook(tmp_path / "run", play(role, target)))["changed"] == 1
+    assert mode(target) == 0o750 and mode(target / "secrets") == 0o750
+    assert mode(target / "public") == 0o755
+    assert mode(target / "secrets" / "token") == 0o640
+    assert mode(target / "public" / "index.html") == 0o644
+    assert not (target / "old.conf").exists()
+    assert recap(run_playbook(tmp_path / "run", play(role, target)))["changed"] == 0
