@@ -3,7 +3,8 @@
 Each files entry gives exactly one of:
 - template: a template of the role (templates/), rendered with the task's variables
   the way ansible.builtin.template renders it (same Jinja settings, ansible_managed);
-- src: a file of the role (files/) or an absolute path, sent as it is;
+- src: a file of the role (files/) or an absolute path, sent as it is (a dest
+  ending in / is the folder it goes into, under its own name);
 - content: the text itself.
 
 The module then compares and writes everything in one call on the host.
@@ -73,6 +74,9 @@ class ActionModule(ActionBase):
             out["content"] = self._render(str(entry["template"]), str(entry["dest"]), task_vars)
         elif "src" in given:
             out["content"] = self._read(str(entry["src"]))
+            # As with ansible.builtin.copy: a dest ending in / is a folder.
+            if str(entry["dest"]).endswith("/"):
+                out["dest"] = f"{entry['dest']}{Path(str(entry['src'])).name}"
         else:
             out["content"] = str(entry["content"])
         return out

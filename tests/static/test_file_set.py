@@ -240,6 +240,7 @@ def test_root_and_task_wide_attributes_fill_the_entries(role: Path, tmp_path: Pa
             "files": [
                 {"dest": "secrets/token", "content": "t"},
                 {"dest": "public/index.html", "content": "<p>", "mode": "0644"},
+                {"dest": "public/", "src": "board.json"},
             ],
             "absent": ["old.conf"],
         },
@@ -251,5 +252,6 @@ def test_root_and_task_wide_attributes_fill_the_entries(role: Path, tmp_path: Pa
     assert mode(target / "public") == 0o755
     assert mode(target / "secrets" / "token") == 0o640
     assert mode(target / "public" / "index.html") == 0o644
+    assert (target / "public" / "board.json").read_text(encoding="utf-8") == '{"uid": "board"}\n'
     assert not (target / "old.conf").exists()
     assert recap(run_playbook(tmp_path / "run", play(role, target)))["changed"] == 0
