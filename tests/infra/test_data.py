@@ -183,8 +183,7 @@ def playbook(
         ANSIBLE_FORCE_COLOR="0",
         ANSIBLE_NOCOLOR="1",
         ANSIBLE_ROLES_PATH=str(REPO / "roles"),
-        ANSIBLE_LIBRARY=str(REPO / "plugins" / "modules"),
-        ANSIBLE_ACTION_PLUGINS=str(REPO / "plugins" / "action"),
+        ANSIBLE_COLLECTIONS_PATH=str(REPO / "collections"),
         ANSIBLE_PYTHON_INTERPRETER="/usr/bin/python3",
     )
     return subprocess.run(

@@ -84,8 +84,7 @@ def _run(
     env = {
         **os.environ,
         "ANSIBLE_ROLES_PATH": str(ROLES),
-        "ANSIBLE_LIBRARY": str(ROLES.parent / "plugins" / "modules"),
-        "ANSIBLE_ACTION_PLUGINS": str(ROLES.parent / "plugins" / "action"),
+        "ANSIBLE_COLLECTIONS_PATH": str(ROLES.parent / "collections"),
         "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default",
         "ANSIBLE_RETRY_FILES_ENABLED": "false",
         "ANSIBLE_NOCOLOR": "1",

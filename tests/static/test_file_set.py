@@ -1,4 +1,4 @@
-"""The file_set module and its action plugin (plugins/), run by ansible-playbook on localhost.
+"""The bbdash.stack.file_set module and its action plugin (collections/), run by ansible-playbook on localhost.
 
 What is checked: a first run writes folders and files with their attributes; a
 rerun changes nothing; drift in content or mode is reported by --check --diff
@@ -72,7 +72,7 @@ def file_set_task(**overrides: Any) -> dict[str, Any]:
         "purge": [{"path": "{{ target }}/conf", "patterns": ["*.json"]}],
     }
     args.update(overrides)
-    return {"name": "Write the set", "file_set": args}
+    return {"name": "Write the set", "bbdash.stack.file_set": args}
 
 
 def mode(path: Path) -> int:
@@ -214,7 +214,7 @@ def test_a_template_renders_as_ansible_builtin_template_does(role: Path, tmp_pat
         },
         {
             "name": "Render with file_set",
-            "file_set": {
+            "bbdash.stack.file_set": {
                 "files": [
                     {"dest": "{{ target }}/by-file-set", "template": "app.conf.j2", "mode": "0644"}
                 ]
@@ -231,7 +231,7 @@ def test_root_and_task_wide_attributes_fill_the_entries(role: Path, tmp_path: Pa
     target.mkdir()
     task = {
         "name": "Write under a root",
-        "file_set": {
+        "bbdash.stack.file_set": {
             "root": "{{ target }}",
             "owner": "root",
             "mode": "0640",

@@ -20,7 +20,7 @@ description:
     costs one round trip for the whole set.
   - Always reads the live state: content, owner, group and mode are compared with what is
     on disk at every run, so drift is repaired and check mode reports it.
-  - Use it through its action plugin (plugins/action/file_set.py), which renders
+  - Use it through its action plugin (../action/file_set.py), which renders
     C(template) entries and reads C(src) entries on the controller, like
     C(ansible.builtin.template) and C(ansible.builtin.copy) do.
   - Order: folders, then files, then removals and purges.
@@ -42,7 +42,7 @@ options:
     type: raw
   directories:
     description:
-      - Folders to create: a path, or C({path, owner, group, mode}). Missing parents are
+      - Folders to create, each a path or C({path, owner, group, mode}). Missing parents are
         created as the running user with mode 0755.
     type: list
     elements: raw
@@ -79,7 +79,7 @@ attributes:
 
 EXAMPLES = r"""
 - name: Write the component's configuration
-  file_set:
+  bbdash.stack.file_set:
     directories:
       - {path: /etc/bbdash/example, owner: root, group: root, mode: "0755"}
     files:

@@ -1,4 +1,4 @@
-"""Action plugin for the file_set module: renders templates and reads files on the controller.
+"""Action plugin for bbdash.stack.file_set: renders templates and reads files on the controller.
 
 Each files entry gives exactly one of:
 - template: a template of the role (templates/), rendered with the task's variables
@@ -55,7 +55,7 @@ class ActionModule(ActionBase):
         args["files"] = [self._with_content(entry, task_vars) for entry in files]
         result.update(
             self._execute_module(
-                module_name="ansible.legacy.file_set", module_args=args, task_vars=task_vars
+                module_name="bbdash.stack.file_set", module_args=args, task_vars=task_vars
             )
         )
         return result
