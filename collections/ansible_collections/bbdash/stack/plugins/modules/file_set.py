@@ -18,7 +18,7 @@ description:
   - One module call where C(ansible.builtin.file), C(copy) and C(template) make two per
     path (a stat, then the write or the attribute check). A rerun that changes nothing
     costs one round trip for the whole set.
-  - Always reads the live state: content, owner, group and mode are compared with what is
+  - Always reads the live state. Content, owner, group and mode are compared with what is
     on disk at every run, so drift is repaired and check mode reports it.
   - Use it through its action plugin (../action/file_set.py), which renders
     C(template) entries and reads C(src) entries on the controller, like
