@@ -23,7 +23,7 @@ description:
   - Use it through its action plugin (../action/file_set.py), which renders
     C(template) entries and reads C(src) entries on the controller, like
     C(ansible.builtin.template) and C(ansible.builtin.copy) do.
-  - Order: folders, then files, then removals and purges.
+  - Folders come first, then files, then removals and purges.
 options:
   root:
     description: Folder that relative paths (directories, files' dest, absent, purge) are under.
