@@ -255,3 +255,22 @@ def test_root_and_task_wide_attributes_fill_the_entries(role: Path, tmp_path: Pa
     assert (target / "public" / "board.json").read_text(encoding="utf-8") == '{"uid": "board"}\n'
     assert not (target / "old.conf").exists()
     assert recap(run_playbook(tmp_path / "run", play(role, target)))["changed"] == 0
+
+
+def test_file_entries_turns_a_mapping_into_sorted_entries(role: Path, tmp_path: Path) -> None:
+    target = tmp_path / "host"
+    target.mkdir()
+    task = {
+        "name": "Write a mapping of secrets",
+        "bbdash.stack.file_set": {
+            "root": "{{ target }}",
+            "directories": ["keys"],
+            "files": "{{ {'b_token': 'bee', 'a_token': 'ay'} | bbdash.stack.file_entries('keys', secret=true, end='\n') }}",
+        },
+    }
+    write_tasks(role, [task])
+    proc = run_playbook(tmp_path / "run", play(role, target), "--diff")
+    assert recap(proc)["changed"] == 1
+    assert (target / "keys" / "a_token").read_text(encoding="utf-8") == "ay\n"
+    assert (target / "keys" / "b_token").read_text(encoding="utf-8") == "bee\n"
+    assert "bee" not in proc.stdout
