@@ -121,7 +121,11 @@ def test_alertmanager_datasource_does_not_double_send() -> None:
 
 
 def test_secret_files_match_the_references() -> None:
-    names = set(role_vars()["_grafana_secret_files"])
+    names = {
+        entry["dest"].removeprefix("secrets/")
+        for entry in role_vars()["_grafana_start_files"]
+        if entry["dest"].startswith("secrets/")
+    }
     text = "\n".join(render_all()["direct"].values())
     referenced = set(re.findall(r"\$__file\{/etc/grafana/secrets/(\w+)\}", text))
     assert referenced <= names

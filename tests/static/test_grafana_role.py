@@ -176,15 +176,17 @@ def test_tasks_touching_secrets_hide_them() -> None:
                 continue
             text = json.dumps(task)
             secretish = (
-                any(name in text for name in SECRET_DEFAULTS) or "_grafana_secret_files" in text
+                any(name in text for name in SECRET_DEFAULTS) or "_grafana_start_files" in text
             )
             if secretish and module_of(task) != "ansible.builtin.assert":
                 assert task.get("no_log") is True, f"{path.name}: {task['name']} needs no_log"
     configure = {t["name"]: t for t in tasks("configure.yml")}
-    secrets = configure["Write the Grafana secret files"]
-    assert secrets["diff"] is False and secrets["ansible.builtin.copy"]["mode"] == "0640"
-    ini = configure["Template grafana.ini"]
-    assert ini["no_log"] is True and ini["ansible.builtin.template"]["mode"] == "0640"
+    start = configure["Write Grafana's folders, grafana.ini and secret files"]
+    assert start["no_log"] is True and start["bbdash.stack.file_set"]["mode"] == "0640"
+    written = {entry["dest"]: entry for entry in role_vars()["_grafana_start_files"]}
+    assert "grafana.ini" in written
+    secrets = [entry for dest, entry in written.items() if dest.startswith("secrets/")]
+    assert len(secrets) == 5 and all(entry["secret"] is True for entry in secrets)
 
 
 def test_admin_password_applied_every_run_idempotently() -> None:
