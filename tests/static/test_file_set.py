@@ -197,7 +197,7 @@ def test_an_entry_needs_exactly_one_source(
     write_tasks(role, [file_set_task(directories=[], files=[entry], purge=[])])
     proc = run_playbook(tmp_path / "run", play(role, tmp_path))
     assert proc.returncode != 0
-    assert "give exactly one of template, src or content" in proc.stdout
+    assert "give exactly one of template, src, content or remote_src" in proc.stdout
 
 
 def test_a_template_renders_as_ansible_builtin_template_does(role: Path, tmp_path: Path) -> None:
@@ -274,3 +274,23 @@ def test_file_entries_turns_a_mapping_into_sorted_entries(role: Path, tmp_path: 
     assert (target / "keys" / "a_token").read_text(encoding="utf-8") == "ay\n"
     assert (target / "keys" / "b_token").read_text(encoding="utf-8") == "bee\n"
     assert "bee" not in proc.stdout
+
+
+def test_remote_src_copies_a_host_file(role: Path, tmp_path: Path) -> None:
+    target = tmp_path / "host"
+    target.mkdir()
+    (target / "token.source").write_text("tok-123\n", encoding="utf-8")
+    task = {
+        "name": "Hand a host file over",
+        "bbdash.stack.file_set": {
+            "root": "{{ target }}",
+            "files": [{"dest": "token", "remote_src": "{{ target }}/token.source", "mode": "0600"}],
+        },
+    }
+    write_tasks(role, [task])
+    assert recap(run_playbook(tmp_path / "run", play(role, target)))["changed"] == 1
+    assert (target / "token").read_text(encoding="utf-8") == "tok-123\n"
+    assert recap(run_playbook(tmp_path / "run", play(role, target)))["changed"] == 0
+    (target / "token.source").unlink()
+    proc = run_playbook(tmp_path / "run", play(role, target))
+    assert proc.returncode != 0 and "token.source does not exist" in proc.stdout

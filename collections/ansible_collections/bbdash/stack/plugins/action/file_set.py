@@ -5,7 +5,8 @@ Each files entry gives exactly one of:
   the way ansible.builtin.template renders it (same Jinja settings, ansible_managed);
 - src: a file of the role (files/) or an absolute path, sent as it is (a dest
   ending in / is the folder it goes into, under its own name);
-- content: the text itself.
+- content: the text itself;
+- remote_src: a file on the host, copied there by the module.
 
 The module then compares and writes everything in one call on the host.
 """
@@ -24,7 +25,7 @@ try:  # ansible_managed and friends, as the template action sets them (ansible-c
 except ImportError:  # pragma: no cover - older or newer cores: templates that use them fail loudly
     _template_vars = None
 
-SOURCES = ("template", "src", "content")
+SOURCES = ("template", "src", "content", "remote_src")
 # ansible.builtin.template's defaults (trim_blocks on, lstrip_blocks off, "\n").
 JINJA_OVERRIDES = {"trim_blocks": True, "lstrip_blocks": False, "newline_sequence": "\n"}
 
@@ -66,11 +67,13 @@ class ActionModule(ActionBase):
         given = [key for key in SOURCES if entry.get(key) is not None]
         if len(given) != 1:
             raise AnsibleActionFail(
-                f"{entry['dest']}: give exactly one of template, src or content"
+                f"{entry['dest']}: give exactly one of template, src, content or remote_src"
                 f" (got {given or 'none'})"
             )
         out = {key: value for key, value in entry.items() if key not in SOURCES}
-        if "template" in given:
+        if "remote_src" in given:
+            out["remote_src"] = str(entry["remote_src"])  # read by the module, on the host
+        elif "template" in given:
             out["content"] = self._render(str(entry["template"]), str(entry["dest"]), task_vars)
         elif "src" in given:
             out["content"] = self._read(str(entry["src"]))

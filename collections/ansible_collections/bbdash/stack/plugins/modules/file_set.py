@@ -50,7 +50,9 @@ options:
   files:
     description:
       - Files to write. Each needs dest and content (the action plugin fills content from
-        template or src); owner, group and mode as for C(ansible.builtin.copy).
+        template or src), or remote_src, a file on the host copied as it is (its content
+        never travels through the controller); owner, group and mode as for
+        C(ansible.builtin.copy).
       - validate, as in C(ansible.builtin.copy), runs on a changed file before it replaces
         the live one (C(%s) is the candidate, already with its owner and mode).
       - force false writes a file only when it does not exist.
@@ -197,9 +199,14 @@ def write_candidate(module: AnsibleModule, entry: dict[str, Any], wanted: bytes)
 
 def ensure_file(module: AnsibleModule, entry: dict[str, Any], diffs: Diffs) -> bool:
     dest = Path(entry["dest"])
-    if entry.get("content") is None:
-        module.fail_json(msg=f"{dest}: no content (give template, src or content)")
-    wanted = str(entry["content"]).encode("utf-8")
+    if entry.get("remote_src"):
+        wanted = read_bytes(Path(entry["remote_src"]))
+        if wanted is None:
+            module.fail_json(msg=f"{dest}: remote_src {entry['remote_src']} does not exist")
+    elif entry.get("content") is None:
+        module.fail_json(msg=f"{dest}: no content (give template, src, content or remote_src)")
+    else:
+        wanted = str(entry["content"]).encode("utf-8")
     current = read_bytes(dest)
     changed = current is None or (bool(entry.get("force", True)) and current != wanted)
     if changed:
