@@ -63,8 +63,8 @@ lint: venv secrets ## yamllint, ansible-lint (production profile), syntax check,
 	ansible-lint --profile production
 	for playbook in playbooks/*.yml; do \
 	  ansible-playbook --syntax-check -i inventories/production/hosts.yml "$$playbook" >/dev/null; done
-	ruff check files/feeders roles tests bench
-	ruff format --check files/feeders roles tests bench
+	ruff check files/feeders roles tests bench collections
+	ruff format --check files/feeders roles tests bench collections
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
 unit: venv deps flux-checker ## Python tests (real PostgreSQL) and static checks of roles, configs, dashboards
