@@ -236,7 +236,7 @@ def test_root_and_task_wide_attributes_fill_the_entries(role: Path, tmp_path: Pa
             "owner": "root",
             "mode": "0640",
             "directory_mode": "0750",
-            "directories": ["", "secrets", {"path": "public", "mode": "0755"}],
+            "directories": ["", "secrets", {"path": "public", "mode": "0755"}, "deep/er"],
             "files": [
                 {"dest": "secrets/token", "content": "t"},
                 {"dest": "public/index.html", "content": "<p>", "mode": "0644"},
@@ -250,6 +250,7 @@ def test_root_and_task_wide_attributes_fill_the_entries(role: Path, tmp_path: Pa
     assert recap(run_playbook(tmp_path / "run", play(role, target)))["changed"] == 1
     assert mode(target) == 0o750 and mode(target / "secrets") == 0o750
     assert mode(target / "public") == 0o755
+    assert mode(target / "deep") == 0o750 and mode(target / "deep" / "er") == 0o750
     assert mode(target / "secrets" / "token") == 0o640
     assert mode(target / "public" / "index.html") == 0o644
     assert (target / "public" / "board.json").read_text(encoding="utf-8") == '{"uid": "board"}\n'

@@ -43,7 +43,7 @@ options:
   directories:
     description:
       - Folders to create, each a path or C({path, owner, group, mode}). Missing parents are
-        created as the running user with mode 0755.
+        created with the same owner, group and mode, as C(ansible.builtin.file) does.
     type: list
     elements: raw
     default: []
@@ -157,7 +157,12 @@ def ensure_directory(module: AnsibleModule, entry: dict[str, Any], diffs: Diffs)
         changed = True
         note(diffs, path, "(absent)\n", "(folder)\n")
         if not module.check_mode:
-            path.mkdir(mode=0o755, parents=True)
+            # As ansible.builtin.file does: every folder created on the way
+            # gets the entry's owner, group and mode.
+            missing = [path, *(parent for parent in path.parents if not parent.exists())]
+            for folder in reversed(missing):
+                folder.mkdir()
+                module.set_fs_attributes_if_different(attributes(module, folder, entry), True)
     if path.is_dir():
         changed = module.set_fs_attributes_if_different(attributes(module, path, entry), changed)
     return changed
