@@ -50,6 +50,8 @@ from test_prometheus_rules import docker_shim
 ROLE = ROLES / "alertmanager"
 SHARED_VARS = {"docker_network_name": "bloomberg-net"}
 CACHE = REPO / ".cache" / "amtool-trixie"
+# The task that renders alertmanager.yml (and validates it with amtool).
+CONFIG_TASK = "alertmanager : Render the Alertmanager configuration and its notification templates"
 
 SECRET_DEFAULTS = {
     "alertmanager_telegram_bot_token": "vault_alertmanager_telegram_bot_token",
@@ -474,7 +476,7 @@ def test_check_diff_never_shows_a_secret(tmp_path: Path, current_amtool: str) ->
             "alertmanager_amtool_binary": amtool,
         }
         result = run_role(["preflight", "configure"], base, extra, check_mode=True)
-        assert "alertmanager : Render the Alertmanager configuration" in changed_tasks(result)
+        assert CONFIG_TASK in changed_tasks(result)
         for value in SECRETS.values():
             assert value not in result["stdout"], (version, value)
         assert not (base / "alertmanager").exists()
@@ -563,7 +565,7 @@ def test_invalid_config_never_goes_live(tmp_path: Path, current_amtool: str) -> 
         check=False,
     )
     failed = failed_tasks(result)
-    assert list(failed) == ["alertmanager : Render the Alertmanager configuration"], failed
+    assert list(failed) == [CONFIG_TASK], failed
     assert config.read_text(encoding="utf-8") == before
 
 
@@ -753,7 +755,10 @@ def test_secrets_follow_the_vault_pattern() -> None:
     secret_tasks = [t for t in role_file("tasks/configure.yml") if "secret" in t["name"].lower()]
     writer = next(t for t in secret_tasks if t["name"].startswith("Write"))
     assert writer["no_log"] is True and writer["diff"] is False
-    assert writer["ansible.builtin.copy"]["mode"] == "0640"
+    assert writer["bbdash.stack.file_set"]["mode"] == "0640"
+    # Each secret file is kept out of --diff by file_set itself too.
+    entries = role_file("vars/main.yml")["_alertmanager_secret_entries"]
+    assert "bbdash.stack.file_entries('secrets', secret=true)" in entries
 
 
 def test_container_task() -> None:
