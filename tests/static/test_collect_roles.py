@@ -67,7 +67,9 @@ def all_tasks(role: str) -> list[dict[str, Any]]:
 
 
 def module(task: dict[str, Any]) -> str:
-    return next(k for k in task if "." in k and k.split(".")[0] in ("ansible", "community"))
+    return next(
+        k for k in task if "." in k and k.split(".")[0] in ("ansible", "community", "bbdash")
+    )
 
 
 @pytest.mark.parametrize("role", ALL)
@@ -168,8 +170,22 @@ def test_secrets_are_hidden_and_private(role: str) -> None:
             args = task[mod]
             assert args["mode"] == "0600", task["name"]
             assert args["owner"] == f"{{{{ _{role}_uid }}}}", task["name"]
+        if mod == "bbdash.stack.file_set" and (
+            secretish or re.search(r"_secrets_dir\b|_secret_entries\b|_token_files\b", text)
+        ):
+            # One call for the secrets folder: hidden, 0600 files and a 0700 folder
+            # for the image's user, every file's content kept out of --diff.
+            assert task.get("no_log") is True, task["name"]
+            args = task[mod]
+            assert args["mode"] == "0600", task["name"]
+            assert args["owner"] == f"{{{{ _{role}_uid }}}}", task["name"]
+            assert args.get("directory_mode", "0700") == "0700", task["name"]
         if mod == "ansible.builtin.uri":
             assert task.get("no_log") is True, task["name"]
+    vars_ = load(ROLES / role / "vars" / "main.yml")
+    assert "bbdash.stack.file_entries(secret=true" in vars_[f"_{role}_secret_entries"]
+    tokens = vars_.get(f"_{role}_token_files", vars_.get(f"_{role}_influxdb_token_files"))
+    assert tokens and all(entry["secret"] is True and entry["remote_src"] for entry in tokens)
 
 
 @pytest.mark.parametrize("role", SERVICES)
@@ -197,9 +213,16 @@ def test_every_vault_name_is_listed_in_the_example() -> None:
 
 @pytest.mark.parametrize("role", ["market_feeder", "news_feeder"])
 def test_configuration_is_validated_by_the_service(role: str) -> None:
-    (template,) = [t for t in tasks(role, "configure.yml") if "ansible.builtin.template" in t]
-    args = template["ansible.builtin.template"]
-    assert args["validate"] == f"{{{{ _{role}_validate }}}}" and args["mode"] == "0644"
+    (template,) = [
+        t
+        for t in tasks(role, "configure.yml")
+        if any("template" in entry for entry in t.get("bbdash.stack.file_set", {}).get("files", []))
+    ]
+    args = template["bbdash.stack.file_set"]
+    (entry,) = args["files"]
+    assert entry["validate"] == f"{{{{ _{role}_validate }}}}" and args["mode"] == "0644"
+    assert entry.get("mode", args["mode"]) == "0644" and "secret" not in entry
+    assert "no_log" not in template  # the configuration names secret files only: in --diff
     validate = load(ROLES / role / "vars" / "main.yml")[f"_{role}_validate"]
     assert "--network=none" in validate and "--pull=never" in validate
     assert "load_settings(" in validate and "{{ feeders_image_ref }}" in validate

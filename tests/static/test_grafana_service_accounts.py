@@ -124,8 +124,11 @@ def test_the_api_reads_the_token_and_never_removes_it() -> None:
     # The configure step removes only files of this list (those whose key is unset).
     assert "grafana-token" not in [f["file"] for f in private["_watchlist_api_secret_files"]]
     configure = load_yaml(API_ROLE / "tasks" / "configure.yml")
-    removal = next(t for t in configure if t["name"].startswith("Remove the secret files"))
-    assert "_watchlist_api_secret_files" in removal["loop"]
+    removal = next(
+        t for t in configure if t["name"].startswith("Write the secret files and remove")
+    )
+    assert removal["bbdash.stack.file_set"]["absent"] == "{{ _watchlist_api_secrets_unset }}"
+    assert "_watchlist_api_secret_files" in private["_watchlist_api_secrets_unset"]
     # A token appearing after the API started needs no restart.
     run = (API_ROLE / "tasks" / "run.yml").read_text(encoding="utf-8")
     assert "grafana" not in run.split("container_restart:")[1].split("container_wait")[0]

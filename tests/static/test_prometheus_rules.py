@@ -333,8 +333,13 @@ def test_config_change_is_validated_before_it_is_live(tmp_path: Path) -> None:
         check=False,
     )
     failed = failed_tasks(result)
-    assert list(failed) == ["prometheus : Write the alert rules and the Prometheus configuration"], failed
-    assert "failed to validate" in failed["prometheus : Write the alert rules and the Prometheus configuration"]["msg"]
+    assert list(failed) == [
+        "prometheus : Write the alert rules and the Prometheus configuration"
+    ], failed
+    assert (
+        "failed to validate"
+        in failed["prometheus : Write the alert rules and the Prometheus configuration"]["msg"]
+    )
     assert (tmp_path / "prometheus" / "prometheus.yml").read_text(encoding="utf-8") == deployed
 
 
@@ -462,14 +467,18 @@ def test_validate_with_image_runs_promtool_from_the_image(tmp_path: Path, monkey
     result = run_role(
         "prometheus", ["configure"], base, {"prometheus_scrape_timeout": "5m"}, check=False
     )
-    assert list(failed_tasks(result)) == ["prometheus : Write the alert rules and the Prometheus configuration"]
+    assert list(failed_tasks(result)) == [
+        "prometheus : Write the alert rules and the Prometheus configuration"
+    ]
 
 
 def test_check_mode_on_a_fresh_host(tmp_path: Path) -> None:
     """--check --diff before anything exists: no failure, nothing written."""
     extra = host_promtool()
     result = run_role("prometheus", ["preflight", "configure"], tmp_path, extra, check_mode=True)
-    assert "prometheus : Write the alert rules and the Prometheus configuration" in changed_tasks(result)
+    assert "prometheus : Write the alert rules and the Prometheus configuration" in changed_tasks(
+        result
+    )
     assert not (tmp_path / "prometheus").exists()
 
 

@@ -105,6 +105,12 @@ def test_an_empty_influxdb_url_turns_custom_series_off(tmp_path: Path) -> None:
     ]
 
 
+HAND_OVER = (
+    "watchlist_api : Hand the InfluxDB token to the container"
+    ", or remove it when custom series are off"
+)
+
+
 def _configure(base: Path, **variables: Any) -> dict[str, Any]:
     return run_role(
         "watchlist_api", ["configure"], base, {**SECRETS, "bloomberg_users": USERS, **variables}
@@ -118,7 +124,7 @@ def test_the_token_is_handed_over_on_the_host_without_a_restart(tmp_path: Path) 
     # The data layer is not deployed yet: nothing to copy, reported, no failure.
     first = _configure(base)
     results = task_results(first)
-    assert results["watchlist_api : Hand the InfluxDB token to the container"].get("skipped")
+    assert results[HAND_OVER].get("skipped")
     assert (
         "influxdb role"
         in results["watchlist_api : Report that custom series wait for the InfluxDB token"]["msg"]
@@ -136,7 +142,7 @@ def test_the_token_is_handed_over_on_the_host_without_a_restart(tmp_path: Path) 
     # re-reads it by mtime, so the container's restart does not depend on it.
     source.write_text("token-two")
     again = _configure(base)
-    assert changed_tasks(again) == ["watchlist_api : Hand the InfluxDB token to the container"]
+    assert changed_tasks(again) == [HAND_OVER]
     assert copied.read_text() == "token-two"
     assert "token-one" not in again["stdout"] and "token-two" not in again["stdout"]
     # Custom series off: the API's copy goes.
