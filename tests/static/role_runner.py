@@ -69,6 +69,14 @@ def ansible_env(work: Path, callback: str, extra: dict[str, str] | None = None) 
     }
 
 
+def step_file(task: dict[str, Any]) -> str:
+    """The task file a step of a role's tasks/main.yml brings in: import_tasks, or
+    include_tasks' file (the preflight step, skipped when site.yml already ran it)."""
+    if "ansible.builtin.import_tasks" in task:
+        return str(task["ansible.builtin.import_tasks"])
+    return str(task["ansible.builtin.include_tasks"]["file"])
+
+
 def localhost_play(name: str, **fields: Any) -> dict[str, Any]:
     """A play on localhost, without facts: nothing the tests run needs them."""
     return {"name": name, "hosts": "localhost", "gather_facts": False, **fields}

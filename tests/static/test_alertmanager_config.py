@@ -42,7 +42,15 @@ import container_block
 import pytest
 import role_runner
 import yaml
-from role_runner import REPO, ROLES, RunOptions, changed_tasks, failed_tasks, task_results
+from role_runner import (
+    REPO,
+    ROLES,
+    RunOptions,
+    changed_tasks,
+    failed_tasks,
+    step_file,
+    task_results,
+)
 
 # The `docker run` stand-in is shared with the Prometheus tests (same folder).
 from test_prometheus_rules import docker_shim
@@ -718,11 +726,11 @@ def test_role_layout_and_specs() -> None:
     ):  # fmt: skip
         assert (ROLE / path).is_file(), path
     main = role_file("tasks/main.yml")
-    assert [t["ansible.builtin.import_tasks"] for t in main] == [
+    assert [step_file(t) for t in main] == [
         "preflight.yml", "install.yml", "configure.yml", "run.yml",
     ]  # fmt: skip
     for task in main:
-        step = task["ansible.builtin.import_tasks"].removesuffix(".yml")
+        step = step_file(task).removesuffix(".yml")
         assert {"alertmanager", f"alertmanager_{step}"} <= set(task["tags"])
     defaults = role_file("defaults/main.yml")
     specs = role_file("meta/argument_specs.yml")["argument_specs"]["main"]["options"]

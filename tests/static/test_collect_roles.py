@@ -19,6 +19,7 @@ import container_block
 import pytest
 import sizing_profiles
 import yaml
+from role_runner import step_file
 
 REPO = Path(__file__).resolve().parents[2]
 ROLES = REPO / "roles"
@@ -107,7 +108,7 @@ def test_limits_are_the_seeds(role: str) -> None:
 def test_main_includes_the_steps_in_order_with_tags(role: str) -> None:
     main = tasks(role, "main.yml")
     steps = ["preflight", "install", "configure", "run"]
-    assert [t["ansible.builtin.import_tasks"] for t in main] == [f"{s}.yml" for s in steps]
+    assert [step_file(t) for t in main] == [f"{s}.yml" for s in steps]
     for task, step in zip(main, steps, strict=True):
         assert role in task["tags"] and f"{role}_{step}" in task["tags"]
 

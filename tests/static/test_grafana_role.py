@@ -18,7 +18,7 @@ import container_block
 import pytest
 import sizing_profiles
 from grafana_helpers import ROLE, SHARED_VARS, load_yaml, role_defaults, role_vars
-from role_runner import recap, run_playbook
+from role_runner import recap, run_playbook, step_file
 
 SECRET_DEFAULTS = {
     "grafana_admin_password": "vault_grafana_admin_password",
@@ -114,7 +114,7 @@ def test_secrets_follow_the_vault_pattern() -> None:
 
 def test_main_includes_the_steps_in_order_with_tags() -> None:
     main = tasks("main.yml")
-    assert [t["ansible.builtin.import_tasks"] for t in main] == [
+    assert [step_file(t) for t in main] == [
         "preflight.yml",
         "configure.yml",
         "run.yml",
@@ -123,7 +123,7 @@ def test_main_includes_the_steps_in_order_with_tags() -> None:
         "service_accounts.yml",
     ]
     for task in main:
-        step = task["ansible.builtin.import_tasks"].removesuffix(".yml")
+        step = step_file(task).removesuffix(".yml")
         assert "grafana" in task["tags"] and f"grafana_{step}" in task["tags"]
 
 

@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 import yaml
 from grafana_helpers import ROLE, load_yaml, role_defaults, role_vars
-from role_runner import REPO, changed_tasks, failed_tasks, run_role, task_results
+from role_runner import REPO, changed_tasks, failed_tasks, run_role, step_file, task_results
 
 DOUBLE = Path(os.environ.get("BBDASH_GRAFANA_DOUBLE", REPO / "tests/doubles/grafana/server.py"))
 API_ROLE = REPO / "roles" / "watchlist_api"
@@ -56,7 +56,7 @@ def by_name() -> dict[str, dict[str, Any]]:
 
 def test_imported_after_the_users_with_its_tags() -> None:
     main = load_yaml(ROLE / "tasks" / "main.yml")
-    files = [t["ansible.builtin.import_tasks"] for t in main]
+    files = [step_file(t) for t in main]
     assert files.index("service_accounts.yml") == files.index("users.yml") + 1
     step = main[files.index("service_accounts.yml")]
     assert step["tags"] == ["grafana", "grafana_service_accounts"]

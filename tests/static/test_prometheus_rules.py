@@ -36,7 +36,7 @@ import container_block
 import pytest
 import role_runner
 import yaml
-from role_runner import REPO, ROLES, RunOptions, changed_tasks, failed_tasks
+from role_runner import REPO, ROLES, RunOptions, changed_tasks, failed_tasks, step_file
 
 ROLE = ROLES / "prometheus"
 PROMTOOL_TESTS = REPO / "tests" / "promtool"
@@ -499,10 +499,10 @@ def test_role_layout(role: str) -> None:
         "tasks/install.yml", "tasks/run.yml",
     ):  # fmt: skip
         assert (ROLES / role / path).is_file(), f"{role}/{path}"
-    steps = [t["ansible.builtin.import_tasks"] for t in role_file(role, "tasks/main.yml")]
+    steps = [step_file(t) for t in role_file(role, "tasks/main.yml")]
     assert steps[0] == "preflight.yml" and steps[-1] == "run.yml", steps
     for task in role_file(role, "tasks/main.yml"):
-        step = task["ansible.builtin.import_tasks"].removesuffix(".yml")
+        step = step_file(task).removesuffix(".yml")
         assert role in task["tags"] and f"{role}_{step}" in task["tags"], task
 
 

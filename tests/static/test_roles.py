@@ -114,3 +114,26 @@ def test_every_service_container_goes_through_the_container_role(role: Path) -> 
         if "bloomberg_deployed_containers" in (task.get("ansible.builtin.set_fact") or {})
     ]
     assert not registers, f"{role.name} registers a container itself: {registers}"
+
+
+def test_preflight_runs_once_in_site_yml(role: Path) -> None:
+    """playbooks/preflight.yml checks every role before anything changes and marks
+    the run; a role then skips its own copy of the checks (one skipped include),
+    and still runs them when it is played without that playbook."""
+    main = _load(role / "tasks" / "main.yml")
+    preflight = [
+        t for t in main if "preflight.yml" in str(t.get("ansible.builtin.include_tasks", ""))
+    ]
+    if not (role / "tasks" / "preflight.yml").exists() or role.name == "container":
+        assert not preflight
+        return
+    assert len(preflight) == 1, f"{role.name}: the preflight step is one include_tasks"
+    step = preflight[0]
+    assert step["when"] == "not (bloomberg_preflight_done | default(false) | bool)"
+    assert step["ansible.builtin.include_tasks"]["apply"]["tags"] == step["tags"]
+    assert f"{role.name}_preflight" in step["tags"]
+    play = _load(ROOT / "playbooks" / "preflight.yml")[0]
+    marks = [t for t in play["tasks"] if "ansible.builtin.set_fact" in t]
+    assert marks and marks[-1]["ansible.builtin.set_fact"] == {"bloomberg_preflight_done": True}
+    assert "cacheable" not in marks[-1]["ansible.builtin.set_fact"], "must not outlive the run"
+    assert role.name in play["vars"]["bloomberg_preflight_roles"]
