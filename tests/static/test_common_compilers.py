@@ -34,7 +34,7 @@ def test_compilers_run_for_root_only_and_a_rerun_changes_nothing(tmp_path: Path)
     base = tmp_path / "base"
     base.mkdir()
     first = run_role("common", ["compilers"], base, variables)
-    assert changed_tasks(first) == ["common : Let only root run them"]
+    assert changed_tasks(first) == ["common : Let only root run the compilers installed"]
     for path in (tree["real"], tree["as"]):
         assert stat.S_IMODE(path.stat().st_mode) == 0o750, path
     # The link itself is untouched and still leads to the compiler.

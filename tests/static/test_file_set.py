@@ -295,3 +295,27 @@ def test_remote_src_copies_a_host_file(role: Path, tmp_path: Path) -> None:
     (target / "token.source").unlink()
     proc = run_playbook(tmp_path / "run", play(role, target))
     assert proc.returncode != 0 and "token.source does not exist" in proc.stdout
+
+
+def test_existing_sets_attributes_on_the_file_a_link_leads_to(role: Path, tmp_path: Path) -> None:
+    target = tmp_path / "host"
+    target.mkdir()
+    real = target / "tool-12"
+    real.write_text("#!/bin/sh\n", encoding="utf-8")
+    real.chmod(0o755)
+    (target / "tool").symlink_to(real.name)
+    task = {
+        "name": "Restrict what exists",
+        "bbdash.stack.file_set": {
+            "existing": ["{{ target }}/tool", "{{ target }}/absent-tool"],
+            "mode": "0750",
+        },
+    }
+    write_tasks(role, [task])
+    checked = run_playbook(tmp_path / "run", play(role, target), "--check")
+    assert recap(checked)["changed"] == 1 and mode(real) == 0o755
+    assert recap(run_playbook(tmp_path / "run", play(role, target)))["changed"] == 1
+    assert mode(real) == 0o750 and (target / "tool").is_symlink()
+    assert real.read_text(encoding="utf-8") == "#!/bin/sh\n"
+    assert not (target / "absent-tool").exists()
+    assert recap(run_playbook(tmp_path / "run", play(role, target)))["changed"] == 0

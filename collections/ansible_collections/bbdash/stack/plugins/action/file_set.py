@@ -41,6 +41,7 @@ class ActionModule(ActionBase):
             "directory_mode",
             "directories",
             "files",
+            "existing",
             "absent",
             "purge",
         )

@@ -23,7 +23,7 @@ description:
   - Use it through its action plugin (../action/file_set.py), which renders
     C(template) entries and reads C(src) entries on the controller, like
     C(ansible.builtin.template) and C(ansible.builtin.copy) do.
-  - Folders come first, then files, then removals and purges.
+  - Folders come first, then files, then existing paths' attributes, then removals and purges.
 options:
   root:
     description: Folder that relative paths (directories, files' dest, absent, purge) are under.
@@ -59,6 +59,15 @@ options:
       - secret true keeps the content out of the diff.
     type: list
     elements: dict
+    default: []
+  existing:
+    description:
+      - Paths whose owner, group and mode are set when they exist (a path or
+        C({path, owner, group, mode})), without touching their content. Links are
+        followed to the file they lead to, which gets the attributes; a path that does not
+        exist is skipped.
+    type: list
+    elements: raw
     default: []
   absent:
     description: Paths to remove (files, or folders with their content).
@@ -225,6 +234,12 @@ def ensure_file(module: AnsibleModule, entry: dict[str, Any], diffs: Diffs) -> b
     return changed
 
 
+def existing_target(entry: dict[str, Any]) -> Path | None:
+    """The file a path leads to, links followed; None when there is no such file."""
+    path = Path(entry["path"])
+    return path.resolve() if path.exists() else None
+
+
 def remove(module: AnsibleModule, path: Path, diffs: Diffs) -> bool:
     if not (path.is_symlink() or path.exists()):
         return False
@@ -262,6 +277,7 @@ def main() -> None:
             "directory_mode": {"type": "raw"},
             "directories": {"type": "list", "elements": "raw", "default": []},
             "files": {"type": "list", "elements": "dict", "default": []},
+            "existing": {"type": "list", "elements": "raw", "default": []},
             "absent": {"type": "list", "elements": "str", "default": []},
             "purge": {"type": "list", "elements": "dict", "default": []},
         },
@@ -280,6 +296,13 @@ def main() -> None:
     for entry in files:
         if ensure_file(module, entry, diffs):
             changed_paths.append(entry["dest"])
+    for entry in params["existing"]:
+        entry = with_defaults(module, entry, "path", "mode")
+        target = existing_target(entry)
+        if target is not None and module.set_fs_attributes_if_different(
+            attributes(module, target, entry), False
+        ):
+            changed_paths.append(str(target))
     wanted = {Path(entry["dest"]) for entry in files}
     removals = [under_root(module, path) for path in params["absent"]]
     for entry in params["purge"]:
