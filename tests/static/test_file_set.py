@@ -39,6 +39,14 @@ def role(tmp_path: Path) -> Path:
     return base
 
 
+@pytest.fixture
+def target(tmp_path: Path) -> Path:
+    """The folder that stands for the host's file system."""
+    host = tmp_path / "host"
+    host.mkdir()
+    return host
+
+
 def write_tasks(role: Path, tasks: list[dict[str, Any]]) -> None:
     (role / "tasks" / "main.yml").write_text(
         yaml.safe_dump(tasks, sort_keys=False), encoding="utf-8"
@@ -80,10 +88,8 @@ def mode(path: Path) -> int:
 
 
 def test_writes_then_changes_nothing_and_reports_then_repairs_drift(
-    role: Path, tmp_path: Path
+    role: Path, tmp_path: Path, target: Path
 ) -> None:
-    target = tmp_path / "host"
-    target.mkdir()
     write_tasks(role, [file_set_task()])
     work = tmp_path / "run"
 
@@ -119,9 +125,7 @@ def test_writes_then_changes_nothing_and_reports_then_repairs_drift(
     )
 
 
-def test_secret_content_stays_out_of_the_diff(role: Path, tmp_path: Path) -> None:
-    target = tmp_path / "host"
-    target.mkdir()
+def test_secret_content_stays_out_of_the_diff(role: Path, tmp_path: Path, target: Path) -> None:
     write_tasks(role, [file_set_task()])
     proc = run_playbook(tmp_path / "run", play(role, target), "--diff")
     assert recap(proc)["changed"] == 1
@@ -159,9 +163,7 @@ def test_a_file_that_fails_validate_never_replaces_the_live_one(role: Path, tmp_
     assert "alpha = 1" in (target / "conf" / "app.conf").read_text(encoding="utf-8")
 
 
-def test_force_false_only_creates(role: Path, tmp_path: Path) -> None:
-    target = tmp_path / "host"
-    target.mkdir()
+def test_force_false_only_creates(role: Path, tmp_path: Path, target: Path) -> None:
     task = file_set_task(
         directories=[],
         files=[{"dest": "{{ target }}/access.log", "content": "", "mode": "0640", "force": False}],
@@ -200,9 +202,9 @@ def test_an_entry_needs_exactly_one_source(
     assert "give exactly one of template, src, content or remote_src" in proc.stdout
 
 
-def test_a_template_renders_as_ansible_builtin_template_does(role: Path, tmp_path: Path) -> None:
-    target = tmp_path / "host"
-    target.mkdir()
+def test_a_template_renders_as_ansible_builtin_template_does(
+    role: Path, tmp_path: Path, target: Path
+) -> None:
     tasks = [
         {
             "name": "Render with the template module",
@@ -226,9 +228,9 @@ def test_a_template_renders_as_ansible_builtin_template_does(role: Path, tmp_pat
     assert (target / "by-file-set").read_bytes() == (target / "by-template").read_bytes()
 
 
-def test_root_and_task_wide_attributes_fill_the_entries(role: Path, tmp_path: Path) -> None:
-    target = tmp_path / "host"
-    target.mkdir()
+def test_root_and_task_wide_attributes_fill_the_entries(
+    role: Path, tmp_path: Path, target: Path
+) -> None:
     task = {
         "name": "Write under a root",
         "bbdash.stack.file_set": {
@@ -258,9 +260,9 @@ def test_root_and_task_wide_attributes_fill_the_entries(role: Path, tmp_path: Pa
     assert recap(run_playbook(tmp_path / "run", play(role, target)))["changed"] == 0
 
 
-def test_file_entries_turns_a_mapping_into_sorted_entries(role: Path, tmp_path: Path) -> None:
-    target = tmp_path / "host"
-    target.mkdir()
+def test_file_entries_turns_a_mapping_into_sorted_entries(
+    role: Path, tmp_path: Path, target: Path
+) -> None:
     task = {
         "name": "Write a mapping of secrets",
         "bbdash.stack.file_set": {
@@ -277,9 +279,7 @@ def test_file_entries_turns_a_mapping_into_sorted_entries(role: Path, tmp_path: 
     assert "bee" not in proc.stdout
 
 
-def test_remote_src_copies_a_host_file(role: Path, tmp_path: Path) -> None:
-    target = tmp_path / "host"
-    target.mkdir()
+def test_remote_src_copies_a_host_file(role: Path, tmp_path: Path, target: Path) -> None:
     (target / "token.source").write_text("tok-123\n", encoding="utf-8")
     task = {
         "name": "Hand a host file over",
@@ -297,9 +297,9 @@ def test_remote_src_copies_a_host_file(role: Path, tmp_path: Path) -> None:
     assert proc.returncode != 0 and "token.source does not exist" in proc.stdout
 
 
-def test_existing_sets_attributes_on_the_file_a_link_leads_to(role: Path, tmp_path: Path) -> None:
-    target = tmp_path / "host"
-    target.mkdir()
+def test_existing_sets_attributes_on_the_file_a_link_leads_to(
+    role: Path, tmp_path: Path, target: Path
+) -> None:
     real = target / "tool-12"
     real.write_text("#!/bin/sh\n", encoding="utf-8")
     real.chmod(0o755)
