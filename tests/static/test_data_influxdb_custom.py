@@ -1,5 +1,5 @@
 """The influxdb role's per-person custom buckets and the watchlist API's token,
-run for real (ansible-playbook, tasks buckets.yml, users.yml and tokens.yml) against the
+run for real (ansible-playbook, tasks state.yml, buckets.yml, users.yml and tokens.yml) against the
 InfluxDB test double (tests/doubles/influxdb, which mirrors InfluxDB v2.9.1's
 authorizer): the buckets come and go with the people who ask for one, a rerun
 and a --check change nothing, and the token is least privilege, proven by
@@ -44,7 +44,7 @@ class Host:
     def converge(self, users: list[dict[str, Any]], check_mode: bool = False) -> dict[str, Any]:
         return run_role(
             "influxdb",
-            ["buckets", "users", "tokens"],
+            ["state", "buckets", "users", "tokens"],
             self.base,
             {
                 "bloomberg_users": users,
