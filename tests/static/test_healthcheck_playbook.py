@@ -96,11 +96,17 @@ AM_METRICS = [
 
 def delivery_rows(tmp_path: Path, watchdog: list[dict[str, Any]]) -> list[dict[str, Any]]:
     given = {
-        name: PLAYBOOK[0]["vars"][name] for name in ("_hc_alert_channels", "_hc_receivers")
+        name: PLAYBOOK[0]["vars"][name]
+        for name in ("_hc_alert_channels", "_hc_receivers", "_hc_am_answers")
     } | {
-        "_hc_am_status": {"stdout": AM_STATUS},
-        "_hc_am_metrics": {"stdout_lines": AM_METRICS},
-        "_hc_am_watchdog": {"stdout": json.dumps(watchdog)},
+        # bbdash.stack.http_batch's results, in the order the playbook asks.
+        "_hc_am": {
+            "results": [
+                {"status": 200, "failed": False, "content": AM_STATUS},
+                {"status": 200, "failed": False, "content": "\n".join(AM_METRICS)},
+                {"status": 200, "failed": False, "content": json.dumps(watchdog)},
+            ]
+        },
     }
     rows: list[dict[str, Any]] = evaluate(tmp_path, "_hc_delivery_rows", given)
     return rows
