@@ -47,12 +47,15 @@ def ansible_playbook() -> str:
 
 
 def ansible_env(work: Path, callback: str, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for a run isolated in `work`: its own empty ansible.cfg, temp files there.
+    """Environment for a run isolated in `work`: its own ansible.cfg, temp files there.
 
     The callback is set here, not in ansible.cfg, so that an ANSIBLE_STDOUT_CALLBACK
     in the caller's environment cannot change the output the tests parse.
     """
-    (work / "ansible.cfg").write_text("[defaults]\n", encoding="utf-8")
+    # Facts only through ansible_facts, as ansible.cfg and the molecule scenarios have it.
+    (work / "ansible.cfg").write_text(
+        "[defaults]\ninject_facts_as_vars = false\n", encoding="utf-8"
+    )
     return {
         **os.environ,
         "ANSIBLE_CONFIG": str(work / "ansible.cfg"),
