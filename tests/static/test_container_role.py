@@ -93,10 +93,14 @@ def test_the_container_task() -> None:
     assert c["cpus"] == "{{ container_cpus }}" and c["memory"] == "{{ container_memory }}"
     assert c["healthcheck"]["test"] == "{{ container_healthcheck_test }}"
     assert task["register"] == "_container_run"
-    # The previous include's result is forgotten first, tag-limited runs included.
-    forget = _task("Forget the result")
-    assert forget["ansible.builtin.set_fact"] == {"_container_run": {}}
-    assert forget["tags"] == ["always"]
+    assert "when" not in task, "it also removes a disabled component's container"
+    # Each include's result is forgotten at its end (tagged always), so that a
+    # tag-limited run never takes the previous container's for its own.
+    record = _run_tasks()[-1]
+    assert record["ansible.builtin.set_fact"]["_container_run"] == {}
+    assert record["tags"] == ["always"]
+    state = _load(ROLE / "vars" / "main.yml")
+    assert "(_container_run | default({}))" in state["_container_found"]
 
 
 def test_the_wait_runs_the_healthcheck_command_or_the_readiness_one() -> None:
@@ -114,18 +118,23 @@ def test_the_wait_runs_the_healthcheck_command_or_the_readiness_one() -> None:
 def test_it_records_the_container_for_the_report_and_the_handlers() -> None:
     record = _run_tasks()[-1]
     facts = record["ansible.builtin.set_fact"]
-    assert "+ [container_name]" in facts["bloomberg_deployed_containers"]
-    assert "combine({container_name: _container_state})" in facts["container_state"]
+    assert "+ ([container_name] if" in facts["bloomberg_deployed_containers"]
+    assert "combine({container_name: _container_state} if" in facts["container_state"]
     assert record["tags"] == ["always"]
-    assert record["when"] == "container_enabled | bool"
+    # A disabled container is neither reported nor given a state.
+    assert (
+        "[container_name] if container_enabled | bool else []"
+        in facts["bloomberg_deployed_containers"]
+    )
+    assert "if container_enabled | bool else {}" in facts["container_state"]
     state = _load(ROLE / "vars" / "main.yml")["_container_state"]
     assert set(state) == {"started", "running", "health", "address"}
 
 
 def test_a_disabled_component_is_removed() -> None:
-    remove = _task("Remove the disabled container")
-    assert remove["community.docker.docker_container"]["state"] == "absent"
-    assert remove["when"] == "not (container_enabled | bool)"
+    run = _task("Run the container")["community.docker.docker_container"]
+    assert run["state"] == "{{ 'started' if container_enabled | bool else 'absent' }}"
+    assert run["keep_volumes"] == "{{ container_keep_volumes | bool }}"
 
 
 @pytest.mark.parametrize("role", COMPONENTS)
