@@ -1,4 +1,5 @@
-"""The bbdash.stack.http_batch and file_read modules (collections/), run by ansible-playbook on localhost.
+"""The bbdash.stack.http_batch, file_read and command_batch modules (collections/), run by
+ansible-playbook on localhost.
 
 What is checked: http_batch sends every request in one call, each with its own
 method, headers, JSON body and basic auth, returns status, JSON and the item
@@ -6,7 +7,9 @@ in order, marks statuses outside status_code as failed (after sending the
 rest) and fails the call unless fail is false; a server that does not answer
 is one failed request, not a crash; in check mode it sends reads only.
 file_read returns base64 content and the item of each file, and reports a
-missing file instead of failing.
+missing file instead of failing. command_batch runs every command from its
+argv (no shell), reports each rc and output, and neither fails nor changes
+when one fails or is missing, in check mode too.
 """
 
 from __future__ import annotations
@@ -167,3 +170,21 @@ def test_file_read_reports_content_and_missing_files(tmp_path: Path) -> None:
         tmp_path, {"bbdash.stack.file_read": {"files": [str(tmp_path / "folder.token")]}}
     )
     assert rc != 0 and "is not a file" in result["msg"]
+
+
+def test_command_batch_runs_every_command_and_reports_each(tmp_path: Path) -> None:
+    commands = [
+        [sys.executable, "-c", "print('one'); print('two')"],
+        {"argv": [sys.executable, "-c", "import sys; sys.exit(3)"], "item": "fails"},
+        ["bbdash-no-such-program", "--version"],
+        [sys.executable, "-c", "print('$HOME; echo shell')"],
+    ]
+    rc, result = run(tmp_path, {"bbdash.stack.command_batch": {"commands": commands}}, "--check")
+    assert rc == 0, result
+    assert result["changed"] is False
+    first, second, third, fourth = result["results"]
+    assert (first["rc"], first["stdout_lines"]) == (0, ["one", "two"])
+    assert (second["rc"], second["item"]) == (3, "fails")
+    assert third["rc"] == 127 and "not found" in third["stderr"]
+    # No shell: the argument reaches the program as written.
+    assert fourth["stdout"] == "$HOME; echo shell"
