@@ -191,12 +191,14 @@ def test_tasks_touching_secrets_hide_them() -> None:
 
 def test_admin_password_applied_every_run_idempotently() -> None:
     admin = {t["name"]: t for t in flat(tasks("admin.yml"))}
-    health = admin["Wait for Grafana's health endpoint"]
-    assert health["ansible.builtin.uri"]["url"].endswith("/api/health")
-    assert health["check_mode"] is False and health["changed_when"] is False
-    login = admin["Log in with the vault's admin password"]
-    assert login["ansible.builtin.uri"]["status_code"] == [200, 401]
-    assert login["changed_when"] is False and login["check_mode"] is False
+    wait = admin["Wait for Grafana's health endpoint and log in with the vault's admin password"]
+    health, login = wait["bbdash.stack.http_batch"]["requests"]
+    assert health["url"].endswith("/api/health")
+    assert login["url"].endswith("/api/user") and login["status_code"] == [200, 401]
+    assert login["url_password"] == "{{ grafana_admin_password }}" and wait["no_log"] is True
+    assert wait["check_mode"] is False and wait["changed_when"] is False
+    assert "_grafana_health.results[1].status in [200, 401]" in wait["until"]
+    assert role_vars()["_grafana_admin_login"] == "{{ _grafana_health.results[1] }}"
     reset = admin["Reset the admin password to the vault's"]
     exec_args = reset["community.docker.docker_container_exec"]
     assert "--password-from-stdin" in exec_args["argv"]
