@@ -11,10 +11,10 @@ author: Bloomberg Dashboard contributors
 short_description: Run several commands that only read, in one call
 description:
   - One module call where a loop of C(ansible.builtin.command), or several command tasks,
-    make one each: for commands that report state (C(ssh -Q kex), C(ufw status)) and
+    make one each, for commands that report state (C(ssh -Q kex), C(ufw status)) and
     change nothing, so the call never reports a change and runs in check mode too.
   - Each command runs without a shell, from its argv; one that fails (a non-zero exit,
-    or a program that is not there) does not stop the others and does not fail the call:
+    or a program that is not there) does not stop the others and does not fail the call;
     its rc says so.
 options:
   commands:

@@ -14,7 +14,7 @@ short_description: Read several files of the host in one call
 description:
   - One module call where a loop of C(ansible.builtin.slurp) (or of C(stat), then
     C(slurp)) makes one or two per file. A missing file is reported, not an error.
-  - Reads only: check mode runs it as it is.
+  - It only reads, so check mode runs it as it is.
 options:
   files:
     description:

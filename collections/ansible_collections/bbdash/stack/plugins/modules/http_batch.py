@@ -13,7 +13,7 @@ module: http_batch
 author: Bloomberg Dashboard contributors
 short_description: Send several HTTP requests from the host in one call
 description:
-  - One module call where a loop of C(ansible.builtin.uri) makes one per request: the
+  - One module call where a loop of C(ansible.builtin.uri) makes one per request, for the
     lookups a role makes before it decides what to change (an API's objects, a token
     tried for what it is meant to do).
   - Requests are sent in the order given, each on its own; one that fails (a status not

@@ -17,7 +17,7 @@ description:
   - One module call where a loop of C(ansible.builtin.lineinfile) makes one per line,
     for settings files a role edits but does not own (C(/etc/login.defs),
     C(/etc/default/ufw)).
-  - Each line behaves as C(lineinfile) with C(regexp) and C(state=present) does: the last
+  - Each line behaves as C(lineinfile) with C(regexp) and C(state=present) does; the last
     line matching regexp is replaced by line; when no line matches, line is added at the
     end of the file.
   - The file's owner, group and mode are kept. The file is replaced atomically, once,
