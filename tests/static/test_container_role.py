@@ -47,8 +47,8 @@ def _task(name_start: str) -> dict[str, Any]:
 
 def test_every_container_component_uses_it() -> None:
     assert COMPONENTS == [
-        "alertmanager", "cadvisor", "grafana", "influxdb", "market_feeder", "news_feeder",
-        "nginx", "node_exporter", "postgres", "prometheus", "watchlist_api",
+        "alertmanager", "cadvisor", "grafana", "influxdb", "link", "market_feeder",
+        "news_feeder", "nginx", "node_exporter", "postgres", "prometheus", "watchlist_api",
     ]  # fmt: skip
 
 
@@ -80,7 +80,11 @@ def test_the_container_task() -> None:
     task = _task("Run the container")
     c = task["community.docker.docker_container"]
     assert c["restart_policy"] == "unless-stopped"
-    assert c["networks"] == [{"name": "{{ container_network }}"}]
+    # Aliases only when asked (the link role's front): others compare as before.
+    assert (
+        "[{'name': container_network}] if container_network_aliases | length == 0" in c["networks"]
+    )
+    assert "'aliases': container_network_aliases" in c["networks"]
     assert c["network_mode"] == "{{ container_network }}"
     assert c["comparisons"] == {
         "*": "strict",
@@ -164,5 +168,9 @@ def test_only_nginx_publishes_to_the_world(role: str) -> None:
         assert ports == ["80:80", "443:443"]
     elif role == "grafana":
         assert ports == ["{{ grafana_host_bind }}:{{ grafana_host_port }}:3000"]
+    elif role == "link":
+        # The TLS front between hosts: on the host's stack address only, which
+        # the ufw role's DOCKER-USER rules admit from the other stack hosts only.
+        assert ports == ["{{ _link_address }}:{{ link_port }}:{{ link_port }}"]
     else:
         assert ports == []
