@@ -51,10 +51,19 @@ REPORTED = 0.95
 
 def test_every_container_role_is_found() -> None:
     expected = [
-        "alertmanager", "cadvisor", "grafana", "influxdb", "market_feeder", "news_feeder",
-        "nginx", "node_exporter", "postgres", "prometheus", "watchlist_api",
+        "alertmanager", "cadvisor", "grafana", "influxdb", "link", "market_feeder",
+        "news_feeder", "nginx", "node_exporter", "postgres", "prometheus", "watchlist_api",
     ]  # fmt: skip
     assert expected == CONTAINER_ROLES
+
+
+def test_every_container_role_belongs_to_a_layer() -> None:
+    """On a stack spread over several hosts, each host counts its layers' containers
+    (sizing_layer_roles): every container role is in exactly one layer's list."""
+    layers = SIZING_DEFAULTS["sizing_layer_roles"]
+    assert set(layers) == {"every", "data", "collection", "presentation"}
+    listed = [role for roles in layers.values() for role in roles]
+    assert sorted(listed) == CONTAINER_ROLES
 
 
 @pytest.mark.parametrize("role", CONTAINER_ROLES)
@@ -77,7 +86,11 @@ def test_limits_follow_the_profile(role: str) -> None:
 
 
 def _containers(profile: str) -> list[dict[str, Any]]:
-    rows = [(role, sizing_profiles.row(role, profile)) for role in CONTAINER_ROLES]
+    """The containers of a one-host stack: all but the TLS front between hosts
+    (roles/link, enabled only on a stack spread over several)."""
+    rows = [
+        (role, sizing_profiles.row(role, profile)) for role in CONTAINER_ROLES if role != "link"
+    ]
     return [
         {"role": role, "cpus": row["cpus"], "memory": row["memory"],
          "memory_mb": S.memory_mb(row["memory"])}

@@ -63,6 +63,13 @@ options:
     description: The folder whose file system must have the free disk.
     type: str
     required: true
+  roles:
+    description:
+      - The roles whose containers run on this host (a stack spread over several hosts runs
+        only its layers' on each). Empty, every role found counts.
+    type: list
+    elements: str
+    default: []
 """
 
 RETURN = r"""
@@ -205,6 +212,9 @@ class LookupModule(LookupBase):
             return templar.template(trust_as_template("{{ " + name + " }}"))
 
         roles = declared_limits(role_defaults)
+        on_this_host = self.get_option("roles") or []
+        if on_this_host:
+            roles = [role for role in roles if role in on_this_host]
         enabled = {
             role: f"{role}_enabled" not in merged
             or boolean(value_of(f"{role}_enabled"), strict=False)
