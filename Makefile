@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_VAULT_PASSWORD_FILE ?= $(CURDIR)/.cache/local/vault-pass
 PYTHON ?= python3
 
-.PHONY: help demo test deps venv images secrets lint unit flux-checker molecule molecule-destroy demo-destroy rerun bench pins clean
+.PHONY: help demo test deps venv images secrets lint unit flux-checker molecule molecule-destroy molecule-multihost molecule-multihost-destroy demo-destroy rerun bench pins clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -27,7 +27,7 @@ demo: venv deps secrets ## Build the local test host and deploy the whole stack 
 	BBDASH_DEMO_KIT=$$(cat $(DEMO_KIT_FILE)) molecule converge -s demo
 	@bash tests/demo-info.sh
 
-test: lint unit molecule ## Everything CI runs: lint, unit and static tests, the full molecule sequence
+test: lint unit molecule molecule-multihost ## Everything CI runs: lint, unit and static tests, the molecule scenarios
 
 deps: ## Install the system packages the tests need (Debian/Ubuntu, as root)
 	bash tests/deps.sh
@@ -87,6 +87,26 @@ molecule-destroy: venv ## Remove the molecule test host and its inner Docker vol
 	docker volume rm -f bbdash-test-docker >/dev/null
 	rm -rf .cache/facts-default
 
+# The stack on three hosts, one layer each, linked over mutual TLS
+# (molecule/multihost, docs/links.md): create, prepare, converge, verify.
+MH_HOSTS := bbdash-data bbdash-collection bbdash-presentation
+MH_VOLUMES := bbdash-mh-data-docker bbdash-mh-collection-docker bbdash-mh-presentation-docker
+
+molecule-multihost: venv images secrets ## The molecule sequence with the stack spread over three offline test hosts
+	# Fresh hosts and fresh inner Dockers, as for the default scenario.
+	docker rm -f $(MH_HOSTS) >/dev/null 2>&1 || true
+	docker volume rm -f $(MH_VOLUMES) >/dev/null
+	rm -rf .cache/facts-multihost
+	mkdir -p .cache/molecule && rm -f .cache/molecule/multihost-verify.xml
+	molecule test -s multihost 2>&1 | tee .cache/molecule/multihost.log || { \
+	  $(BIN)/python tests/report_failures.py \
+	    --junit .cache/molecule/multihost-verify.xml --log .cache/molecule/multihost.log; exit 1; }
+
+molecule-multihost-destroy: venv ## Remove the three multihost test hosts, their inner Docker volumes and network
+	molecule destroy -s multihost
+	docker volume rm -f $(MH_VOLUMES) >/dev/null
+	rm -rf .cache/facts-multihost
+
 rerun: venv secrets ## Rerun the site playbook against the running demo host (same images as make demo)
 	BBDASH_DEMO_KIT=$$(cat $(DEMO_KIT_FILE) 2>/dev/null || echo offline_kit) molecule converge -s demo
 
@@ -104,4 +124,4 @@ pins: venv ## List every pinned image and plugin, check each where its registry 
 	$(BIN)/python roles/pins/tools/pins_report.py
 
 clean: ## Remove the virtualenv and caches (not the images)
-	rm -rf $(VENV) .cache/facts .cache/facts-default .cache/facts-demo .pytest_cache .ruff_cache
+	rm -rf $(VENV) .cache/facts .cache/facts-default .cache/facts-demo .cache/facts-multihost .pytest_cache .ruff_cache
