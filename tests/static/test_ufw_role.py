@@ -75,6 +75,35 @@ def test_every_rule_task_is_skipped_only_when_listed() -> None:
     # The status is read before the first rule it is compared with.
     assert names.index("Read the firewall state") < names.index("Allow SSH, rate limited")
     for task in tasks:
-        if "community.general.ufw" in task and "rule" in (task["community.general.ufw"] or {}):
+        ufw = task.get("community.general.ufw")
+        ufw = ufw if isinstance(ufw, dict) else {}
+        if ufw.get("delete"):
+            # A removal loops over what the status lists (ufw_public_ports).
+            assert "ufw_public_ports" in task["loop"], task["name"]
+            continue
+        if "rule" in ufw:
             conditions = task["when"] if isinstance(task["when"], list) else [task["when"]]
             assert any("ufw_rule_listed(" in c for c in conditions), task["name"]
+
+
+def test_the_public_ports_listed_are_found_once_each() -> None:
+    """80 and 443 from anywhere with the comment "public" (and their IPv6 twins)
+    are the public ports; SSH's rules are not."""
+    assert F.public_ports(RECORDED) == [80, 443]
+    assert F.public_ports("Status: inactive\n") == []
+
+
+def test_a_port_no_longer_public_is_closed() -> None:
+    """A host that holds no presentation layer (ufw_allowed_tcp_ports []) removes
+    the public rules a one-VPS stack gave it: the removal loops over the listed
+    public ports minus the wanted ones, with the comment the rules were added with."""
+    tasks = yaml.safe_load((ROLE / "tasks" / "configure.yml").read_text(encoding="utf-8"))
+    (close,) = [
+        t
+        for t in tasks
+        if isinstance(t.get("community.general.ufw"), dict)
+        and t["community.general.ufw"].get("delete")
+    ]
+    assert close["community.general.ufw"]["comment"] == "public"
+    assert close["community.general.ufw"]["rule"] == "allow"
+    assert "ufw_public_ports | difference(ufw_allowed_tcp_ports" in close["loop"]

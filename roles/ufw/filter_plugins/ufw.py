@@ -1,4 +1,5 @@
-"""Filters of the ufw role: whether `ufw status verbose` already lists a rule."""
+"""Filters of the ufw role: whether `ufw status verbose` already lists a rule, and
+which public ports it lists."""
 
 from __future__ import annotations
 
@@ -48,6 +49,18 @@ def rule_listed(
     return wanted <= listed
 
 
+def public_ports(status: str) -> list[int]:
+    """The TCP ports the status lists as allowed from anywhere with the role's
+    comment "public" (what the task "Allow the public TCP ports" added), sorted."""
+    found = set()
+    for to, action, source, comment in rules(status):
+        port, _, proto = to.removesuffix(" (v6)").partition("/")
+        public = action == "ALLOW IN" and source.startswith("Anywhere") and comment == "public"
+        if public and proto == "tcp" and port.isdigit():
+            found.add(int(port))
+    return sorted(found)
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"ufw_rule_listed": rule_listed}
+        return {"ufw_rule_listed": rule_listed, "ufw_public_ports": public_ports}
