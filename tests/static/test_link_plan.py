@@ -138,7 +138,6 @@ def test_three_hosts_one_layer_each() -> None:
         },
     }
     assert collection["scrapes"] == []
-    assert sorted(collection["peers"]) == ["10.0.0.2", "10.0.0.4"]
 
     # Presentation: the API on the collection host, the data services on the data host.
     assert by_name(presentation["forwards"]) == {

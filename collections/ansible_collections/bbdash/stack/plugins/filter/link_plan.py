@@ -25,7 +25,7 @@ description:
   - "C(scrapes): on the host that holds the data layer (Prometheus), one local port per
     remote host and scraped service, each C({job, host, listen, address, sni})."
   - "C(local): the services that live on this host; C(aliases): the names the front answers
-    to; C(peers): the other hosts' addresses."
+    to."
 positional: layers, addresses
 options:
   _input:
@@ -57,7 +57,7 @@ targets: "{{ prometheus_targets | bbdash.stack.link_scrape_targets(plan) }}"
 
 RETURN = r"""
 _value:
-  description: C({label, local, serves, forwards, scrapes, aliases, peers}).
+  description: C({label, local, serves, forwards, scrapes, aliases}).
   type: dict
 """
 
@@ -251,7 +251,6 @@ def link_plan(
         "forwards": forwards,
         "scrapes": scrapes,
         "aliases": sorted({forward["alias"] for forward in forwards}),
-        "peers": [addresses[name] for name in others],
     }
 
 
